@@ -1,0 +1,62 @@
+// Writing safetensors files by streaming: declare every tensor up front (the header is written
+// first), then append each tensor's bytes in declaration order, in chunks of any size.
+//
+// The file is written as "<path>.tmp" and renamed to <path> only by a successful Finish(), so a
+// crash or an error never leaves a complete-looking but partial file. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/file.h"
+#include "tensor/dtype.h"
+#include "util/status.h"
+
+namespace omnisage {
+
+struct TensorDecl {
+  std::string name;
+  DType dtype = DType::kBF16;
+  std::vector<int64_t> shape;
+
+  uint64_t nbytes() const;
+};
+
+// The header JSON for `tensors` laid out back to back in the given order, padded with spaces to a
+// multiple of 8 bytes (as the reference writer does) so the data section is 8-byte aligned.
+std::string BuildSafetensorsHeader(const std::vector<TensorDecl>& tensors,
+                                   const std::map<std::string, std::string>& metadata);
+
+class SafetensorsWriter {
+ public:
+  // Creates "<path>.tmp" and writes the header. Metadata defaults to {"format": "pt"}, which
+  // transformers requires.
+  static StatusOr<std::unique_ptr<SafetensorsWriter>> Create(
+      const std::string& path, std::vector<TensorDecl> tensors,
+      std::map<std::string, std::string> metadata = {{"format", "pt"}});
+
+  // Appends the next `n` bytes of tensor data (they may span tensor boundaries).
+  Status Append(const void* data, size_t n);
+  // Advances `n` bytes of zeros without writing them (a sparse hole).
+  Status Skip(uint64_t n);
+  // Checks that exactly all declared bytes were given, closes and renames into place.
+  Status Finish(bool sync = false);
+
+  uint64_t data_bytes() const { return total_; }
+  uint64_t data_written() const { return written_; }
+
+ private:
+  SafetensorsWriter(std::string path, std::unique_ptr<WritableFile> file, uint64_t total)
+      : path_(std::move(path)), file_(std::move(file)), total_(total) {}
+  Status CheckRoom(uint64_t n) const;
+
+  std::string path_;
+  std::unique_ptr<WritableFile> file_;
+  uint64_t total_;
+  uint64_t written_ = 0;
+};
+
+}  // namespace omnisage

@@ -1,0 +1,86 @@
+// The tensor-name table: every tensor of every supported architecture, declared once.
+//
+// ModelTensors() expands a ModelConfig into the full list of checkpoint tensors (names exactly as
+// in the Hugging Face files, shapes [out, in] PyTorch-style). It drives the generator (synth),
+// completeness checks, and later extraction and loading. ClassifyTensor() reads the same naming
+// scheme backwards: which component a tensor belongs to, and whether it is a routed expert's weight
+// (and which layer/expert/projection) or a router. Classification works on names alone, so it also
+// places tensors this table does not know (quantization scales, extra buffers).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/config.h"
+#include "tensor/dtype.h"
+
+namespace omnisage {
+
+enum class Component : uint8_t {
+  kText,           // qwen3_moe: the whole model
+  kThinker,        // thinker.model.*, thinker.lm_head.*
+  kAudioTower,     // thinker.audio_tower.*
+  kVision,         // thinker.visual.*
+  kTalker,         // talker.* except the code predictor
+  kCodePredictor,  // talker.code_predictor.*
+  kCode2Wav,       // code2wav.*
+  kOther,          // anything else
+};
+inline constexpr int kNumComponents = 8;
+std::string_view ComponentName(Component c);
+
+enum class TensorRole : uint8_t {
+  kDense,   // always resident: attention, norms, embeddings, heads, encoders, shared experts
+  kRouter,  // mlp.gate.weight: [num_experts, hidden]
+  kExpert,  // a routed expert's weight (per-expert 2-D, or fused 3-D holding all experts)
+};
+
+enum class ExpertProj : uint8_t { kNone, kGate, kUp, kDown, kGateUp };
+
+struct TensorKind {
+  Component component = Component::kOther;
+  TensorRole role = TensorRole::kDense;
+  int layer = -1;   // decoder layer, when the name has one
+  int expert = -1;  // expert index for per-expert tensors; -1 for fused tensors (all experts)
+  ExpertProj proj = ExpertProj::kNone;
+
+  bool fused() const { return role == TensorRole::kExpert && expert < 0; }
+};
+
+TensorKind ClassifyTensor(std::string_view name);
+
+// How the generator initialises a tensor (see synth.h).
+enum class Init : uint8_t {
+  kLinear,      // uniform, variance 1/fan_in
+  kRouter,      // uniform, wider than kLinear so routing is decisive
+  kEmbedding,   // uniform, variance ~1
+  kNormWeight,  // 1 + small noise
+  kBias,        // small noise around 0
+  kLayerScale,  // small positive constant + noise (code2wav layer scales)
+  kLogScale,    // SnakeBeta log-alpha / log-beta: small noise around 0
+};
+
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  DType dtype = DType::kBF16;
+  Init init = Init::kLinear;
+  int64_t fan_in = 1;
+
+  uint64_t numel() const;
+  uint64_t nbytes() const { return numel() * DTypeSize(dtype); }
+};
+
+enum class ExpertLayout {
+  kPerExpert,  // mlp.experts.E.{gate,up,down}_proj.weight, as the official files
+  kFused,      // mlp.experts.gate_up_proj [E, 2I, H] and mlp.experts.down_proj [E, H, I]
+};
+
+// All tensors of a checkpoint of this configuration, in the order the official files store them
+// (audio, vision, thinker text, talker, code predictor, code2wav).
+std::vector<TensorSpec> ModelTensors(const ModelConfig& config,
+                                     ExpertLayout layout = ExpertLayout::kPerExpert);
+
+}  // namespace omnisage

@@ -1,0 +1,15 @@
+// Subcommands of the `omnisage` CLI, one source file each. Every Add*Command registers its flags
+// on `app` and a callback that runs the command and stores its exit status in `*exit_code`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace omnisage::cli {
+
+void AddInspectCommand(CLI::App& app, int* exit_code);
+void AddSynthCommand(CLI::App& app, int* exit_code);
+
+// Prints "omnisage: error: <message>" to stderr and returns 1.
+int ReportError(const std::string& message);
+
+}  // namespace omnisage::cli

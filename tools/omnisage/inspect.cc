@@ -1,0 +1,123 @@
+// omnisage inspect: what a checkpoint holds and what each memory plan costs. Reads headers only.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+
+#include "commands.h"
+#include "io/checkpoint.h"
+#include "model/config.h"
+#include "model/inventory.h"
+#include "util/units.h"
+
+namespace omnisage::cli {
+namespace {
+
+struct InspectArgs {
+  std::string path;
+  bool json = false;
+  std::string budget;
+};
+
+// "1-13" or "14, 15" for a sorted list of 0-based shard indices.
+std::string ShardList(const std::vector<int>& shards) {
+  std::string out;
+  for (size_t i = 0; i < shards.size();) {
+    size_t j = i;
+    while (j + 1 < shards.size() && shards[j + 1] == shards[j] + 1) ++j;
+    if (!out.empty()) out += ",";
+    out += j == i ? fmt::format("{}", shards[i] + 1)
+                  : fmt::format("{}-{}", shards[i] + 1, shards[j] + 1);
+    i = j + 1;
+  }
+  return out;
+}
+
+void PrintText(const Inventory& inv, const std::vector<MemoryPlan>& plans) {
+  std::printf("%s\n", inv.path.c_str());
+  std::printf("  %s, %d shard%s, %s tensors, %s parameters, %s\n",
+              inv.model_type.empty() ? "no config.json" : inv.model_type.c_str(), inv.shards,
+              inv.shards == 1 ? "" : "s", FormatCount(inv.tensors).c_str(),
+              FormatCount(inv.parameters).c_str(), FormatBytes(inv.bytes).c_str());
+  std::string dtypes;
+  for (const auto& [name, count] : inv.dtypes) {
+    dtypes += fmt::format("{}{} x{}", dtypes.empty() ? "" : ", ", name, FormatCount(count));
+  }
+  std::printf("  dtypes: %s\n\n", dtypes.c_str());
+
+  std::printf("%-15s %9s %17s %12s  %s\n", "component", "tensors", "parameters", "bytes", "shards");
+  for (const ComponentStats& c : inv.components) {
+    std::printf("%-15s %9s %17s %12s  %s\n", std::string(ComponentName(c.component)).c_str(),
+                FormatCount(c.tensors).c_str(), FormatCount(c.parameters).c_str(),
+                FormatBytes(c.bytes).c_str(), ShardList(c.shards).c_str());
+  }
+
+  if (!inv.moe_stacks.empty()) {
+    std::printf("\n%-10s %6s %8s %7s %14s %11s %12s %11s %12s\n", "MoE stack", "layers", "experts",
+                "active", "params/expert", "bytes/exp.", "all experts", "routers", "dense");
+    for (const MoeStackStats& m : inv.moe_stacks) {
+      std::printf("%-10s %6d %8d %7s %14s %11s %12s %11s %12s%s\n",
+                  std::string(ComponentName(m.component)).c_str(), m.moe_layers,
+                  m.experts_per_layer,
+                  m.active_per_token > 0 ? std::to_string(m.active_per_token).c_str() : "?",
+                  FormatCount(m.params_per_expert).c_str(), FormatBytes(m.bytes_per_expert).c_str(),
+                  FormatBytes(m.expert_bytes).c_str(), FormatBytes(m.router_bytes).c_str(),
+                  FormatBytes(m.dense_bytes).c_str(), m.fused ? "  (fused 3-D)" : "");
+    }
+  }
+
+  std::printf("\nMemory plans (resident = dense weights + resident experts)\n");
+  std::printf("%-8s %14s %12s %12s %12s %10s\n", "plan", "experts/layer", "experts", "dense",
+              "resident", "saved");
+  for (const MemoryPlan& p : plans) {
+    std::printf("%-8s %14d %12s %12s %12s %9.1f%%\n", p.name.c_str(), p.experts_per_layer,
+                FormatBytes(p.expert_bytes).c_str(), FormatBytes(p.dense_bytes).c_str(),
+                FormatBytes(p.total_bytes()).c_str(), 100.0 * p.reduction);
+  }
+  if (inv.min_budget_bytes > 0) {
+    std::printf("\nSmallest workable expert budget: %s (one layer's active experts)\n",
+                FormatBytes(inv.min_budget_bytes).c_str());
+  }
+}
+
+int RunInspect(const InspectArgs& a) {
+  auto ckpt = Checkpoint::Open(a.path);
+  if (!ckpt.ok()) return ReportError(ckpt.status().message());
+  std::optional<ModelConfig> config;
+  if (!(*ckpt)->config_path().empty()) {
+    auto c = LoadModelConfig((*ckpt)->config_path());
+    if (!c.ok()) return ReportError(c.status().message());
+    config = std::move(*c);
+  }
+  Inventory inv = TakeInventory(**ckpt, config ? &*config : nullptr);
+  std::optional<uint64_t> budget;
+  if (!a.budget.empty()) {
+    auto spec = ParseSize(a.budget);
+    if (!spec.ok()) return ReportError("--budget: " + spec.status().message());
+    budget = spec->Resolve(inv.expert_bytes);
+  }
+  std::vector<MemoryPlan> plans = MemoryPlans(inv, budget);
+  if (a.json) {
+    std::printf("%s\n", InventoryToJson(inv, plans).dump(2).c_str());
+  } else {
+    PrintText(inv, plans);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddInspectCommand(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<InspectArgs>();
+  CLI::App* sub = app.add_subcommand(
+      "inspect", "Show what a checkpoint holds and what each memory plan costs (headers only)");
+  sub->add_option("path", args->path, "Checkpoint directory or .safetensors file")->required();
+  sub->add_flag("--json", args->json, "Print one JSON object instead of tables");
+  sub->add_option("--budget", args->budget,
+                  "Add a plan for this expert-cache budget: bytes with a unit (2GiB, 512MiB) or a "
+                  "percentage of all expert bytes (25%)");
+  sub->callback([args, exit_code] { *exit_code = RunInspect(*args); });
+}
+
+}  // namespace omnisage::cli

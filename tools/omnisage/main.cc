@@ -1,0 +1,27 @@
+// omnisage: run Qwen3-Omni / Qwen3-MoE models with experts loaded on demand.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "commands.h"
+
+namespace omnisage::cli {
+
+int ReportError(const std::string& message) {
+  std::fprintf(stderr, "omnisage: error: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace omnisage::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"OmniSage: run Qwen3-Omni and Qwen3-MoE with experts loaded on demand"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "omnisage 0.1.0");
+  int exit_code = 0;
+  omnisage::cli::AddInspectCommand(app, &exit_code);
+  omnisage::cli::AddSynthCommand(app, &exit_code);
+  CLI11_PARSE(app, argc, argv);
+  return exit_code;
+}
