@@ -89,7 +89,10 @@ StatusOr<DecoderConfig> ParseDecoder(const json& obj, const JsonPath& at, bool m
   OMNI_ASSIGN_OR_RETURN(c.max_position_embeddings, GetIntOr(obj, "max_position_embeddings", at, 0));
   OMNI_RETURN_IF_ERROR(ParseRope(obj, at, &c));
   if (!moe) return c;
-  const char* experts_key = obj.contains("num_experts") ? "num_experts" : "num_local_experts";
+  // transformers v5 writes the talker's expert count as num_local_experts.
+  const char* experts_key = obj.contains("num_local_experts") && !obj.contains("num_experts")
+                                ? "num_local_experts"
+                                : "num_experts";
   OMNI_ASSIGN_OR_RETURN(c.num_experts, GetInt(obj, experts_key, at));
   OMNI_ASSIGN_OR_RETURN(c.num_experts_per_tok, GetInt(obj, "num_experts_per_tok", at));
   OMNI_ASSIGN_OR_RETURN(c.moe_intermediate_size, GetInt(obj, "moe_intermediate_size", at));

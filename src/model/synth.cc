@@ -88,6 +88,32 @@ std::vector<std::vector<const TensorSpec*>> PlanShards(const std::vector<TensorS
   return shards;
 }
 
+// The data of a fused expert tensor is the per-expert tensors' data laid end to end (gate rows
+// then up rows for gate_up_proj), so a fused checkpoint holds the same model as a per-expert one.
+std::vector<TensorSpec> DataParts(const TensorSpec& t) {
+  const TensorKind kind = ClassifyTensor(t.name);
+  if (!kind.fused()) return {t};
+  const std::string prefix = t.name.substr(0, t.name.rfind('.') + 1);  // "...mlp.experts."
+  const int64_t experts = t.shape[0], rows = t.shape[1], cols = t.shape[2];
+  std::vector<TensorSpec> parts;
+  for (int64_t e = 0; e < experts; ++e) {
+    auto part = [&](const char* proj, int64_t r) {
+      TensorSpec p = t;
+      p.name = fmt::format("{}{}.{}.weight", prefix, e, proj);
+      p.shape = {r, cols};
+      p.fan_in = cols;
+      parts.push_back(std::move(p));
+    };
+    if (kind.proj == ExpertProj::kGateUp) {
+      part("gate_proj", rows / 2);
+      part("up_proj", rows / 2);
+    } else {
+      part("down_proj", rows);
+    }
+  }
+  return parts;
+}
+
 }  // namespace
 
 void GenerateBf16(const TensorSpec& spec, uint64_t seed, uint64_t first, uint64_t n,
@@ -144,13 +170,15 @@ StatusOr<SynthReport> SynthesizeCheckpoint(const SynthOptions& o) {
         done += t->nbytes();
         continue;
       }
-      const uint64_t n = t->numel();
-      for (uint64_t first = 0; first < n; first += chunk.size()) {
-        const uint64_t count = std::min<uint64_t>(chunk.size(), n - first);
-        GenerateBf16(*t, o.seed, first, count, chunk.data());
-        OMNI_RETURN_IF_ERROR(writer->Append(chunk.data(), count * sizeof(uint16_t)));
-        done += count * sizeof(uint16_t);
-        if (bar) bar->Update(done);
+      for (const TensorSpec& part : DataParts(*t)) {
+        const uint64_t n = part.numel();
+        for (uint64_t first = 0; first < n; first += chunk.size()) {
+          const uint64_t count = std::min<uint64_t>(chunk.size(), n - first);
+          GenerateBf16(part, o.seed, first, count, chunk.data());
+          OMNI_RETURN_IF_ERROR(writer->Append(chunk.data(), count * sizeof(uint16_t)));
+          done += count * sizeof(uint16_t);
+          if (bar) bar->Update(done);
+        }
       }
     }
     OMNI_RETURN_IF_ERROR(writer->Finish());

@@ -7,7 +7,8 @@
 // preset's other tensors. Scales keep activations finite and non-trivial through every layer:
 // linear weights uniform with variance 1/fan_in, norm weights 1 + U(-0.1, 0.1), biases U(-0.02,
 // 0.02), embeddings variance 1, routers 2x the linear scale so routing is decisive.
-// With `sparse`, tensor data is left as holes in the files (all zeros): the full-size checkpoint
+// A fused-layout checkpoint holds the same data as the per-expert one (each fused tensor is its
+// experts' tensors laid end to end). With `sparse`, tensor data is left as holes in the files (all zeros): the full-size checkpoint
 // then costs almost no disk and serves inspect and memory planning.
 #pragma once
 

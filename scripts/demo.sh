@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The main job on generated models: build, generate a tiny Qwen3-Omni checkpoint and inspect it,
+# then generate the full-size model as a sparse checkpoint (real shapes, almost no disk) and show
+# what each memory plan costs. Outputs go to $OUT (default: out/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh
+omnisage=build/tools/omnisage/omnisage
+out=${OUT:-out}
+rm -rf "$out/tiny" "$out/full"
+
+echo; echo "== 1. A tiny generated Qwen3-Omni checkpoint =="
+$omnisage synth --preset tiny --out "$out/tiny"
+$omnisage inspect "$out/tiny" --budget 25%
+
+echo; echo "== 2. The full-size model (35B parameters), written sparse =="
+$omnisage synth --preset full --sparse --out "$out/full"
+echo "disk used: $(du -sh "$out/full" | cut -f1) for $(du -sh --apparent-size "$out/full" | cut -f1) of files"
+$omnisage inspect "$out/full" --budget 16GiB

@@ -1,0 +1,158 @@
+// End-to-end tests of the `omnisage` binary: synth, then inspect, through the command line.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace omnisage {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr
+};
+
+Result RunCli(const std::string& args) {
+  std::string cmd = std::string(OMNISAGE_BINARY) + " " + args + " 2>&1";
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) /
+           ("omnisage_cli_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+
+  fs::path dir_;
+};
+
+TEST_F(CliTest, SynthTinyThenInspectJson) {
+  Result s = RunCli("synth --preset tiny --out " + Path("tiny"));
+  ASSERT_EQ(s.exit_code, 0) << s.out;
+  Result r = RunCli("inspect --json " + Path("tiny"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["model_type"], "qwen3_omni_moe");
+  EXPECT_EQ(j["shards"], 2);
+  EXPECT_EQ(j["tensors"], 359);
+  ASSERT_EQ(j["moe_stacks"].size(), 2u);
+  EXPECT_EQ(j["moe_stacks"][0]["component"], "thinker");
+  EXPECT_EQ(j["moe_stacks"][0]["experts_per_layer"], 8);
+  EXPECT_EQ(j["moe_stacks"][0]["active_per_token"], 2);
+  EXPECT_EQ(j["moe_stacks"][1]["component"], "talker");
+}
+
+TEST_F(CliTest, FullSparseReportsTheRealModel) {
+  Result s = RunCli("synth --preset full --sparse --out " + Path("full"));
+  ASSERT_EQ(s.exit_code, 0) << s.out;
+  Result r = RunCli("inspect --json --budget 25% " + Path("full"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["tensors"], 28010);
+  EXPECT_EQ(j["parameters"], 35259818545ull);
+  EXPECT_EQ(j["shards"], 15);
+  const auto& thinker = j["moe_stacks"][0];
+  EXPECT_EQ(thinker["component"], "thinker");
+  EXPECT_EQ(thinker["moe_layers"], 48);
+  EXPECT_EQ(thinker["experts_per_layer"], 128);
+  EXPECT_EQ(thinker["active_per_token"], 8);
+  EXPECT_EQ(thinker["params_per_expert"], 4718592);
+  EXPECT_EQ(thinker["bytes_per_expert"], 9u * 1024 * 1024);
+  const auto& talker = j["moe_stacks"][1];
+  EXPECT_EQ(talker["active_per_token"], 6);
+  EXPECT_EQ(talker["bytes_per_expert"], 2304u * 1024);  // 2.25 MiB
+  // Plans: all, WAKE, FOCUS, CRISIS, budget; FOCUS keeps 8 of 128 experts per layer.
+  ASSERT_EQ(j["plans"].size(), 5u);
+  EXPECT_EQ(j["plans"][2]["name"], "FOCUS");
+  const uint64_t focus_experts = 48ull * 8 * 9 * 1024 * 1024 + 20ull * 8 * 2304 * 1024;
+  EXPECT_EQ(j["plans"][2]["expert_bytes"], focus_experts);
+  EXPECT_EQ(j["plans"][4]["name"], "budget");
+  EXPECT_EQ(j["plans"][4]["expert_bytes"], j["expert_bytes"].get<uint64_t>() / 4);
+  // Sparse files take almost no disk.
+  uint64_t on_disk = 0;
+  for (const auto& e : fs::directory_iterator(Path("full"))) {
+    struct stat st;
+    ASSERT_EQ(stat(e.path().c_str(), &st), 0);
+    on_disk += static_cast<uint64_t>(st.st_blocks) * 512;
+  }
+  EXPECT_LT(on_disk, 256ull << 20);
+}
+
+TEST_F(CliTest, InspectTextTable) {
+  ASSERT_EQ(RunCli("synth --preset tiny --arch qwen3_moe --out " + Path("moe")).exit_code, 0);
+  Result r = RunCli("inspect --budget 50% " + Path("moe"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("qwen3_moe"), std::string::npos);
+  EXPECT_NE(r.out.find("FOCUS"), std::string::npos);
+  EXPECT_NE(r.out.find("budget"), std::string::npos);
+  EXPECT_NE(r.out.find("Smallest workable expert budget"), std::string::npos);
+}
+
+TEST_F(CliTest, InspectSingleSafetensorsFile) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  Result r = RunCli("inspect --json " + Path("tiny/model-00002-of-00002.safetensors"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["shards"], 1);
+  EXPECT_GT(j["tensors"].get<int>(), 0);
+}
+
+TEST_F(CliTest, MissingPathIsAClearError) {
+  Result r = RunCli("inspect " + Path("nope"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("omnisage: error:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(Path("nope")), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, TruncatedShardIsAClearError) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  const std::string shard = Path("tiny/model-00001-of-00002.safetensors");
+  fs::resize_file(shard, fs::file_size(shard) - 100);
+  Result r = RunCli("inspect " + Path("tiny"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("model-00001-of-00002.safetensors"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("data_offsets"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, BadConfigNamesTheField) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  std::ifstream in(Path("tiny/config.json"));
+  auto config = nlohmann::json::parse(in);
+  config["thinker_config"]["text_config"].erase("num_experts");
+  std::ofstream(Path("tiny/config.json")) << config.dump();
+  Result r = RunCli("inspect " + Path("tiny"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("thinker_config.text_config.num_experts"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, BadBudgetIsRefused) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  Result r = RunCli("inspect --budget 12XB " + Path("tiny"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--budget"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace omnisage
