@@ -8,8 +8,9 @@
 // linear weights uniform with variance 1/fan_in, norm weights 1 + U(-0.1, 0.1), biases U(-0.02,
 // 0.02), embeddings variance 1, routers 2x the linear scale so routing is decisive.
 // A fused-layout checkpoint holds the same data as the per-expert one (each fused tensor is its
-// experts' tensors laid end to end). With `sparse`, tensor data is left as holes in the files (all zeros): the full-size checkpoint
-// then costs almost no disk and serves inspect and memory planning.
+// experts' tensors laid end to end). With `sparse`, tensor data is left as holes in the files
+// (all zeros): the full-size checkpoint then costs almost no disk and serves inspect and memory
+// planning.
 #pragma once
 
 #include <cstdint>
