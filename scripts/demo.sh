@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job on generated models: build, generate a tiny Qwen3-Omni checkpoint and inspect it,
-# then generate the full-size model as a sparse checkpoint (real shapes, almost no disk) and show
-# what each memory plan costs. Outputs go to $OUT (default: out/).
+# The main job on generated models: build, generate a tiny Qwen3-Omni checkpoint, inspect it,
+# extract it into an expert store, verify and repack it; then generate the full-size model as a
+# sparse checkpoint (real shapes, almost no disk) and show what each memory plan costs. Outputs go to $OUT (default: out/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -14,7 +14,14 @@ echo; echo "== 1. A tiny generated Qwen3-Omni checkpoint =="
 $omnisage synth --preset tiny --out "$out/tiny"
 $omnisage inspect "$out/tiny" --budget 25%
 
-echo; echo "== 2. The full-size model (35B parameters), written sparse =="
+echo; echo "== 2. Into an expert store (one file per expert), verified, and back =="
+rm -rf "$out/tiny-store" "$out/tiny-repacked"
+$omnisage extract "$out/tiny" --out "$out/tiny-store"
+$omnisage verify "$out/tiny-store"
+$omnisage repack "$out/tiny-store" --out "$out/tiny-repacked"
+diff -r "$out/tiny" "$out/tiny-repacked" && echo "repacked checkpoint is byte-identical to the source"
+
+echo; echo "== 3. The full-size model (35B parameters), written sparse =="
 $omnisage synth --preset full --sparse --out "$out/full"
 echo "disk used: $(du -sh "$out/full" | cut -f1) for $(du -sh --apparent-size "$out/full" | cut -f1) of files"
 $omnisage inspect "$out/full" --budget 16GiB

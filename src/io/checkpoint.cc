@@ -32,7 +32,13 @@ Status Checkpoint::AddShard(std::unique_ptr<SafetensorsFile> shard) {
   return Status::Ok();
 }
 
-StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& path, ReadMode mode) {
+StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& path, ReadMode mode,
+                                                       FileSystem* fs) {
+  if (fs == nullptr) fs = FileSystem::Default();
+  auto open_shard = [&](const std::string& p) -> StatusOr<std::unique_ptr<SafetensorsFile>> {
+    OMNI_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs->OpenFile(p, mode));
+    return SafetensorsFile::Open(std::move(file));
+  };
   std::unique_ptr<Checkpoint> ckpt(new Checkpoint());
   ckpt->path_ = path;
   if (!FileExists(path)) return NotFound(fmt::format("{}: no such file or directory", path));
@@ -42,7 +48,7 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& path, 
   if (FileExists(config)) ckpt->config_path_ = config;
 
   if (!is_dir) {
-    OMNI_ASSIGN_OR_RETURN(auto shard, SafetensorsFile::Open(path, mode));
+    OMNI_ASSIGN_OR_RETURN(auto shard, open_shard(path));
     OMNI_RETURN_IF_ERROR(ckpt->AddShard(std::move(shard)));
     return ckpt;
   }
@@ -53,7 +59,7 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& path, 
       return NotFound(
           fmt::format("{}: neither {} nor model.safetensors found", path, kIndexFileName));
     }
-    OMNI_ASSIGN_OR_RETURN(auto shard, SafetensorsFile::Open(single, mode));
+    OMNI_ASSIGN_OR_RETURN(auto shard, open_shard(single));
     OMNI_RETURN_IF_ERROR(ckpt->AddShard(std::move(shard)));
     return ckpt;
   }
@@ -85,7 +91,7 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& path, 
                       "not exist",
                       index_path, shard_name, names.front(), names.size() - 1));
     }
-    OMNI_ASSIGN_OR_RETURN(auto shard, SafetensorsFile::Open(shard_path, mode));
+    OMNI_ASSIGN_OR_RETURN(auto shard, open_shard(shard_path));
     for (const std::string& name : names) {
       if (shard->Find(name) == nullptr) {
         return NotFound(fmt::format("{}: weight_map: tensor '{}' is not in shard {}", index_path,

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "io/file_system.h"
 #include "io/safetensors.h"
 #include "util/status.h"
 
@@ -28,8 +29,10 @@ class Checkpoint {
   };
 
   // `path`: a directory or a .safetensors file.
+  // Shards are opened through `fs` (nullptr: the POSIX file system).
   static StatusOr<std::unique_ptr<Checkpoint>> Open(const std::string& path,
-                                                    ReadMode mode = ReadMode::kPread);
+                                                    ReadMode mode = ReadMode::kPread,
+                                                    FileSystem* fs = nullptr);
 
   const std::string& path() const { return path_; }
   // Path of config.json, or empty when the checkpoint has none.

@@ -120,6 +120,13 @@ class PosixWritableFile final : public WritableFile {
     return Status::Ok();
   }
 
+  Status Flush() override {
+    if (buffer_.empty()) return Status::Ok();
+    Status s = WriteAll(buffer_.data(), buffer_.size());
+    buffer_.clear();
+    return s;
+  }
+
   Status Close(bool sync) override {
     OMNI_RETURN_IF_ERROR(Flush());
     // A trailing Skip leaves the file short; ftruncate extends it (as a hole).
@@ -135,13 +142,6 @@ class PosixWritableFile final : public WritableFile {
 
  private:
   static constexpr size_t kBufferSize = 1 << 20;
-
-  Status Flush() {
-    if (buffer_.empty()) return Status::Ok();
-    Status s = WriteAll(buffer_.data(), buffer_.size());
-    buffer_.clear();
-    return s;
-  }
 
   Status WriteAll(const uint8_t* p, size_t n) {
     while (n > 0) {

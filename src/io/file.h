@@ -55,6 +55,8 @@ class WritableFile {
   // Advances `n` zero bytes without writing them: on file systems with sparse files these bytes
   // are a hole and take no disk space.
   virtual Status Skip(uint64_t n) = 0;
+  // Hands buffered bytes to the operating system (no fsync).
+  virtual Status Flush() = 0;
   // Bytes appended or skipped so far.
   virtual uint64_t position() const = 0;
   // Flushes buffers, sets the final length, fsyncs if asked, and closes. Must be called; a

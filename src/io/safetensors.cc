@@ -50,17 +50,22 @@ Status ParseTensorEntry(const std::string& key, const json& entry, uint64_t data
   if (!sh->is_array()) return err("shape", "expected an array of integers");
   uint64_t numel = 1;
   bool overflow = false;
+  bool has_zero = false;
   for (const json& d : *sh) {
     uint64_t dim;
     if (!AsNonNegative(d, &dim)) {
-      return err("shape", fmt::format("dimension {} is not a non-negative integer", d.dump()));
+      // dump() recurses, so a deeply nested array or object is named only by its type.
+      return err("shape", fmt::format("dimension {} is not a non-negative integer",
+                                      d.is_structured() ? d.type_name() : d.dump()));
     }
     t->shape.push_back(static_cast<int64_t>(dim));
+    if (dim == 0) has_zero = true;
     if (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / dim) overflow = true;
     numel *= dim;
   }
   // A zero dim makes the product 0 even after an earlier overflow, which is still well defined.
-  if (overflow && numel != 0) return err("shape", "element count overflows 64 bits");
+  // (A wrapped product can also be 0, e.g. [2^32, 2^32], so test for a zero dim, not for 0.)
+  if (overflow && !has_zero) return err("shape", "element count overflows 64 bits");
   t->numel = numel;
   uint64_t elem = DTypeSize(t->dtype);
   if (numel > std::numeric_limits<uint64_t>::max() / elem) {

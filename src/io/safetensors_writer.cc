@@ -32,17 +32,19 @@ std::string BuildSafetensorsHeader(const std::vector<TensorDecl>& tensors,
 
 StatusOr<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::Create(
     const std::string& path, std::vector<TensorDecl> tensors,
-    std::map<std::string, std::string> metadata) {
+    std::map<std::string, std::string> metadata, FileSystem* fs) {
+  if (fs == nullptr) fs = FileSystem::Default();
   uint64_t total = 0;
   for (const TensorDecl& t : tensors) total += t.nbytes();
   std::string header = BuildSafetensorsHeader(tensors, metadata);
-  OMNI_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, NewWritableFile(path + ".tmp"));
+  OMNI_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, fs->NewWritableFile(path + ".tmp"));
   uint8_t len[8];
   uint64_t n = header.size();
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
   OMNI_RETURN_IF_ERROR(file->Append(len, 8));
   OMNI_RETURN_IF_ERROR(file->Append(header));
-  return std::unique_ptr<SafetensorsWriter>(new SafetensorsWriter(path, std::move(file), total));
+  return std::unique_ptr<SafetensorsWriter>(
+      new SafetensorsWriter(path, std::move(file), total, fs));
 }
 
 Status SafetensorsWriter::CheckRoom(uint64_t n) const {
@@ -72,7 +74,7 @@ Status SafetensorsWriter::Finish(bool sync) {
     return Internal(fmt::format("{}: finished after {} of {} data bytes", path_, written_, total_));
   }
   OMNI_RETURN_IF_ERROR(file_->Close(sync));
-  return RenameFile(path_ + ".tmp", path_);
+  return fs_->Rename(path_ + ".tmp", path_);
 }
 
 }  // namespace omnisage

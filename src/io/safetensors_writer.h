@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "io/file.h"
+#include "io/file_system.h"
 #include "tensor/dtype.h"
 #include "util/status.h"
 
@@ -32,11 +33,11 @@ std::string BuildSafetensorsHeader(const std::vector<TensorDecl>& tensors,
 
 class SafetensorsWriter {
  public:
-  // Creates "<path>.tmp" and writes the header. Metadata defaults to {"format": "pt"}, which
-  // transformers requires.
+  // Creates "<path>.tmp" (through `fs`; nullptr: POSIX) and writes the header. Metadata defaults to
+  // {"format": "pt"}, which transformers requires.
   static StatusOr<std::unique_ptr<SafetensorsWriter>> Create(
       const std::string& path, std::vector<TensorDecl> tensors,
-      std::map<std::string, std::string> metadata = {{"format", "pt"}});
+      std::map<std::string, std::string> metadata = {{"format", "pt"}}, FileSystem* fs = nullptr);
 
   // Appends the next `n` bytes of tensor data (they may span tensor boundaries).
   Status Append(const void* data, size_t n);
@@ -49,14 +50,16 @@ class SafetensorsWriter {
   uint64_t data_written() const { return written_; }
 
  private:
-  SafetensorsWriter(std::string path, std::unique_ptr<WritableFile> file, uint64_t total)
-      : path_(std::move(path)), file_(std::move(file)), total_(total) {}
+  SafetensorsWriter(std::string path, std::unique_ptr<WritableFile> file, uint64_t total,
+                    FileSystem* fs)
+      : path_(std::move(path)), file_(std::move(file)), total_(total), fs_(fs) {}
   Status CheckRoom(uint64_t n) const;
 
   std::string path_;
   std::unique_ptr<WritableFile> file_;
   uint64_t total_;
   uint64_t written_ = 0;
+  FileSystem* fs_;
 };
 
 }  // namespace omnisage

@@ -104,6 +104,7 @@ StatusOr<DecoderConfig> ParseDecoder(const json& obj, const JsonPath& at, bool m
     OMNI_ASSIGN_OR_RETURN(c.mlp_only_layers, GetIntArray(obj, "mlp_only_layers", at));
   }
   OMNI_RETURN_IF_ERROR(Positive(c.num_experts, at, experts_key));
+  OMNI_RETURN_IF_ERROR(Positive(c.decoder_sparse_step, at, "decoder_sparse_step"));
   OMNI_RETURN_IF_ERROR(Positive(c.moe_intermediate_size, at, "moe_intermediate_size"));
   if (c.num_experts_per_tok <= 0 || c.num_experts_per_tok > c.num_experts) {
     return at.Child("num_experts_per_tok")

@@ -18,14 +18,15 @@ const DecoderConfig* StackConfig(const ModelConfig* config, Component c) {
 
 }  // namespace
 
-Inventory TakeInventory(const Checkpoint& ckpt, const ModelConfig* config) {
+Inventory TakeInventory(const WeightSource& source, const ModelConfig* config) {
   Inventory inv;
-  inv.path = ckpt.path();
+  inv.path = source.path();
+  inv.kind = source.kind();
   if (config != nullptr) {
     inv.config = *config;
     inv.model_type = config->model_type;
   }
-  inv.shards = static_cast<int>(ckpt.shards().size());
+  inv.shards = static_cast<int>(source.files().size());
 
   std::array<ComponentStats, kNumComponents> comps;
   std::array<std::set<int>, kNumComponents> comp_shards;
@@ -39,32 +40,31 @@ Inventory TakeInventory(const Checkpoint& ckpt, const ModelConfig* config) {
   std::array<StackAcc, kNumComponents> stacks;
   std::map<std::string, uint64_t> dtypes;
 
-  for (const Checkpoint::Entry& e : ckpt.tensors()) {
-    const TensorInfo& t = *e.info;
+  for (const WeightEntry& t : source.tensors()) {
     const TensorKind kind = ClassifyTensor(t.name);
     const int ci = static_cast<int>(kind.component);
     ComponentStats& cs = comps[ci];
     cs.component = kind.component;
     cs.tensors++;
     cs.parameters += t.numel;
-    cs.bytes += t.nbytes();
-    comp_shards[ci].insert(e.shard);
+    cs.bytes += t.nbytes;
+    comp_shards[ci].insert(t.file);
     dtypes[std::string(DTypeName(t.dtype))]++;
     inv.tensors++;
     inv.parameters += t.numel;
-    inv.bytes += t.nbytes();
+    inv.bytes += t.nbytes;
     StackAcc& s = stacks[ci];
-    if (kind.role == TensorRole::kRouter) s.router_bytes += t.nbytes();
+    if (kind.role == TensorRole::kRouter) s.router_bytes += t.nbytes;
     if (kind.role != TensorRole::kExpert) continue;
     s.layers.insert(kind.layer);
-    s.expert_bytes_total += t.nbytes();
+    s.expert_bytes_total += t.nbytes;
     if (kind.fused()) {
       s.fused_params += t.numel;
-      s.fused_bytes += t.nbytes();
+      s.fused_bytes += t.nbytes;
       if (!t.shape.empty()) s.fused_experts[kind.layer] = static_cast<int>(t.shape[0]);
     } else {
       s.expert_params[{kind.layer, kind.expert}] += t.numel;
-      s.expert_bytes[{kind.layer, kind.expert}] += t.nbytes();
+      s.expert_bytes[{kind.layer, kind.expert}] += t.nbytes;
     }
   }
 
@@ -121,7 +121,7 @@ std::vector<MemoryPlan> MemoryPlans(const Inventory& inv, std::optional<uint64_t
     max_experts = std::max(max_experts, m.experts_per_layer);
   finish({.name = "all", .experts_per_layer = max_experts, .expert_bytes = inv.expert_bytes});
   for (auto [name, k] : {std::pair{"WAKE", 4}, {"FOCUS", 8}, {"CRISIS", 16}}) {
-    MemoryPlan p{.name = name, .experts_per_layer = k};
+    MemoryPlan p{.name = name, .experts_per_layer = std::min(k, max_experts)};
     for (const MoeStackStats& m : inv.moe_stacks) {
       p.expert_bytes += static_cast<uint64_t>(m.moe_layers) *
                         static_cast<uint64_t>(std::min(k, m.experts_per_layer)) *
@@ -148,6 +148,7 @@ nlohmann::ordered_json InventoryToJson(const Inventory& inv, const std::vector<M
   using nlohmann::ordered_json;
   ordered_json j;
   j["path"] = inv.path;
+  j["kind"] = inv.kind;
   j["model_type"] = inv.model_type;
   j["shards"] = inv.shards;
   j["tensors"] = inv.tensors;

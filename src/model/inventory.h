@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "io/checkpoint.h"
+#include "io/weight_source.h"
 #include "model/config.h"
 #include "model/tensor_table.h"
 
@@ -50,9 +50,10 @@ struct MemoryPlan {
 
 struct Inventory {
   std::string path;
+  std::string kind;        // "checkpoint" or "expert store"
   std::string model_type;  // from config.json, or empty
   std::optional<ModelConfig> config;
-  int shards = 0;
+  int shards = 0;  // files holding tensor data
   uint64_t tensors = 0;
   uint64_t parameters = 0;
   uint64_t bytes = 0;
@@ -65,8 +66,8 @@ struct Inventory {
   uint64_t min_budget_bytes = 0;
 };
 
-// Builds the inventory; `config` may be null (a bare .safetensors file).
-Inventory TakeInventory(const Checkpoint& checkpoint, const ModelConfig* config);
+// Builds the inventory from tensor metadata alone; `config` may be null (a bare .safetensors file).
+Inventory TakeInventory(const WeightSource& source, const ModelConfig* config);
 
 // Memory plans: everything, then k experts resident per MoE layer for k in {4, 8, 16} (WAKE,
 // FOCUS, CRISIS), then one for `budget_bytes` of expert cache when given.

@@ -149,7 +149,7 @@ StatusOr<SynthReport> SynthesizeCheckpoint(const SynthOptions& o) {
     report.bytes += t.nbytes();
   }
 
-  nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
+  std::map<std::string, std::string> weight_map;  // sorted by name, as transformers writes
   std::optional<ProgressBar> bar;
   if (o.progress) bar.emplace(fmt::format("synth {}", PresetName(o.preset)), report.bytes);
   std::vector<uint16_t> chunk(1 << 20);

@@ -13,7 +13,8 @@ std::string FormatBytes(uint64_t bytes) {
   if (bytes < 1024) return fmt::format("{} B", bytes);
   double v = static_cast<double>(bytes);
   int unit = -1;
-  while (v >= 1024.0 && unit < 4) {
+  // Step up while the value would print as 1024.00 or more in the current unit.
+  while (v >= 1024.0 - 0.005 && unit < 4) {
     v /= 1024.0;
     ++unit;
   }

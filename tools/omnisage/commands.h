@@ -6,8 +6,11 @@
 
 namespace omnisage::cli {
 
+void AddExtractCommand(CLI::App& app, int* exit_code);
 void AddInspectCommand(CLI::App& app, int* exit_code);
+void AddRepackCommand(CLI::App& app, int* exit_code);
 void AddSynthCommand(CLI::App& app, int* exit_code);
+void AddVerifyCommand(CLI::App& app, int* exit_code);
 
 // Prints "omnisage: error: <message>" to stderr and returns 1.
 int ReportError(const std::string& message);

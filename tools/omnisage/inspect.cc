@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "commands.h"
-#include "io/checkpoint.h"
+#include "experts/store.h"
 #include "model/config.h"
 #include "model/inventory.h"
 #include "util/units.h"
@@ -36,9 +36,9 @@ std::string ShardList(const std::vector<int>& shards) {
 
 void PrintText(const Inventory& inv, const std::vector<MemoryPlan>& plans) {
   std::printf("%s\n", inv.path.c_str());
-  std::printf("  %s, %d shard%s, %s tensors, %s parameters, %s\n",
-              inv.model_type.empty() ? "no config.json" : inv.model_type.c_str(), inv.shards,
-              inv.shards == 1 ? "" : "s", FormatCount(inv.tensors).c_str(),
+  std::printf("  %s %s, %d file%s, %s tensors, %s parameters, %s\n",
+              inv.model_type.empty() ? "no config.json," : inv.model_type.c_str(), inv.kind.c_str(),
+              inv.shards, inv.shards == 1 ? "" : "s", FormatCount(inv.tensors).c_str(),
               FormatCount(inv.parameters).c_str(), FormatBytes(inv.bytes).c_str());
   std::string dtypes;
   for (const auto& [name, count] : inv.dtypes) {
@@ -46,7 +46,7 @@ void PrintText(const Inventory& inv, const std::vector<MemoryPlan>& plans) {
   }
   std::printf("  dtypes: %s\n\n", dtypes.c_str());
 
-  std::printf("%-15s %9s %17s %12s  %s\n", "component", "tensors", "parameters", "bytes", "shards");
+  std::printf("%-15s %9s %17s %12s  %s\n", "component", "tensors", "parameters", "bytes", "files");
   for (const ComponentStats& c : inv.components) {
     std::printf("%-15s %9s %17s %12s  %s\n", std::string(ComponentName(c.component)).c_str(),
                 FormatCount(c.tensors).c_str(), FormatCount(c.parameters).c_str(),
@@ -82,15 +82,15 @@ void PrintText(const Inventory& inv, const std::vector<MemoryPlan>& plans) {
 }
 
 int RunInspect(const InspectArgs& a) {
-  auto ckpt = Checkpoint::Open(a.path);
-  if (!ckpt.ok()) return ReportError(ckpt.status().message());
+  auto source = OpenWeightSource(a.path);
+  if (!source.ok()) return ReportError(source.status().message());
   std::optional<ModelConfig> config;
-  if (!(*ckpt)->config_path().empty()) {
-    auto c = LoadModelConfig((*ckpt)->config_path());
+  if (!(*source)->config_path().empty()) {
+    auto c = LoadModelConfig((*source)->config_path());
     if (!c.ok()) return ReportError(c.status().message());
     config = std::move(*c);
   }
-  Inventory inv = TakeInventory(**ckpt, config ? &*config : nullptr);
+  Inventory inv = TakeInventory(**source, config ? &*config : nullptr);
   std::optional<uint64_t> budget;
   if (!a.budget.empty()) {
     auto spec = ParseSize(a.budget);

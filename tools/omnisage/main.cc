@@ -20,8 +20,11 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "omnisage 0.1.0");
   int exit_code = 0;
-  omnisage::cli::AddInspectCommand(app, &exit_code);
   omnisage::cli::AddSynthCommand(app, &exit_code);
+  omnisage::cli::AddInspectCommand(app, &exit_code);
+  omnisage::cli::AddExtractCommand(app, &exit_code);
+  omnisage::cli::AddVerifyCommand(app, &exit_code);
+  omnisage::cli::AddRepackCommand(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

@@ -1,0 +1,435 @@
+#include "experts/extract.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <sstream>
+
+#include "experts/manifest.h"
+#include "experts/store.h"
+#include "io/checkpoint.h"
+#include "io/file.h"
+#include "io/safetensors_writer.h"
+#include "util/checksum.h"
+#include "util/proc_memory.h"
+#include "util/progress.h"
+
+namespace omnisage {
+
+namespace fs = std::filesystem;
+
+StatusOr<std::vector<int>> ParseIndexList(std::string_view text) {
+  std::vector<int> out;
+  std::string s(text);
+  std::stringstream ss(s);
+  std::string item;
+  auto bad = [&](const std::string& why) {
+    return InvalidArgument(fmt::format("list '{}': {} (expected e.g. 0-7,12)", text, why));
+  };
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) return bad("empty item");
+    int a = 0, b = 0;
+    char dash = 0;
+    int n = 0;
+    if (std::sscanf(item.c_str(), "%d%n", &a, &n) == 1 && n == static_cast<int>(item.size())) {
+      b = a;
+    } else if (std::sscanf(item.c_str(), "%d%c%d%n", &a, &dash, &b, &n) == 3 && dash == '-' &&
+               n == static_cast<int>(item.size())) {
+    } else {
+      return bad(fmt::format("'{}' is not N or A-B", item));
+    }
+    if (a < 0 || b < a) return bad(fmt::format("'{}' is not a non-negative range", item));
+    for (int i = a; i <= b; ++i) out.push_back(i);
+  }
+  if (out.empty()) return bad("empty");
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+namespace {
+
+// One tensor of a store file and where its bytes come from.
+struct Piece {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  const WeightEntry* src;
+  uint64_t src_offset;  // within the source tensor
+  uint64_t bytes;
+  std::string source_shard;
+  uint64_t order;
+};
+
+struct PlannedFile {
+  StoreFile meta;
+  std::vector<Piece> pieces;
+  std::string header;  // safetensors header JSON
+};
+
+int ProjRank(std::string_view name) {
+  const TensorKind k = ClassifyTensor(name);
+  switch (k.proj) {
+    case ExpertProj::kGate:
+      return 0;
+    case ExpertProj::kUp:
+      return 1;
+    case ExpertProj::kDown:
+      return 2;
+    default:
+      return 3;
+  }
+}
+
+class Extractor {
+ public:
+  explicit Extractor(const ExtractOptions& o)
+      : o_(o), fs_(o.fs != nullptr ? o.fs : FileSystem::Default()), buffer_(kCopyBufferBytes) {}
+
+  StatusOr<ExtractReport> Run();
+
+ private:
+  bool Selected(Component c, int layer, int expert) const;
+  Status Plan(const WeightSource& src);
+  void AddPiece(const std::string& path, StoreFileKind kind, Component c, int layer, int expert,
+                Piece piece);
+  Status LoadJournal();
+  StatusOr<bool> AlreadyComplete(const PlannedFile& f);
+  Status WriteFile(PlannedFile& f, const WeightSource& src);
+  Status CopyExtra(const std::string& name);
+  Status Journal(const StoreFile& f);
+  std::string Out(const std::string& rel) const { return o_.out + "/" + rel; }
+  void Progress(uint64_t bytes) {
+    done_ += bytes;
+    if (bar_) bar_->Update(done_);
+  }
+
+  const ExtractOptions& o_;
+  FileSystem* fs_;
+  std::vector<uint8_t> buffer_;
+  std::map<std::string, PlannedFile> planned_;  // by relative path
+  std::vector<PlannedFile*> order_;
+  bool complete_ = true;
+  std::string expert_layout_ = "per_expert";
+  std::map<std::string, std::pair<uint64_t, uint64_t>> journal_;  // path -> (bytes, xxh3)
+  std::unique_ptr<WritableFile> journal_file_;
+  std::optional<ProgressBar> bar_;
+  uint64_t done_ = 0;
+  ExtractReport report_;
+};
+
+bool Extractor::Selected(Component c, int layer, int expert) const {
+  if (!o_.components.empty() &&
+      std::find(o_.components.begin(), o_.components.end(), c) == o_.components.end()) {
+    return false;
+  }
+  if (o_.layers && (layer < o_.layers->first || layer > o_.layers->second)) return false;
+  if (!o_.experts.empty() && !std::binary_search(o_.experts.begin(), o_.experts.end(), expert)) {
+    return false;
+  }
+  return true;
+}
+
+void Extractor::AddPiece(const std::string& path, StoreFileKind kind, Component c, int layer,
+                         int expert, Piece piece) {
+  PlannedFile& f = planned_[path];
+  if (f.meta.path.empty()) {
+    f.meta.path = path;
+    f.meta.kind = kind;
+    f.meta.component = c;
+    f.meta.layer = layer;
+    f.meta.expert = expert;
+  }
+  f.pieces.push_back(std::move(piece));
+}
+
+Status Extractor::Plan(const WeightSource& src) {
+  const std::vector<WeightEntry>& tensors = src.tensors();
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const WeightEntry& t = tensors[i];
+    const TensorKind kind = ClassifyTensor(t.name);
+    const std::string shard = fs::path(src.files()[t.file]).filename().string();
+    const uint64_t order = static_cast<uint64_t>(i) << 20;
+    Piece whole{t.name, t.dtype, t.shape, &t, 0, t.nbytes, shard, order};
+    if (kind.role == TensorRole::kRouter) {
+      AddPiece(RouterFilePath(kind.component), StoreFileKind::kRouter, kind.component, -1, -1,
+               std::move(whole));
+      continue;
+    }
+    if (kind.role != TensorRole::kExpert) {
+      AddPiece(DenseFilePath(kind.component), StoreFileKind::kDense, kind.component, -1, -1,
+               std::move(whole));
+      continue;
+    }
+    if (!kind.fused()) {
+      if (!Selected(kind.component, kind.layer, kind.expert)) {
+        complete_ = false;
+        continue;
+      }
+      AddPiece(ExpertFilePath(kind.component, kind.layer, kind.expert), StoreFileKind::kExpert,
+               kind.component, kind.layer, kind.expert, std::move(whole));
+      continue;
+    }
+    // Fused [E, 2I, H] gate_up_proj or [E, H, I] down_proj: one contiguous slice per expert.
+    expert_layout_ = "fused";
+    if (t.shape.size() != 3 || t.shape[0] <= 0 ||
+        (kind.proj == ExpertProj::kGateUp && t.shape[1] % 2 != 0)) {
+      return InvalidArgument(
+          fmt::format("{}: tensor '{}': shape: a fused expert tensor must be "
+                      "[experts, rows, cols] (gate_up rows even)",
+                      src.files()[t.file], t.name));
+    }
+    const std::string prefix = t.name.substr(0, t.name.rfind('.') + 1);
+    const int64_t experts = t.shape[0], rows = t.shape[1], cols = t.shape[2];
+    const uint64_t slice = t.nbytes / static_cast<uint64_t>(experts);
+    for (int64_t e = 0; e < experts; ++e) {
+      if (!Selected(kind.component, kind.layer, static_cast<int>(e))) {
+        complete_ = false;
+        continue;
+      }
+      const std::string path = ExpertFilePath(kind.component, kind.layer, static_cast<int>(e));
+      auto add = [&](const char* proj, int64_t r, uint64_t offset, uint64_t sub) {
+        AddPiece(path, StoreFileKind::kExpert, kind.component, kind.layer, static_cast<int>(e),
+                 Piece{fmt::format("{}{}.{}.weight", prefix, e, proj),
+                       t.dtype,
+                       {r, cols},
+                       &t,
+                       offset,
+                       slice / (kind.proj == ExpertProj::kGateUp ? 2 : 1),
+                       shard,
+                       order | sub});
+      };
+      const uint64_t base = static_cast<uint64_t>(e) * slice;
+      if (kind.proj == ExpertProj::kGateUp) {
+        add("gate_proj", rows / 2, base, static_cast<uint64_t>(e) * 2);
+        add("up_proj", rows / 2, base + slice / 2, static_cast<uint64_t>(e) * 2 + 1);
+      } else {
+        add("down_proj", rows, base, static_cast<uint64_t>(e));
+      }
+    }
+  }
+  // Files in a stable order: dense, routers, then experts by component, layer, expert.
+  for (auto& [path, f] : planned_) {
+    std::stable_sort(f.pieces.begin(), f.pieces.end(), [](const Piece& a, const Piece& b) {
+      return ProjRank(a.name) < ProjRank(b.name);
+    });
+    std::vector<TensorDecl> decls;
+    for (const Piece& p : f.pieces) decls.push_back({p.name, p.dtype, p.shape});
+    f.header = BuildSafetensorsHeader(decls, {{"format", "pt"}});
+    uint64_t offset = 8 + f.header.size();
+    for (const Piece& p : f.pieces) {
+      f.meta.tensors.push_back(
+          {p.name, p.dtype, p.shape, offset, p.bytes, p.source_shard, p.order});
+      offset += p.bytes;
+    }
+    f.meta.bytes = offset;
+    order_.push_back(&f);
+  }
+  std::stable_sort(order_.begin(), order_.end(), [](const PlannedFile* a, const PlannedFile* b) {
+    auto key = [](const StoreFile& m) {
+      return std::tuple(static_cast<int>(m.kind), static_cast<int>(m.component), m.layer, m.expert);
+    };
+    return key(a->meta) < key(b->meta);
+  });
+  return Status::Ok();
+}
+
+Status Extractor::LoadJournal() {
+  const std::string path = Out(std::string(kJournalFileName));
+  if (fs_->Exists(path)) {
+    OMNI_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+    std::stringstream ss(text);
+    std::string line;
+    while (std::getline(ss, line)) {
+      char hex[17] = {0};
+      unsigned long long bytes = 0;
+      int n = 0;
+      // "<xxh3 hex> <bytes> <relative path>"; a torn last line simply does not parse.
+      if (std::sscanf(line.c_str(), "%16s %llu %n", hex, &bytes, &n) == 2 && n > 0 &&
+          n < static_cast<int>(line.size())) {
+        journal_[line.substr(n)] = {bytes, std::strtoull(hex, nullptr, 16)};
+      }
+    }
+  }
+  // Rewrite the journal with what it said, then append as files complete.
+  OMNI_ASSIGN_OR_RETURN(journal_file_, fs_->NewWritableFile(path));
+  for (const auto& [rel, entry] : journal_) {
+    OMNI_RETURN_IF_ERROR(journal_file_->Append(
+        fmt::format("{} {} {}\n", ChecksumHex(entry.second), entry.first, rel)));
+  }
+  return journal_file_->Flush();
+}
+
+Status Extractor::Journal(const StoreFile& f) {
+  OMNI_RETURN_IF_ERROR(
+      journal_file_->Append(fmt::format("{} {} {}\n", ChecksumHex(f.xxh3), f.bytes, f.path)));
+  return journal_file_->Flush();
+}
+
+StatusOr<bool> Extractor::AlreadyComplete(const PlannedFile& f) {
+  auto it = journal_.find(f.meta.path);
+  if (it == journal_.end() || it->second.first != f.meta.bytes) return false;
+  const std::string path = Out(f.meta.path);
+  if (!fs_->Exists(path)) return false;
+  auto file = fs_->OpenFile(path, ReadMode::kPread);
+  if (!file.ok() || (*file)->size() != f.meta.bytes) return false;
+  // The journalled checksum must still hold, and the header must be the one we would write.
+  Xxh3Stream hash;
+  for (uint64_t off = 0; off < f.meta.bytes; off += buffer_.size()) {
+    const size_t n = std::min<uint64_t>(buffer_.size(), f.meta.bytes - off);
+    if (!(*file)->ReadAt(off, n, buffer_.data()).ok()) return false;
+    if (off == 0 && (n < 8 + f.header.size() ||
+                     std::memcmp(buffer_.data() + 8, f.header.data(), f.header.size()) != 0)) {
+      return false;
+    }
+    hash.Update(buffer_.data(), n);
+  }
+  return hash.Digest() == it->second.second;
+}
+
+Status Extractor::WriteFile(PlannedFile& f, const WeightSource& src) {
+  const std::string final_path = Out(f.meta.path);
+  const std::string tmp = final_path + ".tmp";
+  OMNI_RETURN_IF_ERROR(fs_->CreateDirectories(fs::path(final_path).parent_path().string()));
+  OMNI_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> out, fs_->NewWritableFile(tmp));
+  Xxh3Stream hash;
+  auto append = [&](const void* data, size_t n) -> Status {
+    hash.Update(data, n);
+    OMNI_RETURN_IF_ERROR(out->Append(data, n));
+    Progress(n);
+    return Status::Ok();
+  };
+  auto write_all = [&]() -> Status {
+    uint8_t len[8];
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(f.header.size() >> (8 * i));
+    OMNI_RETURN_IF_ERROR(append(len, 8));
+    OMNI_RETURN_IF_ERROR(append(f.header.data(), f.header.size()));
+    for (const Piece& p : f.pieces) {
+      for (uint64_t off = 0; off < p.bytes; off += buffer_.size()) {
+        const size_t n = std::min<uint64_t>(buffer_.size(), p.bytes - off);
+        OMNI_RETURN_IF_ERROR(src.Read(*p.src, p.src_offset + off, n, buffer_.data()));
+        OMNI_RETURN_IF_ERROR(append(buffer_.data(), n));
+      }
+    }
+    return out->Close();
+  };
+  Status s = write_all();
+  if (s.ok()) s = fs_->Rename(tmp, final_path);
+  if (!s.ok()) {
+    out.reset();
+    (void)fs_->Remove(tmp);
+    return s;
+  }
+  f.meta.xxh3 = hash.Digest();
+  report_.files_written++;
+  report_.bytes_written += f.meta.bytes;
+  return Journal(f.meta);
+}
+
+Status Extractor::CopyExtra(const std::string& name) {
+  StoreFile meta;
+  meta.path = name;
+  meta.kind = StoreFileKind::kExtra;
+  OMNI_ASSIGN_OR_RETURN(meta.xxh3,
+                        CopyFileAtomically(fs_, (fs::path(o_.model) / name).string(), Out(name)));
+  OMNI_ASSIGN_OR_RETURN(std::unique_ptr<File> copied, fs_->OpenFile(Out(name), ReadMode::kPread));
+  meta.bytes = copied->size();
+  planned_[name].meta = meta;
+  order_.push_back(&planned_[name]);
+  return Status::Ok();
+}
+
+StatusOr<ExtractReport> Extractor::Run() {
+  const auto start = std::chrono::steady_clock::now();
+  if (IsExpertStore(o_.model)) {
+    return InvalidArgument(
+        fmt::format("{}: already an expert store (extract reads a checkpoint; "
+                    "use repack to turn a store back into one)",
+                    o_.model));
+  }
+  OMNI_ASSIGN_OR_RETURN(std::unique_ptr<WeightSource> src, OpenCheckpointSource(o_.model, fs_));
+  OMNI_RETURN_IF_ERROR(Plan(*src));
+  OMNI_RETURN_IF_ERROR(fs_->CreateDirectories(o_.out));
+  // A previous manifest no longer describes the store once this run starts rewriting files.
+  OMNI_RETURN_IF_ERROR(fs_->Remove(Out(std::string(kManifestFileName))));
+  OMNI_RETURN_IF_ERROR(LoadJournal());
+
+  for (const PlannedFile* f : order_) report_.bytes_total += f->meta.bytes;
+  if (o_.progress) bar_.emplace("extract", report_.bytes_total);
+  std::vector<PlannedFile*> data_files = order_;
+  for (PlannedFile* f : data_files) {
+    if (f->meta.kind == StoreFileKind::kExpert) report_.expert_files++;
+    OMNI_ASSIGN_OR_RETURN(bool done, AlreadyComplete(*f));
+    if (done) {
+      f->meta.xxh3 = journal_[f->meta.path].second;
+      report_.files_skipped++;
+      Progress(f->meta.bytes);
+      OMNI_RETURN_IF_ERROR(Journal(f->meta));
+      continue;
+    }
+    Status s = WriteFile(*f, *src);
+    if (!s.ok()) {
+      return Status(s.code(),
+                    fmt::format("extract stopped while writing {}: {}. {} of {} files are "
+                                "complete; run the same command again to resume",
+                                Out(f->meta.path), s.message(),
+                                report_.files_written + report_.files_skipped, order_.size()));
+    }
+  }
+  if (bar_) bar_->Finish();
+
+  // Non-weight files of the source (config, tokenizer, templates) travel with the store.
+  if (IsDirectory(o_.model)) {
+    std::vector<std::string> extras;
+    for (const auto& e : fs::directory_iterator(o_.model)) {
+      const std::string name = e.path().filename().string();
+      if (!e.is_regular_file() || name.ends_with(".safetensors") || name.ends_with(".tmp") ||
+          name == kIndexFileName) {
+        continue;
+      }
+      extras.push_back(name);
+    }
+    std::sort(extras.begin(), extras.end());
+    for (const std::string& name : extras) OMNI_RETURN_IF_ERROR(CopyExtra(name));
+  }
+
+  Manifest m;
+  m.source_path = o_.model;
+  m.expert_layout = expert_layout_;
+  if (!src->config_path().empty()) {
+    OMNI_ASSIGN_OR_RETURN(std::string text, ReadFileToString(src->config_path()));
+    m.config = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (m.config.is_discarded()) {
+      return InvalidArgument(fmt::format("{}: invalid JSON", src->config_path()));
+    }
+    if (m.config.contains("model_type") && m.config["model_type"].is_string()) {
+      m.model_type = m.config["model_type"];
+    }
+  }
+  for (Component c : o_.components) m.selection.components.emplace_back(ComponentName(c));
+  m.selection.layers = o_.layers;
+  m.selection.experts = o_.experts;
+  m.selection.complete = complete_;
+  for (const PlannedFile* f : order_) m.files.push_back(f->meta);
+  OMNI_RETURN_IF_ERROR(WriteFileAtomically(fs_, Out(std::string(kManifestFileName)),
+                                           ManifestToJson(m).dump(1) + "\n"));
+  journal_file_.reset();
+  OMNI_RETURN_IF_ERROR(fs_->Remove(Out(std::string(kJournalFileName))));
+  report_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report_.peak_rss_bytes = PeakRssBytes();
+  return report_;
+}
+
+}  // namespace
+
+StatusOr<ExtractReport> ExtractStore(const ExtractOptions& options) {
+  Extractor extractor(options);
+  return extractor.Run();
+}
+
+}  // namespace omnisage

@@ -1,0 +1,52 @@
+// `omnisage extract`: turn a checkpoint into an expert store (layout in manifest.h).
+//
+// Streaming and bounded: tensors are copied with pread/write through one reusable buffer
+// (kCopyBufferBytes), never mapping or reading a shard whole, so resident memory stays small
+// whatever the model size. Safe and resumable: every file is written as "<name>.tmp" and renamed
+// when complete, and recorded (path, size, XXH3) in extract.journal; a rerun after a kill or an
+// error skips the journalled files that still verify and rewrites the rest. manifest.json is
+// written last, so a store without one is visibly incomplete. Errors (disk full, I/O) stop the
+// run with a message naming the file; no partial file is left under a final name.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "io/file_system.h"
+#include "model/tensor_table.h"
+#include "util/status.h"
+
+namespace omnisage {
+
+inline constexpr size_t kCopyBufferBytes = 8 << 20;
+inline constexpr std::string_view kJournalFileName = "extract.journal";
+
+struct ExtractOptions {
+  std::string model;  // checkpoint directory or .safetensors file
+  std::string out;    // store directory
+  // Which MoE stacks' experts to extract ("thinker", "talker", "text"); empty: all.
+  std::vector<Component> components;
+  std::optional<std::pair<int, int>> layers;  // inclusive; nullopt: all
+  std::vector<int> experts;                   // empty: all
+  bool progress = true;
+  FileSystem* fs = nullptr;  // nullptr: the POSIX file system
+};
+
+struct ExtractReport {
+  uint64_t files_written = 0;
+  uint64_t files_skipped = 0;  // already complete from an earlier run (resume)
+  uint64_t bytes_written = 0;  // bytes of files written by this run
+  uint64_t bytes_total = 0;    // bytes of all files of the store
+  uint64_t expert_files = 0;
+  double seconds = 0;
+  uint64_t peak_rss_bytes = 0;
+};
+
+StatusOr<ExtractReport> ExtractStore(const ExtractOptions& options);
+
+// Parses "0-7,12,40-41" into a sorted list without duplicates.
+StatusOr<std::vector<int>> ParseIndexList(std::string_view text);
+
+}  // namespace omnisage

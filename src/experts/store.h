@@ -1,0 +1,52 @@
+// ExpertStore: an extracted store opened as a WeightSource (see manifest.h for the layout).
+//
+// Open() reads manifest.json only; files are opened on first read (pread, never mapped), so
+// opening a store of thousands of expert files is cheap and reading one expert touches one file.
+// Thread-safe after Open.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "experts/manifest.h"
+#include "io/file_system.h"
+#include "io/weight_source.h"
+
+namespace omnisage {
+
+class ExpertStore final : public WeightSource {
+ public:
+  static StatusOr<std::unique_ptr<ExpertStore>> Open(const std::string& dir,
+                                                     FileSystem* fs = nullptr);
+
+  std::string_view kind() const override { return "expert store"; }
+  const std::string& path() const override { return dir_; }
+  const std::string& config_path() const override { return config_path_; }
+  const std::vector<std::string>& files() const override { return paths_; }
+  Status Read(const WeightEntry& t, uint64_t offset, size_t n, void* dst) const override;
+
+  const Manifest& manifest() const { return manifest_; }
+
+ private:
+  ExpertStore() = default;
+  StatusOr<const File*> GetFile(int index) const;
+
+  std::string dir_;
+  std::string config_path_;
+  FileSystem* fs_ = nullptr;
+  Manifest manifest_;
+  std::vector<std::string> paths_;  // absolute paths of the data files, as manifest_.files
+  mutable std::mutex mu_;
+  mutable std::vector<std::unique_ptr<File>> open_;  // guarded by mu_ while opening
+};
+
+// True when `path` is a directory holding manifest.json.
+bool IsExpertStore(const std::string& path);
+
+// Opens `path` as an expert store when it is one, else as an original checkpoint.
+StatusOr<std::unique_ptr<WeightSource>> OpenWeightSource(const std::string& path,
+                                                         FileSystem* fs = nullptr);
+
+}  // namespace omnisage

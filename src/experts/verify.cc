@@ -1,0 +1,115 @@
+#include "experts/verify.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "experts/extract.h"
+#include "experts/manifest.h"
+#include "io/file.h"
+#include "io/safetensors.h"
+#include "util/checksum.h"
+#include "util/progress.h"
+
+namespace omnisage {
+namespace {
+
+std::string ShapeString(const std::vector<int64_t>& shape) { return nlohmann::json(shape).dump(); }
+
+// Compares a safetensors file's header with the manifest's record of it.
+std::optional<std::string> CheckHeader(std::unique_ptr<File> file, const StoreFile& f) {
+  auto st = SafetensorsFile::Open(std::move(file));
+  if (!st.ok()) return st.status().message();
+  if ((*st)->tensors().size() != f.tensors.size()) {
+    return fmt::format("holds {} tensors, manifest lists {}", (*st)->tensors().size(),
+                       f.tensors.size());
+  }
+  for (const StoreTensor& t : f.tensors) {
+    const TensorInfo* info = (*st)->Find(t.name);
+    if (info == nullptr) return fmt::format("tensor '{}' is missing", t.name);
+    if (info->dtype != t.dtype) {
+      return fmt::format("tensor '{}': dtype {} in the file, {} in the manifest", t.name,
+                         DTypeName(info->dtype), DTypeName(t.dtype));
+    }
+    if (info->shape != t.shape) {
+      return fmt::format("tensor '{}': shape {} in the file, {} in the manifest", t.name,
+                         ShapeString(info->shape), ShapeString(t.shape));
+    }
+    if ((*st)->data_offset() + info->data_begin != t.offset) {
+      return fmt::format("tensor '{}': data at offset {} in the file, {} in the manifest", t.name,
+                         (*st)->data_offset() + info->data_begin, t.offset);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+StatusOr<VerifyReport> VerifyStore(const std::string& dir, bool progress, FileSystem* fs) {
+  if (fs == nullptr) fs = FileSystem::Default();
+  const auto start = std::chrono::steady_clock::now();
+  const std::string manifest_path = dir + "/" + std::string(kManifestFileName);
+  if (!fs->Exists(manifest_path)) {
+    if (fs->Exists(dir + "/" + std::string(kJournalFileName))) {
+      return NotFound(
+          fmt::format("{}: missing: the extraction into {} did not finish; run "
+                      "extract again to resume it",
+                      manifest_path, dir));
+    }
+    return NotFound(fmt::format("{}: missing: {} is not an expert store", manifest_path, dir));
+  }
+  OMNI_ASSIGN_OR_RETURN(std::string text, ReadFileToString(manifest_path));
+  OMNI_ASSIGN_OR_RETURN(Manifest m, ParseManifest(text, manifest_path));
+
+  VerifyReport report;
+  uint64_t total = 0;
+  for (const StoreFile& f : m.files) total += f.bytes;
+  std::optional<ProgressBar> bar;
+  if (progress) bar.emplace("verify", total);
+  uint64_t done = 0;
+  std::vector<uint8_t> buffer(kCopyBufferBytes);
+  for (const StoreFile& f : m.files) {
+    report.files++;
+    auto problem = [&](std::string what) { report.problems.push_back({f.path, std::move(what)}); };
+    auto file = fs->OpenFile(dir + "/" + f.path, ReadMode::kPread);
+    if (!file.ok()) {
+      problem(file.status().message());
+      done += f.bytes;
+      continue;
+    }
+    if ((*file)->size() != f.bytes) {
+      problem(fmt::format("size {} bytes, manifest says {}", (*file)->size(), f.bytes));
+      done += f.bytes;
+      continue;
+    }
+    Xxh3Stream hash;
+    Status s;
+    for (uint64_t off = 0; s.ok() && off < f.bytes; off += buffer.size()) {
+      const size_t n = std::min<uint64_t>(buffer.size(), f.bytes - off);
+      s = (*file)->ReadAt(off, n, buffer.data());
+      hash.Update(buffer.data(), n);
+      done += n;
+      if (bar) bar->Update(done);
+    }
+    report.bytes += f.bytes;
+    if (!s.ok()) {
+      problem(s.message());
+      continue;
+    }
+    if (hash.Digest() != f.xxh3) {
+      problem(fmt::format("checksum mismatch: xxh3 {} in the file, {} in the manifest",
+                          ChecksumHex(hash.Digest()), ChecksumHex(f.xxh3)));
+      continue;
+    }
+    if (f.kind != StoreFileKind::kExtra) {
+      if (auto bad = CheckHeader(std::move(*file), f)) problem(*bad);
+    }
+  }
+  if (bar) bar->Finish();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace omnisage
