@@ -240,6 +240,18 @@ Status Extractor::Plan(const WeightSource& src) {
 }
 
 Status Extractor::LoadJournal() {
+  // A finished store's manifest vouches for its files as the journal does for an unfinished one.
+  const std::string manifest_path = Out(std::string(kManifestFileName));
+  if (fs_->Exists(manifest_path)) {
+    auto text = ReadFileToString(manifest_path);
+    auto manifest =
+        text.ok() ? ParseManifest(*text, manifest_path) : StatusOr<Manifest>(text.status());
+    if (manifest.ok()) {
+      for (const StoreFile& f : manifest->files) {
+        if (f.kind != StoreFileKind::kExtra) journal_[f.path] = {f.bytes, f.xxh3};
+      }
+    }
+  }
   const std::string path = Out(std::string(kJournalFileName));
   if (fs_->Exists(path)) {
     OMNI_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
@@ -355,9 +367,9 @@ StatusOr<ExtractReport> Extractor::Run() {
   OMNI_ASSIGN_OR_RETURN(std::unique_ptr<WeightSource> src, OpenCheckpointSource(o_.model, fs_));
   OMNI_RETURN_IF_ERROR(Plan(*src));
   OMNI_RETURN_IF_ERROR(fs_->CreateDirectories(o_.out));
+  OMNI_RETURN_IF_ERROR(LoadJournal());
   // A previous manifest no longer describes the store once this run starts rewriting files.
   OMNI_RETURN_IF_ERROR(fs_->Remove(Out(std::string(kManifestFileName))));
-  OMNI_RETURN_IF_ERROR(LoadJournal());
 
   for (const PlannedFile* f : order_) report_.bytes_total += f->meta.bytes;
   if (o_.progress) bar_.emplace("extract", report_.bytes_total);

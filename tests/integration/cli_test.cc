@@ -154,5 +154,66 @@ TEST_F(CliTest, BadBudgetIsRefused) {
   EXPECT_NE(r.out.find("--budget"), std::string::npos) << r.out;
 }
 
+TEST_F(CliTest, ExtractVerifyRepackThroughTheCli) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  Result e = RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --json");
+  ASSERT_EQ(e.exit_code, 0) << e.out;
+  auto j = nlohmann::json::parse(e.out);
+  EXPECT_EQ(j["expert_files"], 32);
+  EXPECT_EQ(j["files_skipped"], 0);
+  EXPECT_GT(j["peak_rss_bytes"].get<uint64_t>(), 0u);
+
+  // Running it again skips every data file.
+  Result again = RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --json");
+  ASSERT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_EQ(nlohmann::json::parse(again.out)["files_written"], 0);
+
+  Result v = RunCli("verify " + Path("store"));
+  EXPECT_EQ(v.exit_code, 0) << v.out;
+  EXPECT_NE(v.out.find(": OK"), std::string::npos) << v.out;
+
+  // inspect reads the store like the checkpoint.
+  Result a = RunCli("inspect --json " + Path("tiny"));
+  Result b = RunCli("inspect --json " + Path("store"));
+  ASSERT_EQ(b.exit_code, 0) << b.out;
+  auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
+  EXPECT_EQ(jb["kind"], "expert store");
+  EXPECT_EQ(ja["parameters"], jb["parameters"]);
+  EXPECT_EQ(ja["moe_stacks"], jb["moe_stacks"]);
+  EXPECT_EQ(ja["plans"], jb["plans"]);
+
+  Result r = RunCli("repack " + Path("store") + " --out " + Path("repacked"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  for (const auto& entry : fs::directory_iterator(Path("tiny"))) {
+    const std::string name = entry.path().filename().string();
+    std::ifstream x(entry.path(), std::ios::binary), y(Path("repacked/" + name), std::ios::binary);
+    std::string bx(std::istreambuf_iterator<char>(x), {}),
+        by(std::istreambuf_iterator<char>(y), {});
+    EXPECT_TRUE(bx == by) << name << " differs after extract + repack";
+  }
+}
+
+TEST_F(CliTest, VerifyReportsBadFilesAndFails) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  ASSERT_EQ(RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --json").exit_code, 0);
+  const std::string victim = Path("store/experts/talker/layer_00/expert_006.safetensors");
+  {
+    std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.put('\x42');
+  }
+  Result v = RunCli("verify " + Path("store"));
+  EXPECT_EQ(v.exit_code, 1) << v.out;
+  EXPECT_NE(v.out.find("BAD " + victim), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("1 bad file"), std::string::npos) << v.out;
+}
+
+TEST_F(CliTest, ExtractBadSelectionIsRefused) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  Result r = RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --experts 3-1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--experts"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace omnisage
