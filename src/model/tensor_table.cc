@@ -120,6 +120,50 @@ TensorKind ClassifyTensor(std::string_view name) {
 // ---------------------------------------------------------------------------------------------
 // Names, written forwards.
 
+std::string DecoderLayerNames::Expert(int64_t e, ExpertProj proj) const {
+  const char* p = proj == ExpertProj::kGate ? "gate_proj"
+                  : proj == ExpertProj::kUp ? "up_proj"
+                                            : "down_proj";
+  return fmt::format("{}{}.{}.weight", experts_prefix, e, p);
+}
+
+DecoderLayerNames LayerNames(const std::string& stack_prefix, int64_t layer) {
+  const std::string p = fmt::format("{}layers.{}.", stack_prefix, layer);
+  DecoderLayerNames n;
+  n.input_norm = p + "input_layernorm.weight";
+  n.q_proj = p + "self_attn.q_proj.weight";
+  n.k_proj = p + "self_attn.k_proj.weight";
+  n.v_proj = p + "self_attn.v_proj.weight";
+  n.o_proj = p + "self_attn.o_proj.weight";
+  n.q_norm = p + "self_attn.q_norm.weight";
+  n.k_norm = p + "self_attn.k_norm.weight";
+  n.post_norm = p + "post_attention_layernorm.weight";
+  n.router = p + std::string(kRouter) + "weight";
+  n.mlp_gate = p + "mlp.gate_proj.weight";
+  n.mlp_up = p + "mlp.up_proj.weight";
+  n.mlp_down = p + "mlp.down_proj.weight";
+  n.shared_gate = p + "mlp.shared_expert.gate_proj.weight";
+  n.shared_up = p + "mlp.shared_expert.up_proj.weight";
+  n.shared_down = p + "mlp.shared_expert.down_proj.weight";
+  n.shared_expert_gate = p + "mlp.shared_expert_gate.weight";
+  n.experts_prefix = p + std::string(kExperts);
+  return n;
+}
+
+DecoderStackNames StackNames(const ModelConfig& config, Component c) {
+  switch (c) {
+    case Component::kTalker:
+      return {"talker.model.", "talker.model.codec_embedding.weight", "talker.model.norm.weight",
+              "talker.codec_head.weight"};
+    case Component::kThinker:
+      return {"thinker.model.", "thinker.model.embed_tokens.weight", "thinker.model.norm.weight",
+              "thinker.lm_head.weight"};
+    default:
+      return {"model.", "model.embed_tokens.weight", "model.norm.weight",
+              config.text.tie_word_embeddings ? "" : "lm_head.weight"};
+  }
+}
+
 namespace {
 
 class TableBuilder {
@@ -149,48 +193,50 @@ class TableBuilder {
   }
 
   // One decoder layer's attention and MLP: thinker, talker, code predictor, qwen3_moe.
-  void DecoderLayer(const std::string& p, const DecoderConfig& c, int64_t layer) {
+  void DecoderLayer(const std::string& stack, const DecoderConfig& c, int64_t layer) {
+    const DecoderLayerNames n = LayerNames(stack, layer);
     const int64_t h = c.hidden_size;
-    Norm(p + "input_layernorm", h);
-    Linear(p + "self_attn.q_proj", c.num_heads * c.head_dim, h);
-    Linear(p + "self_attn.k_proj", c.num_kv_heads * c.head_dim, h);
-    Linear(p + "self_attn.v_proj", c.num_kv_heads * c.head_dim, h);
-    Linear(p + "self_attn.o_proj", h, c.num_heads * c.head_dim);
-    Norm(p + "self_attn.q_norm", c.head_dim);
-    Norm(p + "self_attn.k_norm", c.head_dim);
-    Norm(p + "post_attention_layernorm", h);
+    Add(n.input_norm, {h}, Init::kNormWeight);
+    Add(n.q_proj, {c.num_heads * c.head_dim, h}, Init::kLinear);
+    Add(n.k_proj, {c.num_kv_heads * c.head_dim, h}, Init::kLinear);
+    Add(n.v_proj, {c.num_kv_heads * c.head_dim, h}, Init::kLinear);
+    Add(n.o_proj, {h, c.num_heads * c.head_dim}, Init::kLinear);
+    Add(n.q_norm, {c.head_dim}, Init::kNormWeight);
+    Add(n.k_norm, {c.head_dim}, Init::kNormWeight);
+    Add(n.post_norm, {h}, Init::kNormWeight);
     if (!c.IsMoeLayer(layer)) {
-      SwiGlu(p + "mlp.", c.intermediate_size, h);
+      SwiGlu(n.mlp_gate, n.mlp_up, n.mlp_down, c.intermediate_size, h);
       return;
     }
     const int64_t i = c.moe_intermediate_size;
-    Add(p + "mlp.gate.weight", {c.num_experts, h}, Init::kRouter);
+    Add(n.router, {c.num_experts, h}, Init::kRouter);
     if (layout_ == ExpertLayout::kPerExpert) {
       for (int64_t e = 0; e < c.num_experts; ++e) {
-        SwiGlu(fmt::format("{}mlp.experts.{}.", p, e), i, h);
+        SwiGlu(n.Expert(e, ExpertProj::kGate), n.Expert(e, ExpertProj::kUp),
+               n.Expert(e, ExpertProj::kDown), i, h);
       }
     } else {
-      Add(p + "mlp.experts.gate_up_proj", {c.num_experts, 2 * i, h}, Init::kLinear, h);
-      Add(p + "mlp.experts.down_proj", {c.num_experts, h, i}, Init::kLinear, i);
+      Add(n.experts_prefix + "gate_up_proj", {c.num_experts, 2 * i, h}, Init::kLinear, h);
+      Add(n.experts_prefix + "down_proj", {c.num_experts, h, i}, Init::kLinear, i);
     }
     if (c.shared_expert_intermediate_size > 0) {
-      SwiGlu(p + "mlp.shared_expert.", c.shared_expert_intermediate_size, h);
-      Linear(p + "mlp.shared_expert_gate", 1, h);
+      SwiGlu(n.shared_gate, n.shared_up, n.shared_down, c.shared_expert_intermediate_size, h);
+      Add(n.shared_expert_gate, {1, h}, Init::kLinear);
     }
   }
 
   void Layers(const std::string& p, const DecoderConfig& c) {
-    for (int64_t l = 0; l < c.num_layers; ++l)
-      DecoderLayer(fmt::format("{}layers.{}.", p, l), c, l);
+    for (int64_t l = 0; l < c.num_layers; ++l) DecoderLayer(p, c, l);
   }
 
   std::vector<TensorSpec> Take() { return std::move(out_); }
 
  private:
-  void SwiGlu(const std::string& p, int64_t inter, int64_t h) {
-    Linear(p + "gate_proj", inter, h);
-    Linear(p + "up_proj", inter, h);
-    Linear(p + "down_proj", h, inter);
+  void SwiGlu(const std::string& gate, const std::string& up, const std::string& down,
+              int64_t inter, int64_t h) {
+    Add(gate, {inter, h}, Init::kLinear);
+    Add(up, {inter, h}, Init::kLinear);
+    Add(down, {h, inter}, Init::kLinear);
   }
 
   ExpertLayout layout_;
@@ -254,12 +300,14 @@ void Vision(TableBuilder& b, const VisionEncoderConfig& v) {
   }
 }
 
-void Talker(TableBuilder& b, const TalkerConfig& t) {
+void Talker(TableBuilder& b, const ModelConfig& config) {
+  const TalkerConfig& t = config.talker;
   const DecoderConfig& c = t.text;
-  b.Add("talker.model.codec_embedding.weight", {c.vocab_size, c.hidden_size}, Init::kEmbedding);
-  b.Layers("talker.model.", c);
-  b.Norm("talker.model.norm", c.hidden_size);
-  b.Linear("talker.codec_head", c.vocab_size, c.hidden_size);
+  const DecoderStackNames n = StackNames(config, Component::kTalker);
+  b.Add(n.embed, {c.vocab_size, c.hidden_size}, Init::kEmbedding);
+  b.Layers(n.prefix, c);
+  b.Add(n.norm, {c.hidden_size}, Init::kNormWeight);
+  b.Add(n.head, {c.vocab_size, c.hidden_size}, Init::kLinear);
   for (const char* proj : {"talker.text_projection.", "talker.hidden_projection."}) {
     b.Linear(std::string(proj) + "linear_fc1", c.intermediate_size, t.thinker_hidden_size, true);
     b.Linear(std::string(proj) + "linear_fc2", c.hidden_size, c.intermediate_size, true);
@@ -343,21 +391,22 @@ void Code2Wav(TableBuilder& b, const Code2WavConfig& w) {
 std::vector<TensorSpec> ModelTensors(const ModelConfig& config, ExpertLayout layout) {
   TableBuilder b(layout);
   const DecoderConfig& t = config.text;
+  auto text_stack = [&](Component c) {
+    const DecoderStackNames n = StackNames(config, c);
+    b.Add(n.embed, {t.vocab_size, t.hidden_size}, Init::kEmbedding);
+    b.Layers(n.prefix, t);
+    b.Add(n.norm, {t.hidden_size}, Init::kNormWeight);
+    if (!n.head.empty()) b.Add(n.head, {t.vocab_size, t.hidden_size}, Init::kLinear);
+  };
   if (config.arch == Arch::kQwen3Moe) {
-    b.Add("model.embed_tokens.weight", {t.vocab_size, t.hidden_size}, Init::kEmbedding);
-    b.Layers("model.", t);
-    b.Norm("model.norm", t.hidden_size);
-    if (!t.tie_word_embeddings) b.Linear("lm_head", t.vocab_size, t.hidden_size);
+    text_stack(Component::kText);
     return b.Take();
   }
   AudioTower(b, config.audio);
   Vision(b, config.vision);
-  b.Add("thinker.model.embed_tokens.weight", {t.vocab_size, t.hidden_size}, Init::kEmbedding);
-  b.Layers("thinker.model.", t);
-  b.Norm("thinker.model.norm", t.hidden_size);
-  b.Linear("thinker.lm_head", t.vocab_size, t.hidden_size);
+  text_stack(Component::kThinker);
   if (config.has_talker) {
-    Talker(b, config.talker);
+    Talker(b, config);
     Code2Wav(b, config.code2wav);
   }
   return b.Take();

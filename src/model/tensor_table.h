@@ -78,6 +78,30 @@ enum class ExpertLayout {
   kFused,      // mlp.experts.gate_up_proj [E, 2I, H] and mlp.experts.down_proj [E, H, I]
 };
 
+// Names of one decoder layer's tensors ("<stack prefix>layers.<N>.…"), shared by the table and the
+// model loader so each name is spelled once.
+struct DecoderLayerNames {
+  std::string input_norm, q_proj, k_proj, v_proj, o_proj, q_norm, k_norm, post_norm;
+  std::string router;                                                   // MoE layers
+  std::string mlp_gate, mlp_up, mlp_down;                               // dense MLP layers
+  std::string shared_gate, shared_up, shared_down, shared_expert_gate;  // talker
+  std::string experts_prefix;                                           // "…mlp.experts."
+
+  // "…mlp.experts.<e>.{gate,up,down}_proj.weight"
+  std::string Expert(int64_t e, ExpertProj proj) const;
+};
+DecoderLayerNames LayerNames(const std::string& stack_prefix, int64_t layer);
+
+// A decoder stack's own tensors.
+struct DecoderStackNames {
+  std::string prefix;  // "thinker.model.", "model.", "talker.model."
+  std::string embed;   // token (or codec) embedding
+  std::string norm;    // final norm
+  std::string head;    // lm_head / codec_head; empty when tied to the embedding
+};
+// For Component::kThinker / kText (and, later, kTalker).
+DecoderStackNames StackNames(const ModelConfig& config, Component c);
+
 // All tensors of a checkpoint of this configuration, in the order the official files store them
 // (audio, vision, thinker text, talker, code predictor, code2wav).
 std::vector<TensorSpec> ModelTensors(const ModelConfig& config,

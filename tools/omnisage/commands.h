@@ -6,6 +6,7 @@
 
 namespace omnisage::cli {
 
+void AddEvalCommand(CLI::App& app, int* exit_code);
 void AddExtractCommand(CLI::App& app, int* exit_code);
 void AddInspectCommand(CLI::App& app, int* exit_code);
 void AddRepackCommand(CLI::App& app, int* exit_code);

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   omnisage::cli::AddExtractCommand(app, &exit_code);
   omnisage::cli::AddVerifyCommand(app, &exit_code);
   omnisage::cli::AddRepackCommand(app, &exit_code);
+  omnisage::cli::AddEvalCommand(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

@@ -1,0 +1,194 @@
+#include "model/decoder.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "ops/ops.h"
+#include "util/thread_pool.h"
+
+namespace omnisage {
+
+StatusOr<std::unique_ptr<MoeDecoder>> MoeDecoder::Load(const WeightSource& source,
+                                                       const DecoderConfig& c,
+                                                       const std::string& prefix,
+                                                       ExpertProvider* experts) {
+  std::unique_ptr<MoeDecoder> d(new MoeDecoder(c));
+  d->experts_ = experts;
+  const int64_t h = c.hidden_size, q_dim = c.num_heads * c.head_dim,
+                kv_dim = c.num_kv_heads * c.head_dim;
+  d->layers_.resize(c.num_layers);
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const DecoderLayerNames n = LayerNames(prefix, l);
+    Layer& w = d->layers_[l];
+    auto load = [&](Bf16Tensor* dst, const std::string& name,
+                    std::vector<int64_t> shape) -> Status {
+      OMNI_ASSIGN_OR_RETURN(*dst, LoadBf16(source, name, shape));
+      d->dense_bytes_ += dst->bytes();
+      return Status::Ok();
+    };
+    OMNI_RETURN_IF_ERROR(load(&w.input_norm, n.input_norm, {h}));
+    OMNI_RETURN_IF_ERROR(load(&w.q_proj, n.q_proj, {q_dim, h}));
+    OMNI_RETURN_IF_ERROR(load(&w.k_proj, n.k_proj, {kv_dim, h}));
+    OMNI_RETURN_IF_ERROR(load(&w.v_proj, n.v_proj, {kv_dim, h}));
+    OMNI_RETURN_IF_ERROR(load(&w.o_proj, n.o_proj, {h, q_dim}));
+    OMNI_RETURN_IF_ERROR(load(&w.q_norm, n.q_norm, {c.head_dim}));
+    OMNI_RETURN_IF_ERROR(load(&w.k_norm, n.k_norm, {c.head_dim}));
+    OMNI_RETURN_IF_ERROR(load(&w.post_norm, n.post_norm, {h}));
+    w.moe = c.IsMoeLayer(l);
+    if (w.moe) {
+      if (experts == nullptr) return Internal("MoeDecoder::Load: no ExpertProvider");
+      OMNI_RETURN_IF_ERROR(load(&w.router, n.router, {c.num_experts, h}));
+    } else {
+      OMNI_RETURN_IF_ERROR(load(&w.mlp_gate, n.mlp_gate, {c.intermediate_size, h}));
+      OMNI_RETURN_IF_ERROR(load(&w.mlp_up, n.mlp_up, {c.intermediate_size, h}));
+      OMNI_RETURN_IF_ERROR(load(&w.mlp_down, n.mlp_down, {h, c.intermediate_size}));
+    }
+  }
+  return d;
+}
+
+Status MoeDecoder::Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool) {
+  const int64_t h = config_.hidden_size;
+  if (cache->length() + n > cache->capacity()) {
+    return OutOfRange(fmt::format("context of {} tokens exceeds the KV cache capacity {}",
+                                  cache->length() + n, cache->capacity()));
+  }
+  std::vector<float> normed(n * h), delta(n * h);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& w = layers_[l];
+    for (int64_t t = 0; t < n; ++t) {
+      ops::RmsNorm(x + t * h, w.input_norm.ptr(), h, config_.rms_norm_eps, normed.data() + t * h);
+    }
+    Attention(w, static_cast<int>(l), normed.data(), n, cache, delta.data(), pool);
+    for (int64_t i = 0; i < n * h; ++i) x[i] += delta[i];
+    for (int64_t t = 0; t < n; ++t) {
+      ops::RmsNorm(x + t * h, w.post_norm.ptr(), h, config_.rms_norm_eps, normed.data() + t * h);
+    }
+    if (w.moe) {
+      OMNI_RETURN_IF_ERROR(Moe(w, static_cast<int>(l), normed.data(), n, delta.data(), pool));
+    } else {
+      DenseMlp(w, normed.data(), n, delta.data(), pool);
+    }
+    for (int64_t i = 0; i < n * h; ++i) x[i] += delta[i];
+  }
+  cache->set_length(cache->length() + n);
+  return Status::Ok();
+}
+
+void MoeDecoder::Attention(const Layer& w, int layer, const float* h, int64_t n, KvCache* cache,
+                           float* out, ThreadPool* pool) {
+  const DecoderConfig& c = config_;
+  const int64_t hd = c.head_dim, nh = c.num_heads, nkv = c.num_kv_heads;
+  const int64_t q_dim = nh * hd, kv_dim = nkv * hd, start = cache->length();
+  std::vector<float> q(n * q_dim), k(n * kv_dim), v(n * kv_dim);
+  ops::MatMulBf16(h, n, c.hidden_size, w.q_proj.ptr(), q_dim, q.data(), pool);
+  ops::MatMulBf16(h, n, c.hidden_size, w.k_proj.ptr(), kv_dim, k.data(), pool);
+  ops::MatMulBf16(h, n, c.hidden_size, w.v_proj.ptr(), kv_dim, v.data(), pool);
+  // Per-head q/k RMSNorm, then RoPE (the norm comes first, as in the reference).
+  std::vector<float> cos(rope_.half()), sin(rope_.half());
+  for (int64_t t = 0; t < n; ++t) {
+    rope_.Angles(start + t, cos.data(), sin.data());
+    for (int64_t i = 0; i < nh; ++i) {
+      float* qh = q.data() + t * q_dim + i * hd;
+      ops::RmsNorm(qh, w.q_norm.ptr(), hd, c.rms_norm_eps, qh);
+      ops::RopeRotateHalf(qh, hd, cos.data(), sin.data());
+    }
+    for (int64_t i = 0; i < nkv; ++i) {
+      float* kh = k.data() + t * kv_dim + i * hd;
+      ops::RmsNorm(kh, w.k_norm.ptr(), hd, c.rms_norm_eps, kh);
+      ops::RopeRotateHalf(kh, hd, cos.data(), sin.data());
+    }
+    std::copy_n(k.data() + t * kv_dim, kv_dim, cache->k(layer, start + t));
+    std::copy_n(v.data() + t * kv_dim, kv_dim, cache->v(layer, start + t));
+  }
+  // Causal attention; each (token, head) pair is independent.
+  std::vector<float> attn(n * q_dim);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int64_t group = nh / nkv;
+  auto work = [&](int64_t begin, int64_t end) {
+    std::vector<float> scores(start + n);
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t t = job / nh, head = job % nh, g = head / group;
+      const int64_t len = start + t + 1;
+      const float* qh = q.data() + t * q_dim + head * hd;
+      for (int64_t j = 0; j < len; ++j) {
+        scores[j] = ops::Dot(qh, cache->k(layer, j) + g * hd, hd) * scale;
+      }
+      ops::Softmax(scores.data(), len);
+      float* o = attn.data() + t * q_dim + head * hd;
+      std::fill_n(o, hd, 0.0f);
+      for (int64_t j = 0; j < len; ++j) ops::Axpy(scores[j], cache->v(layer, j) + g * hd, hd, o);
+    }
+  };
+  if (pool != nullptr) {
+    pool->ParallelFor(n * nh, work);
+  } else {
+    work(0, n * nh);
+  }
+  ops::MatMulBf16(attn.data(), n, q_dim, w.o_proj.ptr(), c.hidden_size, out, pool);
+}
+
+Status MoeDecoder::Moe(const Layer& w, int layer, const float* h, int64_t n, float* out,
+                       ThreadPool* pool) {
+  const DecoderConfig& c = config_;
+  const int64_t hid = c.hidden_size, e_count = c.num_experts, inter = c.moe_intermediate_size;
+  const int k = static_cast<int>(c.num_experts_per_tok);
+  std::vector<float> probs(n * e_count);
+  ops::MatMulBf16(h, n, hid, w.router.ptr(), e_count, probs.data(), pool);
+  // Route every token: softmax over all experts, top-k, renormalise.
+  std::vector<std::vector<std::pair<int64_t, float>>> by_expert(e_count);  // (token, weight)
+  std::vector<int32_t> order(e_count);
+  std::vector<int32_t> chosen(k);
+  std::vector<float> weights(k);
+  for (int64_t t = 0; t < n; ++t) {
+    float* p = probs.data() + t * e_count;
+    ops::Softmax(p, e_count);
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                      [&](int32_t a, int32_t b) { return p[a] != p[b] ? p[a] > p[b] : a < b; });
+    float sum = 0;
+    for (int i = 0; i < k; ++i) sum += p[order[i]];
+    for (int i = 0; i < k; ++i) {
+      chosen[i] = order[i];
+      weights[i] = c.norm_topk_prob ? p[order[i]] / sum : p[order[i]];
+      by_expert[chosen[i]].push_back({t, weights[i]});
+    }
+    if (observer_) observer_({layer, t, p, chosen.data(), weights.data(), k});
+  }
+  std::fill_n(out, n * hid, 0.0f);
+  std::vector<float> xs, gate, up, down;
+  for (int64_t e = 0; e < e_count; ++e) {
+    const auto& rows = by_expert[e];
+    if (rows.empty()) continue;
+    const int64_t m = static_cast<int64_t>(rows.size());
+    OMNI_ASSIGN_OR_RETURN(ExpertWeights ew, experts_->Acquire(layer, static_cast<int>(e)));
+    xs.resize(m * hid);
+    gate.resize(m * inter);
+    up.resize(m * inter);
+    down.resize(m * hid);
+    for (int64_t r = 0; r < m; ++r) std::copy_n(h + rows[r].first * hid, hid, xs.data() + r * hid);
+    ops::MatMulBf16(xs.data(), m, hid, ew.gate, inter, gate.data(), pool);
+    ops::MatMulBf16(xs.data(), m, hid, ew.up, inter, up.data(), pool);
+    ops::SwiGlu(gate.data(), up.data(), m * inter, gate.data());
+    ops::MatMulBf16(gate.data(), m, inter, ew.down, hid, down.data(), pool);
+    experts_->Release(layer, static_cast<int>(e));
+    for (int64_t r = 0; r < m; ++r) {
+      ops::Axpy(rows[r].second, down.data() + r * hid, hid, out + rows[r].first * hid);
+    }
+  }
+  return Status::Ok();
+}
+
+void MoeDecoder::DenseMlp(const Layer& w, const float* h, int64_t n, float* out, ThreadPool* pool) {
+  const int64_t hid = config_.hidden_size, inter = config_.intermediate_size;
+  std::vector<float> gate(n * inter), up(n * inter);
+  ops::MatMulBf16(h, n, hid, w.mlp_gate.ptr(), inter, gate.data(), pool);
+  ops::MatMulBf16(h, n, hid, w.mlp_up.ptr(), inter, up.data(), pool);
+  ops::SwiGlu(gate.data(), up.data(), n * inter, gate.data());
+  ops::MatMulBf16(gate.data(), n, inter, w.mlp_down.ptr(), hid, out, pool);
+}
+
+}  // namespace omnisage

@@ -1,0 +1,83 @@
+// The decoder stack shared by Qwen3-MoE, the Qwen3-Omni thinker's text model and (later) the
+// talker: per layer RMSNorm → grouped-query attention (per-head q/k RMSNorm, then RoPE, causal,
+// KV cache) → residual → RMSNorm → MoE (softmax over all experts in fp32, top-k, renormalise when
+// norm_topk_prob, SwiGLU experts) or dense SwiGLU MLP → residual. Spec §4.
+//
+// Dense weights are loaded into memory by Load; routed experts come through an ExpertProvider.
+// A batch of n tokens (prefill) is processed layer by layer with tokens grouped by expert, so each
+// expert's weights are read once per batch; decode is the n = 1 case.
+// Not thread-safe: one Forward at a time (it parallelises internally over `pool`).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "io/weight_source.h"
+#include "model/config.h"
+#include "model/expert_provider.h"
+#include "model/kv_cache.h"
+#include "model/rope.h"
+#include "model/weights.h"
+#include "util/status.h"
+
+namespace omnisage {
+
+class ThreadPool;
+
+// What the router chose for one token in one layer (for traces, statistics and SAGE).
+struct RoutingEvent {
+  int layer;
+  int64_t token;           // index within the batch
+  const float* probs;      // softmax over all experts [num_experts]
+  const int32_t* experts;  // chosen experts [k]
+  const float* weights;    // their (renormalised) weights [k]
+  int k;
+};
+using RoutingObserver = std::function<void(const RoutingEvent&)>;
+
+class MoeDecoder {
+ public:
+  // `prefix`: the stack's tensor-name prefix ("model.", "thinker.model."). `experts` must outlive
+  // the decoder; it may be null only if no layer is MoE.
+  static StatusOr<std::unique_ptr<MoeDecoder>> Load(const WeightSource& source,
+                                                    const DecoderConfig& config,
+                                                    const std::string& prefix,
+                                                    ExpertProvider* experts);
+
+  // x: [n, hidden], the inputs at positions cache->length() .. + n − 1; replaced by the outputs
+  // (before the final norm). Appends to the cache.
+  Status Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool);
+
+  void set_routing_observer(RoutingObserver observer) { observer_ = std::move(observer); }
+  const DecoderConfig& config() const { return config_; }
+  KvCache NewCache(int64_t capacity) const {
+    return KvCache(config_.num_layers, capacity, config_.num_kv_heads * config_.head_dim);
+  }
+  // Bytes of dense weights held (attention, norms, routers, dense MLPs).
+  uint64_t dense_bytes() const { return dense_bytes_; }
+
+ private:
+  struct Layer {
+    Bf16Tensor input_norm, q_proj, k_proj, v_proj, o_proj, q_norm, k_norm, post_norm;
+    Bf16Tensor router;                      // MoE layers
+    Bf16Tensor mlp_gate, mlp_up, mlp_down;  // dense layers
+    bool moe = false;
+  };
+
+  explicit MoeDecoder(const DecoderConfig& c) : config_(c), rope_(c) {}
+  void Attention(const Layer& w, int layer, const float* h, int64_t n, KvCache* cache, float* out,
+                 ThreadPool* pool);
+  Status Moe(const Layer& w, int layer, const float* h, int64_t n, float* out, ThreadPool* pool);
+  void DenseMlp(const Layer& w, const float* h, int64_t n, float* out, ThreadPool* pool);
+
+  DecoderConfig config_;
+  Rope rope_;
+  std::vector<Layer> layers_;
+  ExpertProvider* experts_ = nullptr;
+  RoutingObserver observer_;
+  uint64_t dense_bytes_ = 0;
+};
+
+}  // namespace omnisage

@@ -1,0 +1,61 @@
+#include "model/text_model.h"
+
+#include <fmt/format.h>
+
+#include "ops/ops.h"
+#include "tensor/bf16.h"
+
+namespace omnisage {
+
+StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const WeightSource& source,
+                                                     const ModelConfig& config,
+                                                     ExpertProvider* experts) {
+  std::unique_ptr<TextModel> m(new TextModel());
+  const Component component =
+      config.arch == Arch::kQwen3Moe ? Component::kText : Component::kThinker;
+  const DecoderStackNames names = StackNames(config, component);
+  const DecoderConfig& c = config.text;
+  if (experts == nullptr) {
+    OMNI_ASSIGN_OR_RETURN(m->owned_experts_, ResidentExperts::Load(source, names.prefix, c));
+    experts = m->owned_experts_.get();
+  }
+  m->experts_ = experts;
+  OMNI_ASSIGN_OR_RETURN(m->decoder_, MoeDecoder::Load(source, c, names.prefix, experts));
+  OMNI_ASSIGN_OR_RETURN(m->embed_, LoadBf16(source, names.embed, {c.vocab_size, c.hidden_size}));
+  OMNI_ASSIGN_OR_RETURN(m->norm_, LoadBf16(source, names.norm, {c.hidden_size}));
+  m->tied_ = names.head.empty();
+  if (!m->tied_) {
+    OMNI_ASSIGN_OR_RETURN(m->head_, LoadBf16(source, names.head, {c.vocab_size, c.hidden_size}));
+  }
+  return m;
+}
+
+uint64_t TextModel::dense_bytes() const {
+  return decoder_->dense_bytes() + embed_.bytes() + norm_.bytes() + head_.bytes();
+}
+
+Status TextModel::Forward(const int32_t* tokens, int64_t n, KvCache* cache, bool all_positions,
+                          float* logits, ThreadPool* pool) {
+  const int64_t h = config().hidden_size, vocab = config().vocab_size;
+  if (n <= 0) return InvalidArgument("Forward: no tokens");
+  std::vector<float> x(n * h);
+  for (int64_t t = 0; t < n; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= vocab) {
+      return InvalidArgument(
+          fmt::format("token id {} is outside the vocabulary [0, {})", tokens[t], vocab));
+    }
+    const uint16_t* row = embed_.ptr() + static_cast<int64_t>(tokens[t]) * h;
+    for (int64_t i = 0; i < h; ++i) x[t * h + i] = Bf16ToFloat(row[i]);
+  }
+  OMNI_RETURN_IF_ERROR(decoder_->Forward(x.data(), n, cache, pool));
+  const int64_t first = all_positions ? 0 : n - 1;
+  const int64_t rows = n - first;
+  for (int64_t t = first; t < n; ++t) {
+    ops::RmsNorm(x.data() + t * h, norm_.ptr(), h, config().rms_norm_eps, x.data() + t * h);
+  }
+  const uint16_t* head = tied_ ? embed_.ptr() : head_.ptr();
+  ops::MatMulBf16(x.data() + first * h, rows, h, head, vocab, logits, pool);
+  return Status::Ok();
+}
+
+}  // namespace omnisage

@@ -1,0 +1,33 @@
+// Loading weight tensors from a WeightSource into memory, checked against the shape the model
+// expects. Weights stay bfloat16 (uint16_t) in memory; kernels widen them on the fly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "io/weight_source.h"
+#include "util/status.h"
+
+namespace omnisage {
+
+struct Bf16Tensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<uint16_t> data;  // row-major
+
+  const uint16_t* ptr() const { return data.data(); }
+  int64_t rows() const { return shape.empty() ? 0 : shape[0]; }
+  uint64_t bytes() const { return data.size() * sizeof(uint16_t); }
+};
+
+// Reads tensor `name`, which must be BF16 with exactly `shape`. Errors name the source, the
+// tensor, and what differs.
+StatusOr<Bf16Tensor> LoadBf16(const WeightSource& source, const std::string& name,
+                              const std::vector<int64_t>& shape);
+
+// Reads `n` consecutive bf16 values of tensor `t`, starting at element `first`, into `dst`.
+Status ReadBf16(const WeightSource& source, const WeightEntry& t, uint64_t first, uint64_t n,
+                uint16_t* dst);
+
+}  // namespace omnisage

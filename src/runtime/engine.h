@@ -1,0 +1,97 @@
+// Engine: a loaded model ready to generate — the config, the weight source (checkpoint or expert
+// store), the text model with its expert provider, and the thread pool. Session: one conversation
+// over an Engine, with its KV cache, sampler and token history.
+//
+// Thread-safety: an Engine is shared read-only by its sessions, but its model runs one Forward at
+// a time, so sessions of one engine must not generate concurrently. A Session is single-threaded.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/weight_source.h"
+#include "model/config.h"
+#include "model/text_model.h"
+#include "runtime/sampler.h"
+#include "util/status.h"
+#include "util/thread_pool.h"
+
+namespace omnisage {
+
+struct EngineOptions {
+  std::string model;       // checkpoint directory, .safetensors file or expert store
+  int threads = 0;         // 0: all cores
+  int64_t context = 4096;  // KV cache capacity in tokens
+};
+
+class Engine {
+ public:
+  static StatusOr<std::unique_ptr<Engine>> Load(const EngineOptions& options);
+
+  const ModelConfig& config() const { return config_; }
+  const WeightSource& source() const { return *source_; }
+  TextModel& model() { return *model_; }
+  ThreadPool& pool() { return *pool_; }
+  const EngineOptions& options() const { return options_; }
+  double load_seconds() const { return load_seconds_; }
+
+ private:
+  Engine() = default;
+
+  EngineOptions options_;
+  ModelConfig config_;
+  std::unique_ptr<WeightSource> source_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<TextModel> model_;
+  double load_seconds_ = 0;
+};
+
+struct GenerateOptions {
+  int max_tokens = 256;
+  SamplerOptions sampling;
+  std::vector<int32_t> stop_ids;  // generation ends after emitting one of these
+};
+
+struct GenerateStats {
+  int64_t prompt_tokens = 0;
+  int64_t generated_tokens = 0;
+  double prefill_seconds = 0;  // the prompt's forward pass
+  double decode_seconds = 0;   // every later forward pass
+  double ttft_seconds = 0;     // from the call to the first generated token
+  bool stopped = false;        // ended on a stop id (else on max_tokens or the callback)
+  double prefill_tok_s() const { return prefill_seconds > 0 ? prompt_tokens / prefill_seconds : 0; }
+  double decode_tok_s() const {
+    // The first token comes from the prefill; later ones each cost one decode step.
+    return decode_seconds > 0 && generated_tokens > 1 ? (generated_tokens - 1) / decode_seconds : 0;
+  }
+};
+
+class Session {
+ public:
+  explicit Session(Engine* engine);
+
+  // Feeds `prompt` (after any token generated but not yet fed by the previous call) and samples
+  // up to max_tokens tokens, calling on_token for each (return false to stop early).
+  StatusOr<GenerateStats> Generate(const std::vector<int32_t>& prompt,
+                                   const GenerateOptions& options,
+                                   const std::function<bool(int32_t)>& on_token);
+
+  // Runs `ids` as one prompt in a fresh context and returns logits [n, vocab] of every position.
+  StatusOr<std::vector<float>> EvalAll(const std::vector<int32_t>& ids);
+
+  void Reset();
+  // Tokens fed to the model so far.
+  const std::vector<int32_t>& history() const { return history_; }
+
+ private:
+  Engine* engine_;
+  KvCache cache_;
+  std::vector<int32_t> history_;
+  std::vector<int32_t> pending_;  // sampled, not yet fed
+  std::vector<float> logits_;
+};
+
+}  // namespace omnisage

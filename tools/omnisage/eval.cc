@@ -1,0 +1,72 @@
+// omnisage eval: run token ids as one prompt and write the logits of every position.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "commands.h"
+#include "experts/extract.h"
+#include "io/file.h"
+#include "runtime/engine.h"
+
+namespace omnisage::cli {
+namespace {
+
+struct EvalArgs {
+  std::string model;
+  std::string token_ids;
+  std::string logits_out;
+  int threads = 0;
+};
+
+int RunEval(const EvalArgs& a) {
+  std::vector<int32_t> ids;
+  {
+    size_t pos = 0;
+    const std::string& s = a.token_ids;
+    while (pos <= s.size()) {
+      size_t comma = s.find(',', pos);
+      if (comma == std::string::npos) comma = s.size();
+      const std::string item = s.substr(pos, comma - pos);
+      char* end = nullptr;
+      const long v = std::strtol(item.c_str(), &end, 10);
+      if (item.empty() || end != item.c_str() + item.size() || v < 0 || v > INT32_MAX) {
+        return ReportError(fmt::format("--token-ids: '{}' is not a token id", item));
+      }
+      ids.push_back(static_cast<int32_t>(v));
+      pos = comma + 1;
+    }
+  }
+  EngineOptions eo;
+  eo.model = a.model;
+  eo.threads = a.threads;
+  eo.context = static_cast<int64_t>(ids.size());
+  auto engine = Engine::Load(eo);
+  if (!engine.ok()) return ReportError(engine.status().message());
+  Session session(engine->get());
+  auto logits = session.EvalAll(ids);
+  if (!logits.ok()) return ReportError(logits.status().message());
+  const std::string_view bytes(reinterpret_cast<const char*>(logits->data()),
+                               logits->size() * sizeof(float));
+  Status s = WriteFileAtomically(a.logits_out, bytes);
+  if (!s.ok()) return ReportError(s.message());
+  std::printf("wrote %s: float32 little-endian logits [%zu, %lld]\n", a.logits_out.c_str(),
+              ids.size(), static_cast<long long>((*engine)->model().vocab_size()));
+  return 0;
+}
+
+}  // namespace
+
+void AddEvalCommand(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<EvalArgs>();
+  CLI::App* sub = app.add_subcommand(
+      "eval", "Run token ids as one prompt and write float32 logits [n_tokens, vocab]");
+  sub->add_option("--model", args->model, "Checkpoint directory or expert store")->required();
+  sub->add_option("--token-ids", args->token_ids, "Comma-separated token ids, e.g. 1,2,3")
+      ->required();
+  sub->add_option("--logits-out", args->logits_out, "Output file")->required();
+  sub->add_option("--threads", args->threads, "Threads (0: all cores)")->capture_default_str();
+  sub->callback([args, exit_code] { *exit_code = RunEval(*args); });
+}
+
+}  // namespace omnisage::cli
