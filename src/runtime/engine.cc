@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "experts/store.h"
+#include "io/file.h"
 
 namespace omnisage {
 
@@ -24,6 +26,10 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
         fmt::format("{}: config.json not found (needed to run a model)", options.model));
   }
   OMNI_ASSIGN_OR_RETURN(e->config_, LoadModelConfig(e->source_->config_path()));
+  const std::string dir = std::filesystem::path(e->source_->config_path()).parent_path().string();
+  if (FileExists(dir + "/tokenizer.json") || FileExists(dir + "/vocab.json")) {
+    OMNI_ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::Load(dir));
+  }
   e->pool_ = std::make_unique<ThreadPool>(options.threads);
   OMNI_ASSIGN_OR_RETURN(e->model_, TextModel::Load(*e->source_, e->config_));
   e->load_seconds_ = Since(start);

@@ -16,6 +16,7 @@
 #include "model/config.h"
 #include "model/text_model.h"
 #include "runtime/sampler.h"
+#include "tokenizer/tokenizer.h"
 #include "util/status.h"
 #include "util/thread_pool.h"
 
@@ -35,6 +36,8 @@ class Engine {
   const WeightSource& source() const { return *source_; }
   TextModel& model() { return *model_; }
   ThreadPool& pool() { return *pool_; }
+  // The model directory's tokenizer, or null when it has none (then only token ids work).
+  const Tokenizer* tokenizer() const { return tokenizer_.get(); }
   const EngineOptions& options() const { return options_; }
   double load_seconds() const { return load_seconds_; }
 
@@ -46,6 +49,7 @@ class Engine {
   std::unique_ptr<WeightSource> source_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<TextModel> model_;
+  std::unique_ptr<Tokenizer> tokenizer_;
   double load_seconds_ = 0;
 };
 

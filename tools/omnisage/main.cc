@@ -25,7 +25,10 @@ int main(int argc, char** argv) {
   omnisage::cli::AddExtractCommand(app, &exit_code);
   omnisage::cli::AddVerifyCommand(app, &exit_code);
   omnisage::cli::AddRepackCommand(app, &exit_code);
+  omnisage::cli::AddRunCommand(app, &exit_code);
+  omnisage::cli::AddChatCommand(app, &exit_code);
   omnisage::cli::AddEvalCommand(app, &exit_code);
+  omnisage::cli::AddTokenizeCommand(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

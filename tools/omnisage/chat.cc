@@ -1,0 +1,74 @@
+// omnisage chat: an interactive multi-turn conversation in the terminal.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "generate_flags.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/stream_decoder.h"
+
+namespace omnisage::cli {
+namespace {
+
+int RunChat(const GenerateArgs& a) {
+  auto engine = Engine::Load({.model = a.model, .threads = a.threads, .context = a.context});
+  if (!engine.ok()) return ReportError(engine.status().message());
+  const Tokenizer* tok = (*engine)->tokenizer();
+  if (tok == nullptr) return ReportError(a.model + ": no tokenizer.json; chat needs one");
+  const int32_t stop = tok->TokenId(kChatStopToken);
+  Session session(engine->get());
+  std::fprintf(stderr,
+               "%s loaded in %.1f s. Type a message; /reset starts over, /exit or "
+               "Ctrl-D quits.\n",
+               a.model.c_str(), (*engine)->load_seconds());
+  bool first_turn = true;
+  std::string line;
+  while (true) {
+    std::fprintf(stderr, "> ");
+    if (!std::getline(std::cin, line) || line == "/exit") break;
+    if (line.empty()) continue;
+    if (line == "/reset") {
+      session.Reset();
+      first_turn = true;
+      continue;
+    }
+    std::vector<ChatMessage> messages;
+    if (first_turn && !a.system.empty()) messages.push_back({"system", a.system});
+    messages.push_back({"user", line});
+    auto rendered = RenderChat(messages);
+    if (!rendered.ok()) return ReportError(rendered.status().message());
+    // After a finished answer the session holds its <|im_end|> unfed; ChatML wants a newline next.
+    std::string text = first_turn ? *rendered : "\n" + *rendered;
+    first_turn = false;
+    GenerateOptions opts;
+    opts.max_tokens = a.max_tokens;
+    opts.sampling = a.sampling;
+    if (stop >= 0) opts.stop_ids.push_back(stop);
+    StreamDecoder stream(*tok, /*skip_special=*/true);
+    auto stats = session.Generate(tok->Encode(text), opts, [&](int32_t id) {
+      if (id == stop) return true;
+      const std::string piece = stream.Push(id);
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+      return true;
+    });
+    if (!stats.ok()) return ReportError(stats.status().message());
+    std::printf("%s\n", stream.Flush().c_str());
+    std::fprintf(stderr, "[%s]\n", SummaryLine(*stats).c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddChatCommand(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<GenerateArgs>();
+  CLI::App* sub = app.add_subcommand("chat", "Interactive multi-turn chat in the terminal");
+  AddGenerateFlags(sub, args.get());
+  sub->callback([args, exit_code] { *exit_code = RunChat(*args); });
+}
+
+}  // namespace omnisage::cli

@@ -1,0 +1,45 @@
+#include "generate_flags.h"
+
+#include <fmt/format.h>
+
+#include "util/proc_memory.h"
+#include "util/units.h"
+
+namespace omnisage::cli {
+
+void AddGenerateFlags(CLI::App* sub, GenerateArgs* a) {
+  sub->add_option("--model", a->model, "Checkpoint directory or expert store")->required();
+  sub->add_option("--max-tokens", a->max_tokens, "Most tokens to generate per answer")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--system", a->system, "System prompt");
+  sub->add_option("--temperature", a->sampling.temperature, "0 is greedy")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sub->add_option("--top-k", a->sampling.top_k, "Keep the k most likely tokens (0: off)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sub->add_option("--top-p", a->sampling.top_p, "Nucleus mass (1: off)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sub->add_option("--min-p", a->sampling.min_p, "Drop tokens below min-p x the top probability")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sub->add_option("--repetition-penalty", a->sampling.repetition_penalty, "1: off")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--seed", a->sampling.seed, "Sampling seed")->capture_default_str();
+  sub->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
+  sub->add_option("--context", a->context, "KV cache capacity in tokens")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
+
+std::string SummaryLine(const GenerateStats& s) {
+  return fmt::format(
+      "prompt {} tok {:.1f} tok/s | decode {} tok {:.1f} tok/s | TTFT {:.3f} s | peak RSS {}",
+      s.prompt_tokens, s.prefill_tok_s(), s.generated_tokens, s.decode_tok_s(), s.ttft_seconds,
+      FormatBytes(PeakRssBytes()));
+}
+
+}  // namespace omnisage::cli

@@ -1,0 +1,95 @@
+// omnisage run: one prompt, answered as a stream, then a one-line summary.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "generate_flags.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/stream_decoder.h"
+#include "util/proc_memory.h"
+
+namespace omnisage::cli {
+namespace {
+
+struct RunArgs {
+  GenerateArgs gen;
+  std::string prompt;
+  bool raw = false;
+  bool json = false;
+};
+
+int RunRun(const RunArgs& a) {
+  auto engine =
+      Engine::Load({.model = a.gen.model, .threads = a.gen.threads, .context = a.gen.context});
+  if (!engine.ok()) return ReportError(engine.status().message());
+  const Tokenizer* tok = (*engine)->tokenizer();
+  if (tok == nullptr) return ReportError(a.gen.model + ": no tokenizer.json; run needs one");
+  std::string text = a.prompt;
+  if (!a.raw) {
+    std::vector<ChatMessage> messages;
+    if (!a.gen.system.empty()) messages.push_back({"system", a.gen.system});
+    messages.push_back({"user", a.prompt});
+    auto rendered = RenderChat(messages);
+    if (!rendered.ok()) return ReportError(rendered.status().message());
+    text = *rendered;
+  }
+  const std::vector<int32_t> prompt = tok->Encode(text);
+  GenerateOptions opts;
+  opts.max_tokens = a.gen.max_tokens;
+  opts.sampling = a.gen.sampling;
+  const int32_t stop = tok->TokenId(kChatStopToken);
+  if (stop >= 0) opts.stop_ids.push_back(stop);
+  Session session(engine->get());
+  StreamDecoder stream(*tok, /*skip_special=*/true);
+  std::vector<int32_t> generated;
+  std::string answer;
+  auto stats = session.Generate(prompt, opts, [&](int32_t id) {
+    generated.push_back(id);
+    if (id == stop) return true;
+    const std::string piece = stream.Push(id);
+    answer += piece;
+    if (!a.json) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    }
+    return true;
+  });
+  if (!stats.ok()) return ReportError(stats.status().message());
+  const std::string rest = stream.Flush();
+  answer += rest;
+  if (a.json) {
+    nlohmann::ordered_json j = {{"text", answer},
+                                {"token_ids", generated},
+                                {"prompt_tokens", stats->prompt_tokens},
+                                {"generated_tokens", stats->generated_tokens},
+                                {"stop_reason", stats->stopped ? "stop_token" : "max_tokens"},
+                                {"prefill_tok_s", stats->prefill_tok_s()},
+                                {"decode_tok_s", stats->decode_tok_s()},
+                                {"ttft_s", stats->ttft_seconds},
+                                {"load_s", (*engine)->load_seconds()},
+                                {"peak_rss_bytes", PeakRssBytes()}};
+    std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else {
+    std::printf("%s\n", rest.c_str());
+    std::fprintf(stderr, "%s\n", SummaryLine(*stats).c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddRunCommand(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<RunArgs>();
+  CLI::App* sub = app.add_subcommand("run", "Answer one prompt, streaming the text");
+  AddGenerateFlags(sub, &args->gen);
+  sub->add_option("--prompt", args->prompt, "The user's message")->required();
+  sub->add_flag("--raw", args->raw, "Feed the prompt as is, without the chat template");
+  sub->add_flag("--json", args->json,
+                "Print one JSON object (text, token_ids, speed and memory figures) instead");
+  sub->callback([args, exit_code] { *exit_code = RunRun(*args); });
+}
+
+}  // namespace omnisage::cli
