@@ -208,6 +208,66 @@ TEST_F(CliTest, VerifyReportsBadFilesAndFails) {
   EXPECT_NE(v.out.find("1 bad file"), std::string::npos) << v.out;
 }
 
+TEST_F(CliTest, RunJsonIsGreedyAndReproducible) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  const std::string cmd =
+      "run --model " + Path("tiny") + " --prompt 'Hello there' --max-tokens 12 --json";
+  Result a = RunCli(cmd), b = RunCli(cmd);
+  ASSERT_EQ(a.exit_code, 0) << a.out;
+  auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
+  EXPECT_EQ(ja["token_ids"].size(), 12u);
+  EXPECT_EQ(ja["token_ids"], jb["token_ids"]);
+  EXPECT_EQ(ja["stop_reason"], "max_tokens");
+  EXPECT_GT(ja["prompt_tokens"].get<int>(), 5);
+  EXPECT_GT(ja["decode_tok_s"].get<double>(), 0.0);
+  EXPECT_GT(ja["peak_rss_bytes"].get<uint64_t>(), 0u);
+  // The same model through an expert store answers identically.
+  ASSERT_EQ(RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --json").exit_code, 0);
+  Result c =
+      RunCli("run --model " + Path("store") + " --prompt 'Hello there' --max-tokens 12 --json");
+  ASSERT_EQ(c.exit_code, 0) << c.out;
+  EXPECT_EQ(nlohmann::json::parse(c.out)["token_ids"], ja["token_ids"]);
+}
+
+TEST_F(CliTest, RunStreamsTextAndSummary) {
+  ASSERT_EQ(RunCli("synth --preset tiny --arch qwen3_moe --out " + Path("moe")).exit_code, 0);
+  Result r = RunCli("run --model " + Path("moe") +
+                    " --prompt hi --max-tokens 5 --temperature 0.7 --seed 1");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("decode 5 tok"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("peak RSS"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, ChatTakesSeveralTurns) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  Result r = RunCli("chat --model " + Path("tiny") + " --max-tokens 4 < /dev/null");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  std::ofstream(Path("turns.txt")) << "first\nsecond\n/reset\nthird\n";
+  Result t = RunCli("chat --model " + Path("tiny") + " --max-tokens 4 < " + Path("turns.txt"));
+  ASSERT_EQ(t.exit_code, 0) << t.out;
+  size_t turns = 0;
+  for (size_t p = t.out.find("decode 4 tok"); p != std::string::npos;
+       p = t.out.find("decode 4 tok", p + 1)) {
+    ++turns;
+  }
+  EXPECT_EQ(turns, 3u) << t.out;
+}
+
+TEST_F(CliTest, EvalWritesLogits) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  Result r =
+      RunCli("eval --model " + Path("tiny") + " --token-ids 1,2,3 --logits-out " + Path("l.f32"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(fs::file_size(Path("l.f32")), 3u * 4096 * sizeof(float));
+  Result bad =
+      RunCli("eval --model " + Path("tiny") + " --token-ids 1,x --logits-out " + Path("l2.f32"));
+  EXPECT_NE(bad.exit_code, 0);
+  Result oob =
+      RunCli("eval --model " + Path("tiny") + " --token-ids 99999 --logits-out " + Path("l3.f32"));
+  EXPECT_NE(oob.exit_code, 0);
+  EXPECT_NE(oob.out.find("vocabulary"), std::string::npos) << oob.out;
+}
+
 TEST_F(CliTest, ExtractBadSelectionIsRefused) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
   Result r = RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --experts 3-1");
