@@ -46,8 +46,10 @@ int TokenizeJsonl(const Tokenizer& tokenizer, const std::string& path) {
     nlohmann::json value = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (value.is_object() && value.contains("text")) value = value["text"];
     if (!value.is_string()) {
-      return ReportError(
-          fmt::format("{}: line {}: expected a JSON string or {{\"text\": ...}}", path, line_no));
+      std::fwrite(out.data(), 1, out.size(), stdout);  // the lines before stay usable
+      return ReportError(fmt::format(
+          "{}: line {}: {}", path, line_no,
+          value.is_discarded() ? "invalid JSON" : "expected a JSON string or {\"text\": ...}"));
     }
     out += IdsJson(tokenizer.Encode(value.get_ref<const std::string&>()));
     if (out.size() > (1 << 20)) {
