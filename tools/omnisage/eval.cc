@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "experts/extract.h"
+#include "generate_flags.h"
 #include "io/file.h"
 #include "runtime/engine.h"
 
@@ -20,23 +21,9 @@ struct EvalArgs {
 };
 
 int RunEval(const EvalArgs& a) {
-  std::vector<int32_t> ids;
-  {
-    size_t pos = 0;
-    const std::string& s = a.token_ids;
-    while (pos <= s.size()) {
-      size_t comma = s.find(',', pos);
-      if (comma == std::string::npos) comma = s.size();
-      const std::string item = s.substr(pos, comma - pos);
-      char* end = nullptr;
-      const long v = std::strtol(item.c_str(), &end, 10);
-      if (item.empty() || end != item.c_str() + item.size() || v < 0 || v > INT32_MAX) {
-        return ReportError(fmt::format("--token-ids: '{}' is not a token id", item));
-      }
-      ids.push_back(static_cast<int32_t>(v));
-      pos = comma + 1;
-    }
-  }
+  auto parsed = ParseTokenIds(a.token_ids);
+  if (!parsed.ok()) return ReportError("--token-ids: " + parsed.status().message());
+  const std::vector<int32_t>& ids = *parsed;
   EngineOptions eo;
   eo.model = a.model;
   eo.threads = a.threads;

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <climits>
+#include <cstdlib>
+
 #include "util/proc_memory.h"
 #include "util/units.h"
 
@@ -33,6 +36,24 @@ void AddGenerateFlags(CLI::App* sub, GenerateArgs* a) {
   sub->add_option("--context", a->context, "KV cache capacity in tokens")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+}
+
+StatusOr<std::vector<int32_t>> ParseTokenIds(const std::string& s) {
+  std::vector<int32_t> ids;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t comma = s.find(',', pos);
+    if (comma == std::string::npos) comma = s.size();
+    const std::string item = s.substr(pos, comma - pos);
+    char* end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || end != item.c_str() + item.size() || v < 0 || v > INT32_MAX) {
+      return InvalidArgument(fmt::format("'{}' is not a token id", item));
+    }
+    ids.push_back(static_cast<int32_t>(v));
+    pos = comma + 1;
+  }
+  return ids;
 }
 
 std::string SummaryLine(const GenerateStats& s) {

@@ -19,6 +19,9 @@ struct GenerateArgs {
 
 void AddGenerateFlags(CLI::App* sub, GenerateArgs* args);
 
+// "1,2,3" -> {1, 2, 3}; an error names the bad item.
+StatusOr<std::vector<int32_t>> ParseTokenIds(const std::string& text);
+
 // One line: "prompt 12 tok 85.1 tok/s | decode 31 tok 12.3 tok/s | TTFT 0.14 s | peak RSS 1.2 GiB"
 std::string SummaryLine(const GenerateStats& stats);
 

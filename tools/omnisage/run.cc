@@ -17,7 +17,9 @@ namespace {
 struct RunArgs {
   GenerateArgs gen;
   std::string prompt;
+  std::string prompt_ids;
   bool raw = false;
+  bool ignore_stop = false;
   bool json = false;
 };
 
@@ -27,8 +29,11 @@ int RunRun(const RunArgs& a) {
   if (!engine.ok()) return ReportError(engine.status().message());
   const Tokenizer* tok = (*engine)->tokenizer();
   if (tok == nullptr) return ReportError(a.gen.model + ": no tokenizer.json; run needs one");
+  if (a.prompt.empty() == a.prompt_ids.empty()) {
+    return ReportError("give exactly one of --prompt and --prompt-ids");
+  }
   std::string text = a.prompt;
-  if (!a.raw) {
+  if (!a.raw && a.prompt_ids.empty()) {
     std::vector<ChatMessage> messages;
     if (!a.gen.system.empty()) messages.push_back({"system", a.gen.system});
     messages.push_back({"user", a.prompt});
@@ -36,12 +41,19 @@ int RunRun(const RunArgs& a) {
     if (!rendered.ok()) return ReportError(rendered.status().message());
     text = *rendered;
   }
-  const std::vector<int32_t> prompt = tok->Encode(text);
+  std::vector<int32_t> prompt;
+  if (!a.prompt_ids.empty()) {
+    auto ids = ParseTokenIds(a.prompt_ids);
+    if (!ids.ok()) return ReportError("--prompt-ids: " + ids.status().message());
+    prompt = *ids;
+  } else {
+    prompt = tok->Encode(text);
+  }
   GenerateOptions opts;
   opts.max_tokens = a.gen.max_tokens;
   opts.sampling = a.gen.sampling;
   const int32_t stop = tok->TokenId(kChatStopToken);
-  if (stop >= 0) opts.stop_ids.push_back(stop);
+  if (stop >= 0 && !a.ignore_stop) opts.stop_ids.push_back(stop);
   Session session(engine->get());
   StreamDecoder stream(*tok, /*skip_special=*/true);
   std::vector<int32_t> generated;
@@ -85,8 +97,12 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<RunArgs>();
   CLI::App* sub = app.add_subcommand("run", "Answer one prompt, streaming the text");
   AddGenerateFlags(sub, &args->gen);
-  sub->add_option("--prompt", args->prompt, "The user's message")->required();
+  sub->add_option("--prompt", args->prompt, "The user's message");
+  sub->add_option("--prompt-ids", args->prompt_ids,
+                  "Token ids to feed as is instead of a text prompt, e.g. 1,2,3 (benchmarks)");
   sub->add_flag("--raw", args->raw, "Feed the prompt as is, without the chat template");
+  sub->add_flag("--ignore-stop", args->ignore_stop,
+                "Generate exactly --max-tokens tokens, past <|im_end|> (benchmarks)");
   sub->add_flag("--json", args->json,
                 "Print one JSON object (text, token_ids, speed and memory figures) instead");
   sub->callback([args, exit_code] { *exit_code = RunRun(*args); });
