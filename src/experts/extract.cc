@@ -290,18 +290,14 @@ StatusOr<bool> Extractor::AlreadyComplete(const PlannedFile& f) {
   if (!fs_->Exists(path)) return false;
   auto file = fs_->OpenFile(path, ReadMode::kPread);
   if (!file.ok() || (*file)->size() != f.meta.bytes) return false;
-  // The journalled checksum must still hold, and the header must be the one we would write.
-  Xxh3Stream hash;
-  for (uint64_t off = 0; off < f.meta.bytes; off += buffer_.size()) {
-    const size_t n = std::min<uint64_t>(buffer_.size(), f.meta.bytes - off);
-    if (!(*file)->ReadAt(off, n, buffer_.data()).ok()) return false;
-    if (off == 0 && (n < 8 + f.header.size() ||
-                     std::memcmp(buffer_.data() + 8, f.header.data(), f.header.size()) != 0)) {
-      return false;
-    }
-    hash.Update(buffer_.data(), n);
+  // The header must be the one we would write, and the journalled checksum must still hold.
+  std::string header(f.header.size(), '\0');
+  if (f.meta.bytes < 8 + header.size() || !(*file)->ReadAt(8, header.size(), header.data()).ok() ||
+      header != f.header) {
+    return false;
   }
-  return hash.Digest() == it->second.second;
+  auto hash = HashFile(**file, buffer_);
+  return hash.ok() && *hash == it->second.second;
 }
 
 Status Extractor::WriteFile(PlannedFile& f, const WeightSource& src) {

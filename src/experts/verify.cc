@@ -84,23 +84,20 @@ StatusOr<VerifyReport> VerifyStore(const std::string& dir, bool progress, FileSy
       done += f.bytes;
       continue;
     }
-    Xxh3Stream hash;
-    Status s;
-    for (uint64_t off = 0; s.ok() && off < f.bytes; off += buffer.size()) {
-      const size_t n = std::min<uint64_t>(buffer.size(), f.bytes - off);
-      s = (*file)->ReadAt(off, n, buffer.data());
-      hash.Update(buffer.data(), n);
+    const uint64_t before = done;
+    auto hash = HashFile(**file, buffer, [&](size_t n) {
       done += n;
       if (bar) bar->Update(done);
-    }
+    });
+    done = before + f.bytes;
     report.bytes += f.bytes;
-    if (!s.ok()) {
-      problem(s.message());
+    if (!hash.ok()) {
+      problem(hash.status().message());
       continue;
     }
-    if (hash.Digest() != f.xxh3) {
+    if (*hash != f.xxh3) {
       problem(fmt::format("checksum mismatch: xxh3 {} in the file, {} in the manifest",
-                          ChecksumHex(hash.Digest()), ChecksumHex(f.xxh3)));
+                          ChecksumHex(*hash), ChecksumHex(f.xxh3)));
       continue;
     }
     if (f.kind != StoreFileKind::kExtra) {

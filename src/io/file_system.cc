@@ -54,6 +54,18 @@ Status WriteFileAtomically(FileSystem* fs, const std::string& path, std::string_
   return fs->Rename(tmp, path);
 }
 
+StatusOr<uint64_t> HashFile(const File& file, std::vector<uint8_t>& buffer,
+                            const std::function<void(size_t)>& on_bytes) {
+  Xxh3Stream hash;
+  for (uint64_t off = 0; off < file.size(); off += buffer.size()) {
+    const size_t n = std::min<uint64_t>(buffer.size(), file.size() - off);
+    OMNI_RETURN_IF_ERROR(file.ReadAt(off, n, buffer.data()));
+    hash.Update(buffer.data(), n);
+    if (on_bytes) on_bytes(n);
+  }
+  return hash.Digest();
+}
+
 StatusOr<uint64_t> CopyFileAtomically(FileSystem* fs, const std::string& from,
                                       const std::string& to, size_t buffer_bytes) {
   OMNI_ASSIGN_OR_RETURN(std::unique_ptr<File> in, fs->OpenFile(from, ReadMode::kPread));

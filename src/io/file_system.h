@@ -6,8 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "io/file.h"
 #include "util/status.h"
@@ -34,6 +36,11 @@ class FileSystem {
 
 // Writes `contents` to "<path>.tmp" through `fs`, then renames it over `path`.
 Status WriteFileAtomically(FileSystem* fs, const std::string& path, std::string_view contents);
+
+// XXH3-64 of a whole file, read in chunks through `buffer` (whose size sets the chunk size);
+// `on_bytes` (optional) is told how many bytes each chunk held, for progress bars.
+StatusOr<uint64_t> HashFile(const File& file, std::vector<uint8_t>& buffer,
+                            const std::function<void(size_t)>& on_bytes = {});
 
 // Copies `from` to "<to>.tmp" in chunks of `buffer_bytes`, then renames it to `to`; on failure
 // removes the temporary file. Returns the XXH3-64 of the bytes copied.
