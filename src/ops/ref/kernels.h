@@ -10,8 +10,7 @@
 namespace omnisage::ref {
 
 // y[r, o] = Σ_i x[r, i] · w[o, i]        x: [rows, in], w: [out, in] bf16, y: [rows, out]
-void MatMulBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w, int64_t out,
-                float* y);
+void MatMulBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w, int64_t out, float* y);
 
 // y = weight ⊙ (x / sqrt(mean(x²) + eps)), one row of `dim`; weight bf16 [dim]. y may alias x.
 void RmsNorm(const float* x, const uint16_t* weight, int64_t dim, float eps, float* y);
