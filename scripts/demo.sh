@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on generated models: build, generate a tiny Qwen3-Omni checkpoint, inspect it,
-# extract it into an expert store, verify and repack it; then generate the full-size model as a
+# extract it into an expert store, verify and repack it, answer a prompt from both; then generate the full-size model as a
 # sparse checkpoint (real shapes, almost no disk) and show what each memory plan costs. Outputs go to $OUT (default: out/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,12 @@ $omnisage verify "$out/tiny-store"
 $omnisage repack "$out/tiny-store" --out "$out/tiny-repacked"
 diff -r "$out/tiny" "$out/tiny-repacked" && echo "repacked checkpoint is byte-identical to the source"
 
-echo; echo "== 3. The full-size model (35B parameters), written sparse =="
+echo; echo "== 3. Answer a prompt, from the checkpoint and from the expert store =="
+$omnisage run --model "$out/tiny" --prompt "Hello! What can you do?" --max-tokens 24
+$omnisage run --model "$out/tiny-store" --prompt "Hello! What can you do?" --max-tokens 24
+echo "(random weights: the text is gibberish, identical from both sources)"
+
+echo; echo "== 4. The full-size model (35B parameters), written sparse =="
 $omnisage synth --preset full --sparse --out "$out/full"
 echo "disk used: $(du -sh "$out/full" | cut -f1) for $(du -sh --apparent-size "$out/full" | cut -f1) of files"
 $omnisage inspect "$out/full" --budget 16GiB
