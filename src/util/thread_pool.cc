@@ -43,8 +43,9 @@ constexpr uint32_t Next(uint64_t s) { return static_cast<uint32_t>(s) & 0xffff; 
 
 ThreadPool::ThreadPool(int num_threads) {
   if (num_threads <= 0) num_threads = static_cast<int>(std::thread::hardware_concurrency());
-  // The claim word holds chunk counts in 16 bits, and every thread may overshoot `next` once per
-  // loop; 16384 threads keeps chunks + overshoot below 2^16.
+  // The claim word holds `next` in 16 bits. Per loop it reaches at most chunks (<= threads) plus
+  // one failed claim by the caller and at most two by each worker (one for the epoch it saw, one
+  // for a newer one): 16384 threads keep that below 2^16.
   num_threads = std::clamp(num_threads, 1, 16384);
   workers_.reserve(num_threads - 1);
   for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });

@@ -138,6 +138,24 @@ TEST_P(MatMulBf16Test, MatchesReferenceWithThreadPool) {
   }
 }
 
+// Every output is summed in the same order whatever the split over threads: the result does not
+// depend on the pool size (bit for bit).
+TEST_P(MatMulBf16Test, ResultDoesNotDependOnThreadCount) {
+  std::mt19937 rng(9);
+  ThreadPool pool2(2), pool3(3);
+  for (int64_t rows : {1, 3, 6}) {
+    const int64_t in = 129, out = 1000;
+    const std::vector<float> x = RandomFloats(rng, rows * in);
+    const std::vector<uint16_t> w = RandomBf16(rng, out * in);
+    std::vector<float> y1(rows * out), y2(rows * out), y3(rows * out);
+    ops::MatMulBf16(x.data(), rows, in, w.data(), out, y1.data(), nullptr);
+    ops::MatMulBf16(x.data(), rows, in, w.data(), out, y2.data(), &pool2);
+    ops::MatMulBf16(x.data(), rows, in, w.data(), out, y3.data(), &pool3);
+    EXPECT_EQ(y1, y2) << "rows=" << rows;
+    EXPECT_EQ(y1, y3) << "rows=" << rows;
+  }
+}
+
 // Prefill-sized: many row tiles over several L2 blocks of output rows.
 TEST_P(MatMulBf16Test, MatchesReferenceForPrefillRows) {
   ThreadPool pool(2);

@@ -87,10 +87,12 @@ template <size_t kR, size_t kC>
 HWY_INLINE void Tile(const float* HWY_RESTRICT xp, size_t xstride, const uint16_t* HWY_RESTRICT w,
                      size_t wstride, const uint16_t* pf, size_t in, size_t in_main,
                      float* HWY_RESTRICT y, size_t ystride, size_t ycstride) {
-  // With few accumulators the even and odd halves get their own, so that no accumulator takes
-  // two dependent FMAs per step (FMA latency 4 cycles, 2 per cycle: 8 independent chains keep
-  // the units busy).
-  constexpr size_t kHalves = kR * kC <= 4 ? 2 : 1;
+  // For a single activation row the even and odd halves get their own accumulators, so that no
+  // accumulator takes two dependent FMAs per step (FMA latency 4 cycles, 2 per cycle: 8
+  // independent chains keep the units busy). It depends on kR only, never on kC, so every y[r, o]
+  // is summed in the same order whichever tile computes it: results do not depend on how the
+  // output rows were split over threads.
+  constexpr size_t kHalves = kR == 1 ? 2 : 1;
   const DF df;
   const DU du;
   const size_t n = hn::Lanes(df);
@@ -139,7 +141,7 @@ HWY_INLINE void Tile(const float* HWY_RESTRICT xp, size_t xstride, const uint16_
 //
 // The kC weight rows of a tile are not neighbours: the range is cut into kC equal segments and a
 // tile takes row k of each, so the weights are read as kC long sequential streams. On the Zen 3
-// this was measured on, that reads DRAM at ~1.6x the rate of neighbouring rows (short 1.5-4 KiB
+// this was measured on, that reads DRAM at ~1.5x the rate of neighbouring rows (short 1.5-4 KiB
 // streams side by side, which the hardware prefetchers follow poorly) and of one single stream.
 template <size_t kR>
 void TileRow(const float* xp, size_t xstride, const uint16_t* w, size_t in, size_t in_main,
