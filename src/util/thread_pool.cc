@@ -113,7 +113,9 @@ void ThreadPool::RunChunks() {
 }
 
 void ThreadPool::WorkerLoop() {
-  uint32_t seen = Epoch(state_.load());
+  // Epoch 0 is the state before any loop. (Reading state_ here instead would lose a loop published
+  // before this thread got to run.)
+  uint32_t seen = 0;
   for (;;) {
     const auto woken = [&] { return stop_.load() || Epoch(state_.load()) != seen; };
     if (!SpinUntil(woken)) {

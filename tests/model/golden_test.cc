@@ -6,7 +6,9 @@
 // only in summation order and libm: the bound below (1e-4 absolute on logits of magnitude ~5, i.e.
 // 2e-5 relative) leaves ~40x headroom over the 2.4e-6 measured when the fixtures were made, and
 // is still far below any change in a weight's last bf16 bit (~4e-3 relative).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -42,7 +44,10 @@ Golden ReadGolden(const std::string& name) {
 class GoldenTest : public ::testing::TestWithParam<std::pair<std::string, Arch>> {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("omnisage_golden_" + GetParam().first);
+    // ctest runs each test in its own process, in parallel: one directory per test and process.
+    dir_ = fs::path(::testing::TempDir()) /
+           fmt::format("omnisage_golden_{}_{}",
+                       ::testing::UnitTest::GetInstance()->current_test_info()->name(), getpid());
     fs::remove_all(dir_);
     SynthOptions o;
     o.preset = Preset::kTiny;

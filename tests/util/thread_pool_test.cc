@@ -82,6 +82,28 @@ TEST(ThreadPoolTest, WorkersRunChunksConcurrently) {
   }
 }
 
+// A worker that starts running only after the first loop was published must still take part in
+// it (regression: it used to take that loop's epoch as already seen, and sat it out).
+TEST(ThreadPoolTest, FreshPoolRunsItsFirstLoopConcurrently) {
+  for (int round = 0; round < 50; ++round) {
+    ThreadPool pool(2);
+    std::atomic<int> started{0};
+    std::atomic<bool> timed_out{false};
+    pool.ParallelFor(2, [&](int64_t, int64_t) {
+      started.fetch_add(1);
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (started.load() < 2) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          timed_out = true;
+          return;
+        }
+        std::this_thread::yield();
+      }
+    });
+    ASSERT_FALSE(timed_out) << "round " << round;
+  }
+}
+
 // Decode issues ~100 small loops per token: many tiny calls must all complete, with results.
 TEST(ThreadPoolTest, ManySmallCalls) {
   ThreadPool pool(2);
