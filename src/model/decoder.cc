@@ -68,7 +68,9 @@ Status MoeDecoder::Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool
       ops::RmsNorm(x + t * h, w.post_norm.ptr(), h, config_.rms_norm_eps, normed.data() + t * h);
     }
     if (w.moe) {
-      OMNI_RETURN_IF_ERROR(Moe(w, static_cast<int>(l), normed.data(), n, delta.data(), pool));
+      if (n == 1) PredictNext(static_cast<int>(l), x);
+      OMNI_RETURN_IF_ERROR(
+          Moe(w, static_cast<int>(l), cache->length(), normed.data(), n, delta.data(), pool));
     } else {
       DenseMlp(w, normed.data(), n, delta.data(), pool);
     }
@@ -131,52 +133,124 @@ void MoeDecoder::Attention(const Layer& w, int layer, const float* h, int64_t n,
   ops::MatMulBf16(attn.data(), n, q_dim, w.o_proj.ptr(), c.hidden_size, out, pool);
 }
 
-Status MoeDecoder::Moe(const Layer& w, int layer, const float* h, int64_t n, float* out,
-                       ThreadPool* pool) {
+int SelectTopK(const float* probs, int num_experts, int k, bool normalize, int32_t* experts,
+               float* weights) {
+  k = std::clamp(k, 1, num_experts);
+  // Partial selection over indices; ties go to the lower index.
+  std::vector<int32_t> order(num_experts);
+  std::iota(order.begin(), order.end(), 0);
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
+    return probs[a] != probs[b] ? probs[a] > probs[b] : a < b;
+  });
+  float sum = 0;
+  for (int i = 0; i < k; ++i) sum += probs[order[i]];
+  for (int i = 0; i < k; ++i) {
+    experts[i] = order[i];
+    weights[i] = normalize ? probs[order[i]] / sum : probs[order[i]];
+  }
+  return k;
+}
+
+void MoeDecoder::PredictNext(int layer, const float* x) {
+  const int next = layer + 1;
+  if (!prefetch_ || next >= static_cast<int>(layers_.size()) || !layers_[next].moe) return;
+  const DecoderConfig& c = config_;
+  const int64_t hid = c.hidden_size, e_count = c.num_experts;
+  std::vector<float> normed(hid), probs(e_count);
+  ops::RmsNorm(x, layers_[next].post_norm.ptr(), hid, c.rms_norm_eps, normed.data());
+  ops::MatMulBf16(normed.data(), 1, hid, layers_[next].router.ptr(), e_count, probs.data(),
+                  nullptr);
+  ops::Softmax(probs.data(), e_count);
+  std::vector<int32_t> chosen(e_count);
+  std::vector<float> weights(e_count);
+  const int k =
+      SelectTopK(probs.data(), static_cast<int>(e_count), static_cast<int>(c.num_experts_per_tok),
+                 false, chosen.data(), weights.data());
+  experts_->Prefetch(next, chosen.data(), k);
+}
+
+Status MoeDecoder::Moe(const Layer& w, int layer, int64_t start, const float* h, int64_t n,
+                       float* out, ThreadPool* pool) {
   const DecoderConfig& c = config_;
   const int64_t hid = c.hidden_size, e_count = c.num_experts, inter = c.moe_intermediate_size;
   const int k = static_cast<int>(c.num_experts_per_tok);
   std::vector<float> probs(n * e_count);
   ops::MatMulBf16(h, n, hid, w.router.ptr(), e_count, probs.data(), pool);
-  // Route every token: softmax over all experts, top-k, renormalise.
-  std::vector<std::vector<std::pair<int64_t, float>>> by_expert(e_count);  // (token, weight)
-  std::vector<int32_t> order(e_count);
-  std::vector<int32_t> chosen(k);
-  std::vector<float> weights(k);
+  // Route every token: softmax over all experts, then the exact top-k or the selector's choice.
+  struct Use {
+    int64_t token;
+    int slot;  // position in the token's chosen list
+    float weight;
+  };
+  std::vector<std::vector<Use>> by_expert(e_count);
+  std::vector<int32_t> chosen(e_count);
+  std::vector<float> weights(e_count);
+  std::vector<int> chosen_count(n);
+  int max_chosen = 0;
   for (int64_t t = 0; t < n; ++t) {
     float* p = probs.data() + t * e_count;
     ops::Softmax(p, e_count);
-    std::iota(order.begin(), order.end(), 0);
-    std::partial_sort(order.begin(), order.begin() + k, order.end(),
-                      [&](int32_t a, int32_t b) { return p[a] != p[b] ? p[a] > p[b] : a < b; });
-    float sum = 0;
-    for (int i = 0; i < k; ++i) sum += p[order[i]];
-    for (int i = 0; i < k; ++i) {
-      chosen[i] = order[i];
-      weights[i] = c.norm_topk_prob ? p[order[i]] / sum : p[order[i]];
-      by_expert[chosen[i]].push_back({t, weights[i]});
-    }
-    if (observer_) observer_({layer, t, p, chosen.data(), weights.data(), k});
+    const int m = selector_ != nullptr
+                      ? selector_->Select(layer, start + t, p, static_cast<int>(e_count), k,
+                                          c.norm_topk_prob, chosen.data(), weights.data())
+                      : SelectTopK(p, static_cast<int>(e_count), k, c.norm_topk_prob, chosen.data(),
+                                   weights.data());
+    for (int i = 0; i < m; ++i) by_expert[chosen[i]].push_back({t, i, weights[i]});
+    chosen_count[t] = m;
+    max_chosen = std::max(max_chosen, m);
+    if (observer_) observer_({layer, t, start + t, p, chosen.data(), weights.data(), m});
   }
+  // Experts run in index order, which fixes the summation order of the output: any residency
+  // (budget, policy, prefetch) gives the same bits. Up to `window` of them are expected ahead so
+  // their loads overlap the computation of the ones before.
+  std::vector<int> used;
+  for (int64_t e = 0; e < e_count; ++e) {
+    if (!by_expert[e].empty()) used.push_back(static_cast<int>(e));
+  }
+  const size_t window =
+      std::min(used.size(), static_cast<size_t>(std::max(1, experts_->max_held())));
+  for (size_t i = 0; i < window; ++i) experts_->Expect(layer, used[i]);
+  std::vector<float> outputs;  // [n, max_chosen, hid] when contributions are observed
+  if (contribution_observer_) outputs.assign(n * max_chosen * hid, 0.0f);
   std::fill_n(out, n * hid, 0.0f);
   std::vector<float> xs, gate, up, down;
-  for (int64_t e = 0; e < e_count; ++e) {
+  for (size_t i = 0; i < used.size(); ++i) {
+    const int e = used[i];
     const auto& rows = by_expert[e];
-    if (rows.empty()) continue;
     const int64_t m = static_cast<int64_t>(rows.size());
-    OMNI_ASSIGN_OR_RETURN(ExpertWeights ew, experts_->Acquire(layer, static_cast<int>(e)));
+    auto ew = experts_->Acquire(layer, e);
+    if (!ew.ok()) {
+      for (size_t j = i + 1; j < std::min(used.size(), i + window); ++j) {
+        experts_->Release(layer, used[j]);  // cancels the Expect
+      }
+      return ew.status();
+    }
     xs.resize(m * hid);
     gate.resize(m * inter);
     up.resize(m * inter);
     down.resize(m * hid);
-    for (int64_t r = 0; r < m; ++r) std::copy_n(h + rows[r].first * hid, hid, xs.data() + r * hid);
-    ops::MatMulBf16(xs.data(), m, hid, ew.gate, inter, gate.data(), pool);
-    ops::MatMulBf16(xs.data(), m, hid, ew.up, inter, up.data(), pool);
+    for (int64_t r = 0; r < m; ++r) std::copy_n(h + rows[r].token * hid, hid, xs.data() + r * hid);
+    ops::MatMulBf16(xs.data(), m, hid, ew->gate, inter, gate.data(), pool);
+    ops::MatMulBf16(xs.data(), m, hid, ew->up, inter, up.data(), pool);
     ops::SwiGlu(gate.data(), up.data(), m * inter, gate.data());
-    ops::MatMulBf16(gate.data(), m, inter, ew.down, hid, down.data(), pool);
-    experts_->Release(layer, static_cast<int>(e));
+    ops::MatMulBf16(gate.data(), m, inter, ew->down, hid, down.data(), pool);
+    experts_->Release(layer, e);
+    if (i + window < used.size()) experts_->Expect(layer, used[i + window]);
     for (int64_t r = 0; r < m; ++r) {
-      ops::Axpy(rows[r].second, down.data() + r * hid, hid, out + rows[r].first * hid);
+      ops::Axpy(rows[r].weight, down.data() + r * hid, hid, out + rows[r].token * hid);
+      if (!outputs.empty()) {
+        std::copy_n(down.data() + r * hid, hid,
+                    outputs.data() + (rows[r].token * max_chosen + rows[r].slot) * hid);
+      }
+    }
+  }
+  if (contribution_observer_) {
+    for (int e : used) {
+      for (const Use& u : by_expert[e]) {
+        contribution_observer_({layer, start + u.token, e, u.weight,
+                                outputs.data() + (u.token * max_chosen + u.slot) * hid,
+                                out + u.token * hid, hid});
+      }
     }
   }
   return Status::Ok();

@@ -17,6 +17,7 @@
 #include "io/weight_source.h"
 #include "model/config.h"
 #include "model/expert_provider.h"
+#include "model/expert_selector.h"
 #include "model/kv_cache.h"
 #include "model/rope.h"
 #include "model/weights.h"
@@ -30,6 +31,7 @@ class ThreadPool;
 struct RoutingEvent {
   int layer;
   int64_t token;           // index within the batch
+  int64_t position;        // absolute position in the sequence
   const float* probs;      // softmax over all experts [num_experts]
   const int32_t* experts;  // chosen experts [k]
   const float* weights;    // their (renormalised) weights [k]
@@ -51,6 +53,16 @@ class MoeDecoder {
   Status Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool);
 
   void set_routing_observer(RoutingObserver observer) { observer_ = std::move(observer); }
+  // Replaces exact top-k routing (null restores it). Not owned; must outlive its use.
+  void set_selector(ExpertSelector* selector) { selector_ = selector; }
+  // Called once per (token, chosen expert) after each MoE layer; costs a copy of every expert
+  // output, so set it only when it is used.
+  void set_contribution_observer(std::function<void(const ExpertContribution&)> observer) {
+    contribution_observer_ = std::move(observer);
+  }
+  // Next-layer prediction during decode: the next layer's router applied to the current hidden
+  // state names the experts to Prefetch (on by default).
+  void set_prefetch(bool on) { prefetch_ = on; }
   const DecoderConfig& config() const { return config_; }
   KvCache NewCache(int64_t capacity) const {
     return KvCache(config_.num_layers, capacity, config_.num_kv_heads * config_.head_dim);
@@ -69,7 +81,9 @@ class MoeDecoder {
   explicit MoeDecoder(const DecoderConfig& c) : config_(c), rope_(c) {}
   void Attention(const Layer& w, int layer, const float* h, int64_t n, KvCache* cache, float* out,
                  ThreadPool* pool);
-  Status Moe(const Layer& w, int layer, const float* h, int64_t n, float* out, ThreadPool* pool);
+  Status Moe(const Layer& w, int layer, int64_t start, const float* h, int64_t n, float* out,
+             ThreadPool* pool);
+  void PredictNext(int layer, const float* x);
   void DenseMlp(const Layer& w, const float* h, int64_t n, float* out, ThreadPool* pool);
 
   DecoderConfig config_;
@@ -77,6 +91,9 @@ class MoeDecoder {
   std::vector<Layer> layers_;
   ExpertProvider* experts_ = nullptr;
   RoutingObserver observer_;
+  ExpertSelector* selector_ = nullptr;
+  std::function<void(const ExpertContribution&)> contribution_observer_;
+  bool prefetch_ = true;
   uint64_t dense_bytes_ = 0;
 };
 

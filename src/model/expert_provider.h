@@ -3,7 +3,14 @@
 // memory (ResidentExperts, below), or a cache under a byte budget that loads on demand.
 //
 // Contract: Acquire returns weights that stay valid until the matching Release; a provider may
-// block in Acquire (loading from disk). Calls come from the thread running the forward pass.
+// block in Acquire (loading from disk). An expert is acquired at most once at a time. Calls come
+// from the one thread running the forward pass; a provider may load on threads of its own.
+//
+// A MoE layer tells the provider what it will do, so loads overlap computation: Expect() names an
+// expert that will be Acquired next (it may start loading and count it as held), Prefetch() names
+// experts a later layer will probably want (a hint: load into spare room, never block). At most
+// max_held() experts are expected or acquired and not yet released at any time; the decoder keeps
+// to that, so a provider with a byte budget can always make room.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +36,11 @@ class ExpertProvider {
   virtual ~ExpertProvider() = default;
   virtual StatusOr<ExpertWeights> Acquire(int layer, int expert) = 0;
   virtual void Release(int layer, int expert) = 0;
+  virtual void Expect(int layer, int expert) {}
+  virtual void Prefetch(int layer, const int32_t* experts, int n) {}
+  virtual int max_held() const { return 1 << 30; }
+  // Whether the expert is in memory now (SAGE's focus term prefers resident experts).
+  virtual bool IsResident(int layer, int expert) const { return true; }
   // Bytes of expert weights held in memory now.
   virtual uint64_t resident_bytes() const = 0;
 };
