@@ -1,0 +1,79 @@
+// Routing traces: what the router chose, per forward pass, token, component and layer, recorded
+// by `run --trace FILE` and replayed by `simulate` (cache policies against Belady's optimum) and
+// by SAGE's DREAM state (trust consolidation, the hot set).
+//
+// Format (docs/simulate.md): JSON Lines. The first line is the header
+//   {"omnisage_trace": 1, "model": "...", "total_expert_bytes": N,
+//    "components": [{"component": "thinker", "layers": L, "experts": E, "k": K,
+//                    "expert_bytes": B, "moe_layers": [..]}]}
+// and every further line one routing decision
+//   {"step": S, "pos": P, "component": "thinker", "layer": L, "experts": [..], "weights": [..]}
+// in the order the engine made them. `step` counts forward passes (a prefill batch is one step,
+// each decode token another), so a replay can group a batch's accesses per layer as the engine
+// does: each expert once per (step, component, layer), in ascending index order.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/file.h"
+#include "model/tensor_table.h"
+#include "util/status.h"
+
+namespace omnisage {
+
+struct TraceComponent {
+  Component component = Component::kThinker;
+  int layers = 0;
+  int experts = 0;
+  int k = 0;
+  uint64_t expert_bytes = 0;    // bytes of one routed expert (gate + up + down)
+  std::vector<int> moe_layers;  // layers with routed experts
+};
+
+struct TraceHeader {
+  std::string model;
+  uint64_t total_expert_bytes = 0;
+  std::vector<TraceComponent> components;
+  // nullptr when the component is not in the header.
+  const TraceComponent* Find(Component c) const;
+};
+
+struct TraceRecord {
+  int64_t step = 0;
+  int64_t pos = 0;
+  Component component = Component::kThinker;
+  int layer = 0;
+  std::vector<int32_t> experts;
+  std::vector<float> weights;
+};
+
+struct Trace {
+  TraceHeader header;
+  std::vector<TraceRecord> records;
+};
+
+// Appends records to a trace file as they come. Lines are buffered and flushed by Flush() and
+// Close(); a run that dies leaves every flushed line readable.
+class TraceWriter {
+ public:
+  static StatusOr<std::unique_ptr<TraceWriter>> Create(const std::string& path,
+                                                       const TraceHeader& header);
+  Status Append(const TraceRecord& record);
+  Status Flush();
+  Status Close();
+  const std::string& path() const { return path_; }
+
+ private:
+  TraceWriter() = default;
+  std::string path_;
+  std::unique_ptr<WritableFile> file_;
+};
+
+// Reads a whole trace. Errors name the file, the line and the field ("t.jsonl:12: experts[3]:
+// expert 200 out of range (128 experts)"). A last line cut short by a crash is an error too.
+StatusOr<Trace> ReadTrace(const std::string& path);
+
+}  // namespace omnisage
