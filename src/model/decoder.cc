@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "ops/ops.h"
+#include "util/memory_ledger.h"
 #include "util/thread_pool.h"
 
 namespace omnisage {
@@ -56,6 +57,7 @@ Status MoeDecoder::Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool
     return OutOfRange(fmt::format("context of {} tokens exceeds the KV cache capacity {}",
                                   cache->length() + n, cache->capacity()));
   }
+  const LedgerCharge activations(MemoryKind::kActivations, ActivationBytes(n, cache->length() + n));
   std::vector<float> normed(n * h), delta(n * h);
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& w = layers_[l];
@@ -78,6 +80,17 @@ Status MoeDecoder::Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool
   }
   cache->set_length(cache->length() + n);
   return Status::Ok();
+}
+
+uint64_t MoeDecoder::ActivationBytes(int64_t n, int64_t context) const {
+  const DecoderConfig& c = config_;
+  const int64_t q_dim = c.num_heads * c.head_dim, kv_dim = c.num_kv_heads * c.head_dim;
+  const int64_t inter = std::max(c.intermediate_size, c.moe_intermediate_size);
+  // The largest buffers live at once: normed + delta, q/k/v/attn, and the MoE's router
+  // probabilities with one expert's inputs, gate, up and down rows; plus attention scores.
+  const int64_t floats = n * (2 * c.hidden_size + 2 * q_dim + 2 * kv_dim) +
+                         n * (c.num_experts + 2 * c.hidden_size + 2 * inter) + context;
+  return static_cast<uint64_t>(floats) * sizeof(float);
 }
 
 void MoeDecoder::Attention(const Layer& w, int layer, const float* h, int64_t n, KvCache* cache,

@@ -67,6 +67,9 @@ class MoeDecoder {
   KvCache NewCache(int64_t capacity) const {
     return KvCache(config_.num_layers, capacity, config_.num_kv_heads * config_.head_dim);
   }
+  // Bytes of the scratch buffers a Forward of n tokens at a context of `context` tokens holds
+  // (charged to the MemoryLedger as kActivations while it runs).
+  uint64_t ActivationBytes(int64_t n, int64_t context) const;
   // Bytes of dense weights held (attention, norms, routers, dense MLPs).
   uint64_t dense_bytes() const { return dense_bytes_; }
 

@@ -7,6 +7,7 @@
 
 #include "experts/store.h"
 #include "io/file.h"
+#include "util/units.h"
 
 namespace omnisage {
 
@@ -31,7 +32,30 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
     OMNI_ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::Load(dir));
   }
   e->pool_ = std::make_unique<ThreadPool>(options.threads);
-  OMNI_ASSIGN_OR_RETURN(e->model_, TextModel::Load(*e->source_, e->config_));
+  const DecoderConfig& text = e->config_.text;
+  e->component_ = e->config_.arch == Arch::kQwen3Moe ? Component::kText : Component::kThinker;
+  e->total_expert_bytes_ = CachedExperts::TotalExpertBytes(text);
+  e->budget_bytes_ = e->total_expert_bytes_;
+  if (!options.budget.empty()) {
+    auto spec = ParseSize(options.budget);
+    if (!spec.ok()) return InvalidArgument("--budget: " + spec.status().message());
+    e->budget_bytes_ = spec->Resolve(e->total_expert_bytes_);
+    CacheOptions cache_options{.budget_bytes = e->budget_bytes_,
+                               .policy = options.policy,
+                               .trust = options.trust,
+                               .io_threads = options.io_threads,
+                               .prefetch = options.prefetch};
+    OMNI_ASSIGN_OR_RETURN(
+        e->cache_, CachedExperts::Create(*e->source_, StackNames(e->config_, e->component_).prefix,
+                                         e->component_, text, cache_options));
+  }
+  OMNI_ASSIGN_OR_RETURN(e->model_, TextModel::Load(*e->source_, e->config_, e->cache_.get()));
+  e->model_->decoder().set_prefetch(options.prefetch);
+  e->dense_charge_ = LedgerCharge(MemoryKind::kDense, e->model_->dense_bytes());
+  if (e->cache_ == nullptr) {
+    e->resident_experts_charge_ =
+        LedgerCharge(MemoryKind::kExpertCache, e->model_->experts().resident_bytes());
+  }
   e->load_seconds_ = Since(start);
   return e;
 }
@@ -39,6 +63,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
 Session::Session(Engine* engine)
     : engine_(engine),
       cache_(engine->model().NewCache(engine->options().context)),
+      kv_charge_(MemoryKind::kKvCache, cache_.bytes()),
       logits_(engine->model().vocab_size()) {}
 
 void Session::Reset() {

@@ -12,11 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "experts/cached_experts.h"
 #include "io/weight_source.h"
 #include "model/config.h"
 #include "model/text_model.h"
 #include "runtime/sampler.h"
 #include "tokenizer/tokenizer.h"
+#include "util/memory_ledger.h"
 #include "util/status.h"
 #include "util/thread_pool.h"
 
@@ -26,6 +28,14 @@ struct EngineOptions {
   std::string model;       // checkpoint directory, .safetensors file or expert store
   int threads = 0;         // 0: all cores
   int64_t context = 4096;  // KV cache capacity in tokens
+  // Expert memory: empty loads every expert at start (unlimited); otherwise a hard budget for
+  // the expert cache, in bytes with a unit ("2GiB") or as a percentage of the bytes of all the
+  // routed experts the model runs ("25%").
+  std::string budget;
+  std::string policy = "lru";  // eviction policy (experts/eviction_policy.h)
+  int io_threads = 2;          // expert loading threads
+  bool prefetch = true;        // next-layer prediction during decode
+  TrustLookup trust;           // for the trust-weighted policy
 };
 
 class Engine {
@@ -40,6 +50,13 @@ class Engine {
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }
   const EngineOptions& options() const { return options_; }
   double load_seconds() const { return load_seconds_; }
+  // The expert cache, or null when every expert is resident (no budget).
+  CachedExperts* expert_cache() { return cache_.get(); }
+  // Bytes of all routed experts of the running stack, and the budget they run under (equal to
+  // it when unlimited).
+  uint64_t total_expert_bytes() const { return total_expert_bytes_; }
+  uint64_t expert_budget_bytes() const { return budget_bytes_; }
+  Component component() const { return component_; }
 
  private:
   Engine() = default;
@@ -48,7 +65,11 @@ class Engine {
   ModelConfig config_;
   std::unique_ptr<WeightSource> source_;
   std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<CachedExperts> cache_;  // outlives model_, which uses it
   std::unique_ptr<TextModel> model_;
+  LedgerCharge dense_charge_, resident_experts_charge_;
+  uint64_t total_expert_bytes_ = 0, budget_bytes_ = 0;
+  Component component_ = Component::kThinker;
   std::unique_ptr<Tokenizer> tokenizer_;
   double load_seconds_ = 0;
 };
@@ -93,6 +114,7 @@ class Session {
  private:
   Engine* engine_;
   KvCache cache_;
+  LedgerCharge kv_charge_;
   std::vector<int32_t> history_;
   std::vector<int32_t> pending_;  // sampled, not yet fed
   std::vector<float> logits_;

@@ -17,6 +17,8 @@ const char* CodeName(StatusCode code) {
       return "I/O error";
     case StatusCode::kOutOfRange:
       return "out of range";
+    case StatusCode::kResourceExhausted:
+      return "resource exhausted";
     case StatusCode::kUnimplemented:
       return "unimplemented";
     case StatusCode::kInternal:
@@ -44,6 +46,9 @@ Status NotFound(std::string message) { return Status(StatusCode::kNotFound, std:
 Status IoError(std::string message) { return Status(StatusCode::kIoError, std::move(message)); }
 Status OutOfRange(std::string message) {
   return Status(StatusCode::kOutOfRange, std::move(message));
+}
+Status ResourceExhausted(std::string message) {
+  return Status(StatusCode::kResourceExhausted, std::move(message));
 }
 Status Unimplemented(std::string message) {
   return Status(StatusCode::kUnimplemented, std::move(message));

@@ -17,12 +17,13 @@ namespace omnisage {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,  // the caller's input is malformed (bad file contents, bad flag)
-  kNotFound,         // a file, tensor or key that must exist does not
-  kIoError,          // the operating system refused a read, write, open, mmap...
-  kOutOfRange,       // a size or offset beyond a bound
-  kUnimplemented,    // a recognised feature that this build cannot run
-  kInternal,         // a broken internal invariant (a bug)
+  kInvalidArgument,    // the caller's input is malformed (bad file contents, bad flag)
+  kNotFound,           // a file, tensor or key that must exist does not
+  kIoError,            // the operating system refused a read, write, open, mmap...
+  kOutOfRange,         // a size or offset beyond a bound
+  kResourceExhausted,  // a memory budget too small, or memory that cannot be had
+  kUnimplemented,      // a recognised feature that this build cannot run
+  kInternal,           // a broken internal invariant (a bug)
 };
 
 class [[nodiscard]] Status {
@@ -50,6 +51,7 @@ Status InvalidArgument(std::string message);
 Status NotFound(std::string message);
 Status IoError(std::string message);
 Status OutOfRange(std::string message);
+Status ResourceExhausted(std::string message);
 Status Unimplemented(std::string message);
 Status Internal(std::string message);
 // IoError whose message ends with strerror(errno_value).

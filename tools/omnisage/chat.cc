@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "generate_flags.h"
+#include "runtime/report.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/stream_decoder.h"
 
@@ -14,16 +15,16 @@ namespace omnisage::cli {
 namespace {
 
 int RunChat(const GenerateArgs& a) {
-  auto engine = Engine::Load({.model = a.model, .threads = a.threads, .context = a.context});
+  auto engine = Engine::Load(MakeEngineOptions(a.engine));
   if (!engine.ok()) return ReportError(engine.status().message());
   const Tokenizer* tok = (*engine)->tokenizer();
-  if (tok == nullptr) return ReportError(a.model + ": no tokenizer.json; chat needs one");
+  if (tok == nullptr) return ReportError(a.engine.model + ": no tokenizer.json; chat needs one");
   const int32_t stop = tok->TokenId(kChatStopToken);
   Session session(engine->get());
   std::fprintf(stderr,
                "%s loaded in %.1f s. Type a message; /reset starts over, /exit or "
                "Ctrl-D quits.\n",
-               a.model.c_str(), (*engine)->load_seconds());
+               a.engine.model.c_str(), (*engine)->load_seconds());
   bool first_turn = true;
   std::string line;
   while (true) {
@@ -57,7 +58,7 @@ int RunChat(const GenerateArgs& a) {
     });
     if (!stats.ok()) return ReportError(stats.status().message());
     std::printf("%s\n", stream.Flush().c_str());
-    std::fprintf(stderr, "[%s]\n", SummaryLine(*stats).c_str());
+    std::fprintf(stderr, "[%s]\n%s", SummaryLine(*stats).c_str(), MemoryReport(**engine).c_str());
   }
   return 0;
 }

@@ -14,19 +14,16 @@ namespace omnisage::cli {
 namespace {
 
 struct EvalArgs {
-  std::string model;
+  EngineArgs engine;
   std::string token_ids;
   std::string logits_out;
-  int threads = 0;
 };
 
 int RunEval(const EvalArgs& a) {
   auto parsed = ParseTokenIds(a.token_ids);
   if (!parsed.ok()) return ReportError("--token-ids: " + parsed.status().message());
   const std::vector<int32_t>& ids = *parsed;
-  EngineOptions eo;
-  eo.model = a.model;
-  eo.threads = a.threads;
+  EngineOptions eo = MakeEngineOptions(a.engine);
   eo.context = static_cast<int64_t>(ids.size());
   auto engine = Engine::Load(eo);
   if (!engine.ok()) return ReportError(engine.status().message());
@@ -48,11 +45,10 @@ void AddEvalCommand(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<EvalArgs>();
   CLI::App* sub = app.add_subcommand(
       "eval", "Run token ids as one prompt and write float32 logits [n_tokens, vocab]");
-  sub->add_option("--model", args->model, "Checkpoint directory or expert store")->required();
+  AddEngineFlags(sub, &args->engine);  // --context is ignored: the ids set it
   sub->add_option("--token-ids", args->token_ids, "Comma-separated token ids, e.g. 1,2,3")
       ->required();
   sub->add_option("--logits-out", args->logits_out, "Output file")->required();
-  sub->add_option("--threads", args->threads, "Threads (0: all cores)")->capture_default_str();
   sub->callback([args, exit_code] { *exit_code = RunEval(*args); });
 }
 

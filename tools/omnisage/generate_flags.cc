@@ -10,8 +10,36 @@
 
 namespace omnisage::cli {
 
-void AddGenerateFlags(CLI::App* sub, GenerateArgs* a) {
+void AddEngineFlags(CLI::App* sub, EngineArgs* a) {
   sub->add_option("--model", a->model, "Checkpoint directory or expert store")->required();
+  sub->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
+  sub->add_option("--context", a->context, "KV cache capacity in tokens")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--budget", a->budget,
+                  "Hard cap on expert memory: bytes with a unit (2GiB) or a percentage of all "
+                  "expert bytes (25%); default: every expert resident");
+  sub->add_option("--policy", a->policy, "Expert cache eviction policy: lru, lfu or trust")
+      ->capture_default_str();
+  sub->add_option("--io-threads", a->io_threads, "Threads loading experts")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_flag("--no-prefetch", a->no_prefetch,
+                "Do not predict and prefetch the next layer's experts during decode");
+}
+
+EngineOptions MakeEngineOptions(const EngineArgs& a) {
+  return {.model = a.model,
+          .threads = a.threads,
+          .context = a.context,
+          .budget = a.budget,
+          .policy = a.policy,
+          .io_threads = a.io_threads,
+          .prefetch = !a.no_prefetch};
+}
+
+void AddGenerateFlags(CLI::App* sub, GenerateArgs* a) {
+  AddEngineFlags(sub, &a->engine);
   sub->add_option("--max-tokens", a->max_tokens, "Most tokens to generate per answer")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -32,10 +60,6 @@ void AddGenerateFlags(CLI::App* sub, GenerateArgs* a) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   sub->add_option("--seed", a->sampling.seed, "Sampling seed")->capture_default_str();
-  sub->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
-  sub->add_option("--context", a->context, "KV cache capacity in tokens")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
 }
 
 StatusOr<std::vector<int32_t>> ParseTokenIds(const std::string& s) {

@@ -8,15 +8,27 @@
 
 namespace omnisage::cli {
 
-struct GenerateArgs {
+// How the model is loaded and where its experts live (run, chat, eval, bench).
+struct EngineArgs {
   std::string model;
-  int max_tokens = 256;
   int threads = 0;
   int64_t context = 4096;
+  std::string budget;
+  std::string policy = "lru";
+  int io_threads = 2;
+  bool no_prefetch = false;
+};
+void AddEngineFlags(CLI::App* sub, EngineArgs* args);
+EngineOptions MakeEngineOptions(const EngineArgs& args);
+
+struct GenerateArgs {
+  EngineArgs engine;
+  int max_tokens = 256;
   std::string system;
   SamplerOptions sampling;
 };
 
+// The engine flags plus sampling, --max-tokens and --system.
 void AddGenerateFlags(CLI::App* sub, GenerateArgs* args);
 
 // "1,2,3" -> {1, 2, 3}; an error names the bad item.

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "generate_flags.h"
+#include "runtime/report.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/stream_decoder.h"
 #include "util/proc_memory.h"
@@ -24,11 +25,10 @@ struct RunArgs {
 };
 
 int RunRun(const RunArgs& a) {
-  auto engine =
-      Engine::Load({.model = a.gen.model, .threads = a.gen.threads, .context = a.gen.context});
+  auto engine = Engine::Load(MakeEngineOptions(a.gen.engine));
   if (!engine.ok()) return ReportError(engine.status().message());
   const Tokenizer* tok = (*engine)->tokenizer();
-  if (tok == nullptr) return ReportError(a.gen.model + ": no tokenizer.json; run needs one");
+  if (tok == nullptr) return ReportError(a.gen.engine.model + ": no tokenizer.json; run needs one");
   if (a.prompt.empty() == a.prompt_ids.empty()) {
     return ReportError("give exactly one of --prompt and --prompt-ids");
   }
@@ -82,11 +82,13 @@ int RunRun(const RunArgs& a) {
                                 {"decode_tok_s", stats->decode_tok_s()},
                                 {"ttft_s", stats->ttft_seconds},
                                 {"load_s", (*engine)->load_seconds()},
-                                {"peak_rss_bytes", PeakRssBytes()}};
+                                {"peak_rss_bytes", PeakRssBytes()},
+                                {"memory", MemoryJson(**engine)},
+                                {"expert_cache", CacheJson(**engine)}};
     std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("%s\n", rest.c_str());
-    std::fprintf(stderr, "%s\n", SummaryLine(*stats).c_str());
+    std::fprintf(stderr, "%s\n%s", SummaryLine(*stats).c_str(), MemoryReport(**engine).c_str());
   }
   return 0;
 }

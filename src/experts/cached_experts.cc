@@ -1,0 +1,229 @@
+#include "experts/cached_experts.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "util/units.h"
+
+namespace omnisage {
+namespace {
+
+double Since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+void ExpertCacheStats::Add(const ExpertCacheStats& o) {
+  accesses += o.accesses;
+  hits += o.hits;
+  prefetch_hits += o.prefetch_hits;
+  misses += o.misses;
+  loads += o.loads;
+  bytes_read += o.bytes_read;
+  load_seconds += o.load_seconds;
+  stall_seconds += o.stall_seconds;
+  prefetches += o.prefetches;
+  prefetch_wasted += o.prefetch_wasted;
+  predicted_uses += o.predicted_uses;
+  predicted_correct += o.predicted_correct;
+  evictions += o.evictions;
+}
+
+uint64_t CachedExperts::ExpertBytes(const DecoderConfig& c) {
+  return 3 * static_cast<uint64_t>(c.moe_intermediate_size * c.hidden_size) * sizeof(uint16_t);
+}
+
+uint64_t CachedExperts::TotalExpertBytes(const DecoderConfig& c) {
+  uint64_t moe_layers = 0;
+  for (int64_t l = 0; l < c.num_layers; ++l) moe_layers += c.IsMoeLayer(l) ? 1 : 0;
+  return moe_layers * static_cast<uint64_t>(c.num_experts) * ExpertBytes(c);
+}
+
+uint64_t CachedExperts::MinimumBudget(const DecoderConfig& c) {
+  return static_cast<uint64_t>(c.num_experts_per_tok) * ExpertBytes(c);
+}
+
+StatusOr<std::unique_ptr<CachedExperts>> CachedExperts::Create(const WeightSource& source,
+                                                               const std::string& stack_prefix,
+                                                               Component component,
+                                                               const DecoderConfig& config,
+                                                               const CacheOptions& options) {
+  const uint64_t minimum = MinimumBudget(config);
+  if (options.budget_bytes < minimum) {
+    return ResourceExhausted(fmt::format(
+        "--budget {} is below the minimum of {} ({} bytes): one token needs {} experts of "
+        "{} at once in a layer",
+        FormatBytes(options.budget_bytes), FormatBytes(minimum), minimum,
+        config.num_experts_per_tok, FormatBytes(ExpertBytes(config))));
+  }
+  OMNI_ASSIGN_OR_RETURN(std::unique_ptr<EvictionPolicy> policy,
+                        NewEvictionPolicy(options.policy, options.trust));
+  std::unique_ptr<CachedExperts> p(new CachedExperts());
+  p->source_ = &source;
+  p->component_ = component;
+  p->config_ = config;
+  p->options_ = options;
+  p->expert_bytes_ = ExpertBytes(config);
+  p->total_bytes_ = TotalExpertBytes(config);
+  p->max_held_ = static_cast<int>(
+      std::clamp<uint64_t>(options.budget_bytes / p->expert_bytes_, 1, config.num_experts_per_tok));
+  for (int64_t l = 0; l < config.num_layers; ++l) {
+    p->names_.push_back(LayerNames(stack_prefix, l));
+  }
+  p->predicted_.resize(config.num_layers);
+  p->stats_.resize(config.num_layers);
+  p->cache_ = std::make_unique<ExpertCache>(options.budget_bytes, std::move(policy));
+  CachedExperts* self = p.get();
+  p->cache_->set_eviction_listener([self](uint64_t key, bool unused) {
+    // Under the cache's lock; takes only mu_ (never held while calling into the cache).
+    const ExpertKey k = ExpertKey::Unpack(key);
+    std::lock_guard<std::mutex> lock(self->mu_);
+    ExpertCacheStats& s = self->stats_[k.layer];
+    ++s.evictions;
+    if (unused) ++s.prefetch_wasted;
+  });
+  p->io_ = std::make_unique<TaskQueue>(options.io_threads);
+  return p;
+}
+
+CachedExperts::~CachedExperts() {
+  io_->Drain();
+  for (auto& [key, held] : held_) {
+    if (held.handle != nullptr) cache_->Release(held.handle);
+  }
+}
+
+void CachedExperts::Load(int layer, int expert, ExpertCache::Handle* h) {
+  const auto start = std::chrono::steady_clock::now();
+  Status s = ReadExpert(*source_, names_[layer], expert, config_.moe_intermediate_size,
+                        config_.hidden_size, reinterpret_cast<uint16_t*>(cache_->Value(h)));
+  const double seconds = Since(start);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ExpertCacheStats& st = stats_[layer];
+    ++st.loads;
+    st.load_seconds += seconds;
+    if (s.ok()) st.bytes_read += expert_bytes_;
+  }
+  cache_->Publish(h, std::move(s));
+}
+
+void CachedExperts::Expect(int layer, int expert) {
+  const uint64_t key = Key(layer, expert);
+  if (held_.count(key) != 0) return;
+  if (layer != current_layer_) {  // a new layer pass: take the prediction made for it, if any
+    current_prediction_.swap(predicted_[layer]);
+    predicted_[layer].clear();
+    current_layer_ = layer;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto pinned = cache_->Pin(key, expert_bytes_, /*wait=*/true);
+  const double waited = Since(start);
+  Held& held = held_[key];
+  if (!pinned.ok()) {
+    held.status = pinned.status();
+    return;
+  }
+  held.handle = pinned->handle;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ExpertCacheStats& st = stats_[layer];
+    ++st.accesses;
+    st.stall_seconds += waited;
+    if (pinned->inserted) {
+      ++st.misses;
+    } else {
+      ++st.hits;
+      if (pinned->prefetched) ++st.prefetch_hits;
+    }
+    const std::vector<int32_t>& pred = current_prediction_;
+    if (!pred.empty()) {
+      ++st.predicted_uses;
+      if (std::find(pred.begin(), pred.end(), expert) != pred.end()) ++st.predicted_correct;
+    }
+  }
+  if (pinned->inserted) {
+    ExpertCache::Handle* h = pinned->handle;
+    io_->Submit([this, layer, expert, h] { Load(layer, expert, h); });
+  }
+}
+
+StatusOr<ExpertWeights> CachedExperts::Acquire(int layer, int expert) {
+  const uint64_t key = Key(layer, expert);
+  if (held_.count(key) == 0) Expect(layer, expert);
+  Held& held = held_[key];
+  if (held.handle == nullptr) {
+    Status s = held.status;
+    held_.erase(key);
+    return s;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  Status loaded = cache_->Wait(held.handle);
+  const double waited = Since(start);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_[layer].stall_seconds += waited;
+  }
+  if (!loaded.ok()) {
+    cache_->Release(held.handle);
+    held_.erase(key);
+    return loaded;
+  }
+  const uint64_t block = static_cast<uint64_t>(config_.moe_intermediate_size * config_.hidden_size);
+  const auto* base = reinterpret_cast<const uint16_t*>(cache_->Value(held.handle));
+  return ExpertWeights{base, base + block, base + 2 * block};
+}
+
+void CachedExperts::Release(int layer, int expert) {
+  auto it = held_.find(Key(layer, expert));
+  if (it == held_.end()) return;
+  if (it->second.handle != nullptr) cache_->Release(it->second.handle);
+  held_.erase(it);
+}
+
+void CachedExperts::Prefetch(int layer, const int32_t* experts, int n) {
+  if (!options_.prefetch || layer < 0 || layer >= config_.num_layers) return;
+  predicted_[layer].assign(experts, experts + n);
+  for (int i = 0; i < n; ++i) {
+    const int expert = experts[i];
+    const uint64_t key = Key(layer, expert);
+    if (cache_->Contains(key)) continue;
+    io_->Submit([this, layer, expert, key] {
+      auto pinned = cache_->Pin(key, expert_bytes_, /*wait=*/false, /*access=*/false);
+      if (!pinned.ok() || pinned->handle == nullptr) return;  // no room now: skip the hint
+      if (pinned->inserted) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          ++stats_[layer].prefetches;
+        }
+        Load(layer, expert, pinned->handle);
+      }
+      cache_->Release(pinned->handle);
+    });
+  }
+}
+
+bool CachedExperts::IsResident(int layer, int expert) const {
+  return cache_->Contains(Key(layer, expert));
+}
+
+std::vector<ExpertCacheStats> CachedExperts::layer_stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+ExpertCacheStats CachedExperts::total_stats() const {
+  ExpertCacheStats total;
+  for (const ExpertCacheStats& s : layer_stats()) total.Add(s);
+  return total;
+}
+
+void CachedExperts::ResetStats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (ExpertCacheStats& s : stats_) s = ExpertCacheStats{};
+}
+
+}  // namespace omnisage

@@ -1,0 +1,133 @@
+// CachedExperts: the ExpertProvider that runs a model under a hard budget for expert memory.
+// Every routed expert comes through one ExpertCache; a miss reads the expert's three tensors
+// (gate, up, down) with pread straight into a cache buffer — from an expert store or from the
+// original shards alike, never through a mapping, so the page cache never counts as the
+// process's memory. Loads run on I/O threads: a layer's experts are expected a window ahead of
+// their use (so the window's loads overlap each other and the computation), and during decode
+// the decoder names the next layer's likely experts, which are prefetched into the cache.
+//
+// Statistics per layer: hits, misses, prefetch hits, bytes read, time stalled, evictions and how
+// often the next-layer prediction was right (docs/expert-cache.md defines each).
+//
+// Thread-safety: the ExpertProvider methods come from the one forward-pass thread (the
+// provider's contract); stats() and the cache may be read from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "experts/eviction_policy.h"
+#include "experts/expert_cache.h"
+#include "experts/expert_key.h"
+#include "io/weight_source.h"
+#include "model/config.h"
+#include "model/expert_provider.h"
+#include "util/task_queue.h"
+
+namespace omnisage {
+
+struct CacheOptions {
+  uint64_t budget_bytes = 0;  // hard cap on resident expert bytes
+  std::string policy = "lru";
+  TrustLookup trust;  // for the trust-weighted policy (null: neutral)
+  int io_threads = 2;
+  bool prefetch = true;  // next-layer prediction (decode)
+};
+
+struct ExpertCacheStats {
+  uint64_t accesses = 0;       // experts a layer pass used (each once per pass)
+  uint64_t hits = 0;           // of those, already in memory or on the way when asked for
+  uint64_t prefetch_hits = 0;  // of the hits, brought in by the prefetcher and not used before
+  uint64_t misses = 0;         // loaded on demand
+  uint64_t loads = 0;          // expert reads from disk, demand and prefetch
+  uint64_t bytes_read = 0;
+  double load_seconds = 0;         // summed over I/O threads
+  double stall_seconds = 0;        // the forward thread waiting for experts
+  uint64_t prefetches = 0;         // speculative loads started
+  uint64_t prefetch_wasted = 0;    // of those, evicted before any use
+  uint64_t predicted_uses = 0;     // uses in layer passes that had a prediction
+  uint64_t predicted_correct = 0;  // of those, experts the prediction named
+  uint64_t evictions = 0;
+
+  double hit_rate() const { return accesses ? static_cast<double>(hits) / accesses : 0; }
+  double prediction_accuracy() const {
+    return predicted_uses ? static_cast<double>(predicted_correct) / predicted_uses : 0;
+  }
+  void Add(const ExpertCacheStats& o);
+};
+
+class CachedExperts final : public ExpertProvider {
+ public:
+  // Bytes of one routed expert (gate + up + down, bf16) of this stack.
+  static uint64_t ExpertBytes(const DecoderConfig& c);
+  // Bytes of all routed experts of this stack.
+  static uint64_t TotalExpertBytes(const DecoderConfig& c);
+  // The smallest budget that runs: one token's k experts of one layer.
+  static uint64_t MinimumBudget(const DecoderConfig& c);
+
+  // Errors: a budget below MinimumBudget (the message names the minimum), an unknown policy.
+  static StatusOr<std::unique_ptr<CachedExperts>> Create(const WeightSource& source,
+                                                         const std::string& stack_prefix,
+                                                         Component component,
+                                                         const DecoderConfig& config,
+                                                         const CacheOptions& options);
+  ~CachedExperts() override;
+
+  StatusOr<ExpertWeights> Acquire(int layer, int expert) override;
+  void Release(int layer, int expert) override;
+  void Expect(int layer, int expert) override;
+  void Prefetch(int layer, const int32_t* experts, int n) override;
+  int max_held() const override { return max_held_; }
+  bool IsResident(int layer, int expert) const override;
+  uint64_t resident_bytes() const override { return cache_->usage(); }
+
+  // Per MoE layer (index = layer; dense layers stay zero) and in total.
+  std::vector<ExpertCacheStats> layer_stats() const;
+  ExpertCacheStats total_stats() const;
+  void ResetStats();
+  ExpertCache& cache() { return *cache_; }
+  const CacheOptions& options() const { return options_; }
+  uint64_t expert_bytes() const { return expert_bytes_; }
+  uint64_t total_expert_bytes() const { return total_bytes_; }
+  // Waits for every load in flight (prefetches included) to finish.
+  void Drain() { io_->Drain(); }
+
+ private:
+  CachedExperts() = default;
+  uint64_t Key(int layer, int expert) const { return ExpertKey{component_, layer, expert}.Pack(); }
+  // Reads the expert into the entry and publishes it (runs on an I/O thread).
+  void Load(int layer, int expert, ExpertCache::Handle* h);
+
+  struct Held {
+    ExpertCache::Handle* handle = nullptr;
+    Status status;  // why there is no handle
+  };
+
+  const WeightSource* source_ = nullptr;
+  Component component_ = Component::kThinker;
+  DecoderConfig config_;
+  CacheOptions options_;
+  std::vector<DecoderLayerNames> names_;
+  uint64_t expert_bytes_ = 0, total_bytes_ = 0;
+  int max_held_ = 1;
+  std::unique_ptr<ExpertCache> cache_;
+  std::unordered_map<uint64_t, Held> held_;  // forward thread only
+
+  // Next-layer prediction: forward thread only.
+  std::vector<std::vector<int32_t>> predicted_;  // [layer], empty: none pending
+  std::vector<int32_t> current_prediction_;      // for the layer pass under way
+  int current_layer_ = -1;
+
+  mutable std::mutex mu_;                    // guards stats_ and prefetched_
+  std::vector<ExpertCacheStats> stats_;      // [layer]
+  std::unordered_set<uint64_t> prefetched_;  // loaded speculatively, not used yet
+  std::unique_ptr<TaskQueue> io_;            // last: destroyed (drained) first
+};
+
+}  // namespace omnisage

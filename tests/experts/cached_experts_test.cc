@@ -1,0 +1,199 @@
+// CachedExperts: exact mode gives bit-identical logits at any budget, policy and prefetch setting,
+// from the original shards and from an expert store; statistics add up; too small a budget and a
+// failing read are clear errors.
+#include "experts/cached_experts.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "experts/extract.h"
+#include "experts/store.h"
+#include "io/fault_injection.h"
+#include "model/synth.h"
+#include "model/text_model.h"
+#include "util/thread_pool.h"
+
+namespace omnisage {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CachedExpertsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(
+        (fs::path(::testing::TempDir()) / ("omnisage_cached_experts_" + std::to_string(getpid())))
+            .string());
+    fs::remove_all(*dir_);
+    SynthOptions o;
+    o.preset = Preset::kTiny;
+    o.out_dir = *dir_ + "/model";
+    o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+    o.progress = false;
+    ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
+    ExtractOptions e;
+    e.model = o.out_dir;
+    e.out = *dir_ + "/store";
+    e.progress = false;
+    ASSERT_TRUE(ExtractStore(e).ok());
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+
+  static std::string Model() { return *dir_ + "/model"; }
+  static std::string Store() { return *dir_ + "/store"; }
+
+  // A 24-token prompt (logits of every position), then 12 greedy decode steps; every logit.
+  static std::vector<float> Run(const WeightSource& source, ExpertProvider* experts,
+                                Status* error = nullptr) {
+    auto config = LoadModelConfig(source.config_path());
+    EXPECT_TRUE(config.ok());
+    auto model = TextModel::Load(source, *config, experts);
+    EXPECT_TRUE(model.ok()) << model.status().ToString();
+    ThreadPool pool(2);
+    KvCache cache = (*model)->NewCache(64);
+    const int64_t vocab = (*model)->vocab_size();
+    std::vector<int32_t> prompt;
+    for (int i = 0; i < 24; ++i) prompt.push_back((i * 131 + 7) % static_cast<int>(vocab));
+    std::vector<float> all(prompt.size() * vocab);
+    Status s = (*model)->Forward(prompt.data(), static_cast<int64_t>(prompt.size()), &cache, true,
+                                 all.data(), &pool);
+    if (!s.ok()) {
+      if (error != nullptr) *error = s;
+      return {};
+    }
+    std::vector<float> logits(all.end() - vocab, all.end());
+    for (int step = 0; step < 12; ++step) {
+      const int32_t next =
+          static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      s = (*model)->Forward(&next, 1, &cache, false, logits.data(), &pool);
+      if (!s.ok()) {
+        if (error != nullptr) *error = s;
+        return {};
+      }
+      all.insert(all.end(), logits.begin(), logits.end());
+    }
+    return all;
+  }
+
+  static std::unique_ptr<CachedExperts> NewCached(const WeightSource& source, uint64_t budget,
+                                                  const std::string& policy, bool prefetch) {
+    auto config = LoadModelConfig(source.config_path());
+    auto p = CachedExperts::Create(
+        source, "thinker.model.", Component::kThinker, config->text,
+        {.budget_bytes = budget, .policy = policy, .io_threads = 2, .prefetch = prefetch});
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    return p.ok() ? std::move(*p) : nullptr;
+  }
+
+  static std::string* dir_;
+};
+std::string* CachedExpertsTest::dir_ = nullptr;
+
+TEST_F(CachedExpertsTest, ExactAtEveryBudgetPolicyAndSource) {
+  auto checkpoint = OpenWeightSource(Model());
+  ASSERT_TRUE(checkpoint.ok());
+  const std::vector<float> reference = Run(**checkpoint, nullptr);  // every expert resident
+  ASSERT_FALSE(reference.empty());
+  auto config = LoadModelConfig((*checkpoint)->config_path());
+  const uint64_t total = CachedExperts::TotalExpertBytes(config->text);
+  const uint64_t minimum = CachedExperts::MinimumBudget(config->text);
+  for (const std::string& path : {Model(), Store()}) {
+    auto source = OpenWeightSource(path);
+    ASSERT_TRUE(source.ok());
+    for (uint64_t budget : {minimum, std::max(minimum, total / 4), total}) {
+      for (const std::string& policy : EvictionPolicyNames()) {
+        for (bool prefetch : {true, false}) {
+          SCOPED_TRACE(::testing::Message() << path << " budget " << budget << " " << policy
+                                            << (prefetch ? " prefetch" : ""));
+          auto cached = NewCached(**source, budget, policy, prefetch);
+          const std::vector<float> got = Run(**source, cached.get());
+          ASSERT_EQ(got.size(), reference.size());
+          EXPECT_EQ(std::memcmp(got.data(), reference.data(), got.size() * sizeof(float)), 0);
+          EXPECT_LE(cached->cache().peak_usage(), budget);
+        }
+      }
+    }
+  }
+}
+
+TEST_F(CachedExpertsTest, StatisticsAddUp) {
+  auto source = OpenWeightSource(Store());
+  ASSERT_TRUE(source.ok());
+  auto config = LoadModelConfig((*source)->config_path());
+  const uint64_t total = CachedExperts::TotalExpertBytes(config->text);
+  {
+    // Everything fits: only compulsory misses, no evictions, and nothing read twice.
+    auto cached = NewCached(**source, total, "lru", false);
+    Run(**source, cached.get());
+    cached->Drain();
+    const ExpertCacheStats s = cached->total_stats();
+    EXPECT_EQ(s.accesses, s.hits + s.misses);
+    EXPECT_EQ(s.evictions, 0u);
+    EXPECT_EQ(s.loads, s.misses);
+    EXPECT_LE(s.misses, static_cast<uint64_t>(config->text.num_layers * config->text.num_experts));
+    EXPECT_EQ(s.bytes_read, s.loads * cached->expert_bytes());
+    EXPECT_GT(s.hits, 0u);
+  }
+  {
+    // The minimum budget: evictions happen; prefetch hits are hits; predictions are counted.
+    auto cached = NewCached(**source, CachedExperts::MinimumBudget(config->text), "lru", true);
+    Run(**source, cached.get());
+    cached->Drain();
+    const ExpertCacheStats s = cached->total_stats();
+    EXPECT_EQ(s.accesses, s.hits + s.misses);
+    EXPECT_GT(s.evictions, 0u);
+    EXPECT_LE(s.prefetch_hits, s.hits);
+    EXPECT_EQ(s.loads, s.misses + s.prefetches);
+    EXPECT_GT(s.predicted_uses, 0u);
+    EXPECT_LE(s.predicted_correct, s.predicted_uses);
+    EXPECT_LE(s.prefetch_wasted, s.prefetches);
+    EXPECT_EQ(s.bytes_read, s.loads * cached->expert_bytes());
+  }
+}
+
+TEST_F(CachedExpertsTest, BudgetBelowTheMinimumNamesIt) {
+  auto source = OpenWeightSource(Store());
+  ASSERT_TRUE(source.ok());
+  auto config = LoadModelConfig((*source)->config_path());
+  const uint64_t minimum = CachedExperts::MinimumBudget(config->text);
+  auto p = CachedExperts::Create(**source, "thinker.model.", Component::kThinker, config->text,
+                                 {.budget_bytes = minimum - 1});
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(p.status().message().find(std::to_string(minimum) + " bytes"), std::string::npos)
+      << p.status().message();
+}
+
+TEST_F(CachedExpertsTest, UnknownPolicyListsTheValidOnes) {
+  auto source = OpenWeightSource(Store());
+  auto config = LoadModelConfig((*source)->config_path());
+  auto p = CachedExperts::Create(**source, "thinker.model.", Component::kThinker, config->text,
+                                 {.budget_bytes = 1 << 30, .policy = "fifo"});
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("lru, lfu, trust"), std::string::npos);
+}
+
+TEST_F(CachedExpertsTest, ReadErrorFailsTheForwardPassAndNamesTheFile) {
+  FaultInjectingFileSystem faulty;
+  faulty.FailReads("layer_01/expert_", 0);
+  auto store = ExpertStore::Open(Store(), &faulty);
+  ASSERT_TRUE(store.ok());
+  auto config = LoadModelConfig((*store)->config_path());
+  auto cached = NewCached(**store, CachedExperts::MinimumBudget(config->text), "lru", true);
+  Status error;
+  EXPECT_TRUE(Run(**store, cached.get(), &error).empty());
+  ASSERT_FALSE(error.ok());
+  EXPECT_NE(error.message().find("layer_01/expert_"), std::string::npos) << error.message();
+  cached->Drain();
+  EXPECT_LE(cached->cache().usage(), cached->cache().capacity());
+}
+
+}  // namespace
+}  // namespace omnisage
