@@ -268,6 +268,71 @@ TEST_F(CliTest, EvalWritesLogits) {
   EXPECT_NE(oob.out.find("vocabulary"), std::string::npos) << oob.out;
 }
 
+TEST_F(CliTest, RunUnderABudgetIsExactAndReportsTheCache) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  const std::string base =
+      "run --model " + Path("tiny") + " --prompt 'Hello there' --max-tokens 16 --json";
+  Result free = RunCli(base);
+  ASSERT_EQ(free.exit_code, 0) << free.out;
+  auto jf = nlohmann::json::parse(free.out);
+  EXPECT_TRUE(jf["expert_cache"].is_null());
+  const uint64_t total = jf["memory"]["total_expert_bytes"];
+  EXPECT_EQ(jf["memory"]["expert_budget_bytes"], total);
+  // The minimum (two 12 KiB experts), 25% and 100%, with each policy: the same tokens.
+  for (const std::string flags : {"--budget 24KiB --policy trust", "--budget 25% --policy lfu",
+                                  "--budget 25% --no-prefetch", "--budget 100%"}) {
+    Result r = RunCli(base + " " + flags);
+    ASSERT_EQ(r.exit_code, 0) << flags << "\n" << r.out;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["token_ids"], jf["token_ids"]) << flags;
+    const auto& t = j["expert_cache"]["total"];
+    EXPECT_EQ(t["accesses"].get<uint64_t>(),
+              t["hits"].get<uint64_t>() + t["misses"].get<uint64_t>());
+    EXPECT_GT(t["bytes_read"].get<uint64_t>(), 0u);
+    EXPECT_EQ(j["expert_cache"]["layers"].size(), 2u);
+    EXPECT_LE(j["memory"]["expert_peak_bytes"].get<uint64_t>(),
+              j["memory"]["expert_budget_bytes"].get<uint64_t>());
+  }
+  auto quarter = nlohmann::json::parse(RunCli(base + " --budget 25%").out);
+  EXPECT_EQ(quarter["memory"]["expert_budget_bytes"], total / 4);
+  EXPECT_GT(quarter["memory"]["saved_bytes"].get<uint64_t>(), 0u);
+  EXPECT_GT(quarter["expert_cache"]["total"]["evictions"].get<uint64_t>(), 0u);
+  // The text summary names the policy and counts.
+  Result text = RunCli("run --model " + Path("tiny") + " --prompt hi --max-tokens 4 --budget 50%");
+  ASSERT_EQ(text.exit_code, 0) << text.out;
+  EXPECT_NE(text.out.find("expert cache (lru):"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("saved"), std::string::npos) << text.out;
+}
+
+TEST_F(CliTest, EvalLogitsAreIdenticalUnderABudget) {
+  ASSERT_EQ(RunCli("synth --preset tiny --arch qwen3_moe --out " + Path("moe")).exit_code, 0);
+  const std::string ids = "3,14,15,92,65,35,89,79,32,38,46,26,43,38,32,79";
+  auto eval = [&](const std::string& out, const std::string& flags) {
+    Result r = RunCli("eval --model " + Path("moe") + " --token-ids " + ids + " --logits-out " +
+                      Path(out) + " " + flags);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    std::ifstream in(Path(out), std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string reference = eval("free.f32", "");
+  ASSERT_FALSE(reference.empty());
+  EXPECT_EQ(eval("min.f32", "--budget 24KiB"), reference);
+  EXPECT_EQ(eval("lfu.f32", "--budget 30% --policy lfu"), reference);
+}
+
+TEST_F(CliTest, BudgetBelowTheMinimumAndUnknownPolicyAreRefused) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  Result small = RunCli("run --model " + Path("tiny") + " --prompt hi --budget 1KiB");
+  EXPECT_NE(small.exit_code, 0);
+  EXPECT_NE(small.out.find("minimum of 24.00 KiB"), std::string::npos) << small.out;
+  Result policy = RunCli("run --model " + Path("tiny") + " --prompt hi --budget 50% --policy x");
+  EXPECT_NE(policy.exit_code, 0);
+  EXPECT_NE(policy.out.find("lru, lfu, trust"), std::string::npos) << policy.out;
+  Result bad = RunCli("run --model " + Path("tiny") + " --prompt hi --budget lots");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("--budget"), std::string::npos) << bad.out;
+}
+
 TEST_F(CliTest, ExtractBadSelectionIsRefused) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
   Result r = RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --experts 3-1");
