@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The main job on generated models: build, generate a tiny Qwen3-Omni checkpoint, inspect it,
-# extract it into an expert store, verify and repack it, answer a prompt from both; then generate the full-size model as a
-# sparse checkpoint (real shapes, almost no disk) and show what each memory plan costs. Outputs go to $OUT (default: out/).
+# extract it into an expert store, verify and repack it, answer a prompt from both; chat under an
+# expert-memory budget (same answer as with every expert resident, with the cache's statistics);
+# then generate the full-size model as a sparse checkpoint (real shapes, almost no disk), show
+# what each memory plan costs, and run it under a 2 GiB expert budget. Outputs go to $OUT
+# (default: out/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -26,7 +29,17 @@ $omnisage run --model "$out/tiny" --prompt "Hello! What can you do?" --max-token
 $omnisage run --model "$out/tiny-store" --prompt "Hello! What can you do?" --max-tokens 24
 echo "(random weights: the text is gibberish, identical from both sources)"
 
-echo; echo "== 4. The full-size model (35B parameters), written sparse =="
+echo; echo "== 4. A chat turn with a quarter of the experts' memory (exact: the same answer) =="
+printf 'Hello! What can you do?\n' |
+  $omnisage chat --model "$out/tiny-store" --budget 25% --max-tokens 24
+echo "(expert weights come through a cache of 25% of their bytes; output equals the unlimited run)"
+
+echo; echo "== 5. The full-size model (35B parameters), written sparse =="
 $omnisage synth --preset full --sparse --out "$out/full"
 echo "disk used: $(du -sh "$out/full" | cut -f1) for $(du -sh --apparent-size "$out/full" | cut -f1) of files"
 $omnisage inspect "$out/full" --budget 16GiB
+
+echo; echo "== 6. The full-size thinker under a 2 GiB expert budget =="
+$omnisage run --model "$out/full" --prompt "Hi" --raw --max-tokens 4 --ignore-stop --budget 2GiB \
+  --context 512
+echo "(the sparse checkpoint's weights are zeros, so the tokens mean nothing: this shows memory)"
