@@ -41,15 +41,20 @@ class LruPolicy final : public EvictionPolicy {
 };
 
 // Counts decay lazily: a count stored at time t is worth count · 2^−((now − t) / half_life).
+// Arrival counts as the first use (so an entry prefetched ahead of its use is not the first
+// victim of the next insert); the access that follows a demand insert is that same use.
 class LfuPolicy final : public EvictionPolicy {
  public:
   explicit LfuPolicy(uint64_t half_life) : half_life_(std::max<uint64_t>(half_life, 1)) {}
   std::string_view name() const override { return "lfu"; }
-  void OnInsert(uint64_t key, uint64_t) override { entries_.try_emplace(key, Entry{0, now_}); }
+  void OnInsert(uint64_t key, uint64_t) override {
+    entries_.try_emplace(key, Entry{1, now_, true});
+  }
   void OnAccess(uint64_t key) override {
     ++now_;
     Entry& e = entries_[key];
-    e.count = Decayed(e) + 1;
+    e.count = e.fresh ? Decayed(e) : Decayed(e) + 1;
+    e.fresh = false;
     e.last = now_;
   }
   void OnErase(uint64_t key) override { entries_.erase(key); }
@@ -74,6 +79,7 @@ class LfuPolicy final : public EvictionPolicy {
   struct Entry {
     double count;
     uint64_t last;
+    bool fresh;  // inserted, not accessed yet
   };
   double Decayed(const Entry& e) const {
     return e.count * std::exp2(-static_cast<double>(now_ - e.last) / half_life_);

@@ -44,8 +44,8 @@ class EvictionPolicy {
 
 // Least recently used.
 std::unique_ptr<EvictionPolicy> NewLruPolicy();
-// Least frequently used with aging: each use adds 1 to a count that halves every `half_life`
-// accesses, so old popularity fades; ties go to the least recently used.
+// Least frequently used with aging: arrival counts 1 and each use adds 1 to a count that halves
+// every `half_life` accesses, so old popularity fades; ties go to the least recently used.
 std::unique_ptr<EvictionPolicy> NewLfuPolicy(uint64_t half_life = 1024);
 // Trust-weighted: evicts the entry with the highest
 //   0.4 · age + 0.25 · (1 − convergence) + 0.25 · (1 − stability) + 0.1 · size,
