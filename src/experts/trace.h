@@ -15,7 +15,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "io/file.h"
@@ -23,6 +25,12 @@
 #include "util/status.h"
 
 namespace omnisage {
+
+// The trace format version this build writes and reads (the header's "omnisage_trace").
+inline constexpr int kTraceVersion = 1;
+
+// ComponentName read backwards ("thinker" -> Component::kThinker); nullopt for unknown names.
+std::optional<Component> ParseComponentName(std::string_view name);
 
 struct TraceComponent {
   Component component = Component::kThinker;
@@ -57,10 +65,14 @@ struct Trace {
 
 // Appends records to a trace file as they come. Lines are buffered and flushed by Flush() and
 // Close(); a run that dies leaves every flushed line readable.
+// Each line goes to the file whole (never split across a buffer flush). Append checks nothing
+// against the header; ReadTrace does. A writer destroyed without Close() closes the file itself.
 class TraceWriter {
  public:
   static StatusOr<std::unique_ptr<TraceWriter>> Create(const std::string& path,
                                                        const TraceHeader& header);
+  ~TraceWriter();
+  // An error when experts and weights differ in length or a weight is not finite.
   Status Append(const TraceRecord& record);
   Status Flush();
   Status Close();
@@ -72,8 +84,20 @@ class TraceWriter {
   std::unique_ptr<WritableFile> file_;
 };
 
+// The header and a record as the one JSON line each that the writer emits (no newline).
+std::string TraceHeaderToJsonLine(const TraceHeader& header);
+std::string TraceRecordToJsonLine(const TraceRecord& record);
+
 // Reads a whole trace. Errors name the file, the line and the field ("t.jsonl:12: experts[3]:
 // expert 200 out of range (128 experts)"). A last line cut short by a crash is an error too.
+//
+// Checked: the header comes first, has version kTraceVersion, and describes each component once
+// with layers, experts, k (1..experts) and expert_bytes positive and moe_layers in [0, layers);
+// every record names a header component, a layer among its moe_layers, experts in
+// [0, experts) without repeats, as many finite weights as experts, and a step no smaller than
+// the previous record's. Blank lines are skipped; unknown keys are ignored.
 StatusOr<Trace> ReadTrace(const std::string& path);
+// The same from text already in memory; `name` stands for the file in messages.
+StatusOr<Trace> ParseTrace(std::string_view text, const std::string& name);
 
 }  // namespace omnisage
