@@ -68,36 +68,52 @@ TEST(EvictionPolicyTest, LfuTiesGoToLeastRecentThenLowerKey) {
   EXPECT_EQ(p->Victim(kAll), 4u);
 }
 
-// X is used twice (t = 1, 2), fillers follow, then Y once. With half-life h, X's count at Y's
-// use is (1 + 2^(-1/h)) · 2^(-(t_Y - 2)/h) against Y's 1: for h = 8, X still outweighs Y when Y
-// comes at t = 9 and falls below it at t = 10.
+// Arrival is the first use. X arrives and is used twice (t = 1, 2: count 2^(-1/8) + 1), f fillers
+// follow, then Y arrives and is used once (count 2^(-1/8)). With half-life 8, at Y's use X's
+// count is (2^(-1/8) + 1) · 2^(-(1 + f)/8): 0.921 for f = 7, just above Y's 0.917, and 0.844 for
+// f = 8, below it.
 TEST(EvictionPolicyTest, LfuCountsHalveEveryHalfLife) {
-  for (int fillers : {6, 7}) {
+  for (int fillers : {7, 8}) {
     auto p = NewLfuPolicy(/*half_life=*/8);
     const uint64_t x = 1, y = 2, z = 3;
-    for (uint64_t k : {x, y, z}) p->OnInsert(k, 100);
+    for (uint64_t k : {x, z}) p->OnInsert(k, 100);
     p->OnAccess(x);
     p->OnAccess(x);
     for (int i = 0; i < fillers; ++i) p->OnAccess(z);
+    p->OnInsert(y, 100);
     p->OnAccess(y);
-    EXPECT_EQ(p->Victim(Except({z})), fillers == 6 ? y : x) << fillers << " fillers";
+    EXPECT_EQ(p->Victim(Except({z})), fillers == 7 ? y : x) << fillers << " fillers";
   }
 }
 
 TEST(EvictionPolicyTest, LfuAgingForgetsOldPopularity) {
-  // A was popular long ago, B was used once just now.
+  // A was popular long ago, B arrives and is used once just now.
   auto run = [](uint64_t half_life) {
     auto p = NewLfuPolicy(half_life);
     const uint64_t a = 1, b = 2, c = 3;
-    for (uint64_t k : {a, b, c}) p->OnInsert(k, 100);
+    for (uint64_t k : {a, c}) p->OnInsert(k, 100);
     for (int i = 0; i < 8; ++i) p->OnAccess(a);
     for (int i = 0; i < 40; ++i) p->OnAccess(c);
+    p->OnInsert(b, 100);
     p->OnAccess(b);
     p->OnAccess(c);
     return *p->Victim(Except({c}));
   };
   EXPECT_EQ(run(1024), 2u);  // barely any decay: B's single use counts least
   EXPECT_EQ(run(4), 1u);     // A's eight uses have halved away
+}
+
+TEST(EvictionPolicyTest, LfuArrivalIsTheFirstUse) {
+  auto p = NewLfuPolicy();
+  p->OnInsert(1, 100);  // demand: arrival and its use are one use
+  p->OnAccess(1);
+  p->OnInsert(2, 100);  // prefetched, not used yet: one use as well
+  p->OnInsert(3, 100);
+  p->OnAccess(3);
+  p->OnAccess(3);                  // a second use
+  EXPECT_EQ(p->Victim(kAll), 1u);  // 1 and 2 tie at one use; 1 is older
+  EXPECT_EQ(p->Victim(Except({1, 2})), 3u);
+  EXPECT_NE(p->Victim(Except({1})), 3u);
 }
 
 TEST(EvictionPolicyTest, LfuForgetsErasedEntries) {
@@ -107,7 +123,8 @@ TEST(EvictionPolicyTest, LfuForgetsErasedEntries) {
   p->OnErase(1);
   p->OnInsert(2, 100);
   p->OnAccess(2);
-  p->OnInsert(1, 100);  // back with a fresh count of 0
+  p->OnAccess(2);
+  p->OnInsert(1, 100);  // back with a fresh count of one use, not six
   EXPECT_EQ(p->Victim(kAll), 1u);
 }
 
