@@ -91,6 +91,7 @@ StatusOr<std::unique_ptr<CachedExperts>> CachedExperts::Create(const WeightSourc
 
 CachedExperts::~CachedExperts() {
   io_->Drain();
+  for (ExpertCache::Handle* h : hot_) cache_->Release(h);
   for (auto& [key, held] : held_) {
     if (held.handle != nullptr) cache_->Release(held.handle);
   }
@@ -107,6 +108,9 @@ void CachedExperts::Load(int layer, int expert, ExpertCache::Handle* h) {
     ++st.loads;
     st.load_seconds += seconds;
     if (s.ok()) st.bytes_read += expert_bytes_;
+  }
+  if (s.ok() && options_.on_load) {
+    options_.on_load(Key(layer, expert), expert_bytes_, 1000 * seconds);
   }
   cache_->Publish(h, std::move(s));
 }
@@ -204,6 +208,31 @@ void CachedExperts::Prefetch(int layer, const int32_t* experts, int n) {
       cache_->Release(pinned->handle);
     });
   }
+}
+
+uint64_t CachedExperts::PinHotSet(const std::vector<uint64_t>& keys, uint64_t max_bytes) {
+  uint64_t pinned = hot_.size() * expert_bytes_;
+  for (uint64_t key : keys) {
+    const ExpertKey k = ExpertKey::Unpack(key);
+    if (k.component != component_ || k.layer < 0 || k.layer >= config_.num_layers ||
+        !config_.IsMoeLayer(k.layer) || k.expert < 0 || k.expert >= config_.num_experts) {
+      continue;
+    }
+    if (pinned + expert_bytes_ > max_bytes) break;
+    auto r = cache_->Pin(key, expert_bytes_, /*wait=*/true);
+    if (!r.ok()) break;
+    if (r->inserted) Load(k.layer, k.expert, r->handle);
+    if (!cache_->Wait(r->handle).ok()) {
+      cache_->Release(r->handle);
+      continue;
+    }
+    hot_.push_back(r->handle);
+    pinned += expert_bytes_;
+  }
+  const uint64_t room = options_.budget_bytes - std::min(options_.budget_bytes, pinned);
+  max_held_ =
+      static_cast<int>(std::clamp<uint64_t>(room / expert_bytes_, 1, config_.num_experts_per_tok));
+  return pinned;
 }
 
 bool CachedExperts::IsResident(int layer, int expert) const {

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,6 +39,8 @@ struct CacheOptions {
   TrustLookup trust;  // for the trust-weighted policy (null: neutral)
   int io_threads = 2;
   bool prefetch = true;  // next-layer prediction (decode)
+  // Called after each successful read (from an I/O thread): key, bytes, milliseconds.
+  std::function<void(uint64_t key, uint64_t bytes, double ms)> on_load;
 };
 
 struct ExpertCacheStats {
@@ -95,6 +98,9 @@ class CachedExperts final : public ExpertProvider {
   const CacheOptions& options() const { return options_; }
   uint64_t expert_bytes() const { return expert_bytes_; }
   uint64_t total_expert_bytes() const { return total_bytes_; }
+  // Loads and pins `keys` (this stack's, in order) for the provider's lifetime, while their bytes
+  // stay within `max_bytes`; returns the bytes pinned. The window shrinks to what remains.
+  uint64_t PinHotSet(const std::vector<uint64_t>& keys, uint64_t max_bytes);
   // Waits for every load in flight (prefetches included) to finish.
   void Drain() { io_->Drain(); }
 
@@ -118,6 +124,7 @@ class CachedExperts final : public ExpertProvider {
   int max_held_ = 1;
   std::unique_ptr<ExpertCache> cache_;
   std::unordered_map<uint64_t, Held> held_;  // forward thread only
+  std::vector<ExpertCache::Handle*> hot_;    // pinned for the provider's lifetime
 
   // Next-layer prediction: forward thread only.
   std::vector<std::vector<int32_t>> predicted_;  // [layer], empty: none pending

@@ -36,21 +36,56 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   e->component_ = e->config_.arch == Arch::kQwen3Moe ? Component::kText : Component::kThinker;
   e->total_expert_bytes_ = CachedExperts::TotalExpertBytes(text);
   e->budget_bytes_ = e->total_expert_bytes_;
+  if (options.mode != "exact" && options.mode != "sage") {
+    return InvalidArgument(fmt::format("--mode '{}': choose exact or sage", options.mode));
+  }
+  const bool sage_mode = options.mode == "sage";
+  if (!sage_mode && (!options.state.empty() || options.reward != 0)) {
+    return InvalidArgument("--state and --reward need --mode sage");
+  }
+  if (sage_mode || options.policy == "trust") {
+    SageOptions so{.select = sage_mode,
+                   .state = options.state,
+                   .reward = options.reward,
+                   .trust_file = options.trust_file};
+    if (so.trust_file.empty()) so.trust_file = DefaultTrustFile(options.model);
+    OMNI_ASSIGN_OR_RETURN(e->sage_, SageController::Create(text, e->component_, so));
+  }
   if (!options.budget.empty()) {
     auto spec = ParseSize(options.budget);
     if (!spec.ok()) return InvalidArgument("--budget: " + spec.status().message());
     e->budget_bytes_ = spec->Resolve(e->total_expert_bytes_);
     CacheOptions cache_options{.budget_bytes = e->budget_bytes_,
                                .policy = options.policy,
-                               .trust = options.trust,
                                .io_threads = options.io_threads,
                                .prefetch = options.prefetch};
+    if (SageController* sage = e->sage_.get()) {
+      if (!cache_options.trust) cache_options.trust = sage->trust().Lookup();
+      cache_options.on_load = [sage](uint64_t key, uint64_t bytes, double ms) {
+        sage->OnLoad(key, bytes, ms);
+      };
+    }
     OMNI_ASSIGN_OR_RETURN(
         e->cache_, CachedExperts::Create(*e->source_, StackNames(e->config_, e->component_).prefix,
                                          e->component_, text, cache_options));
   }
   OMNI_ASSIGN_OR_RETURN(e->model_, TextModel::Load(*e->source_, e->config_, e->cache_.get()));
-  e->model_->decoder().set_prefetch(options.prefetch);
+  MoeDecoder& decoder = e->model_->decoder();
+  decoder.set_prefetch(options.prefetch);
+  if (e->sage_ != nullptr) {
+    e->sage_->AttachCache(e->cache_.get(), e->budget_bytes_);
+    decoder.set_selector(e->sage_->selector());
+    SageController* sage = e->sage_.get();
+    decoder.set_contribution_observer(
+        [sage](const ExpertContribution& c) { sage->OnContribution(c); });
+  }
+  if (!options.trace.empty()) {
+    OMNI_ASSIGN_OR_RETURN(e->trace_, TraceWriter::Create(options.trace, e->TraceHeaderFor()));
+  }
+  if (e->sage_ != nullptr || e->trace_ != nullptr) {
+    Engine* self = e.get();
+    decoder.set_routing_observer([self](const RoutingEvent& ev) { self->OnRouting(ev); });
+  }
   e->dense_charge_ = LedgerCharge(MemoryKind::kDense, e->model_->dense_bytes());
   if (e->cache_ == nullptr) {
     e->resident_experts_charge_ =
@@ -58,6 +93,72 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   }
   e->load_seconds_ = Since(start);
   return e;
+}
+
+std::string DefaultTrustFile(const std::string& model) {
+  namespace fs = std::filesystem;
+  if (fs::is_directory(model)) return (fs::path(model) / "omnisage-trust.json").string();
+  return model + ".omnisage-trust.json";
+}
+
+TraceHeader Engine::TraceHeaderFor() const {
+  const DecoderConfig& c = config_.text;
+  TraceComponent tc{.component = component_,
+                    .layers = static_cast<int>(c.num_layers),
+                    .experts = static_cast<int>(c.num_experts),
+                    .k = static_cast<int>(c.num_experts_per_tok),
+                    .expert_bytes = CachedExperts::ExpertBytes(c)};
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    if (c.IsMoeLayer(l)) tc.moe_layers.push_back(static_cast<int>(l));
+  }
+  return {
+      .model = config_.model_type, .total_expert_bytes = total_expert_bytes_, .components = {tc}};
+}
+
+void Engine::OnRouting(const RoutingEvent& ev) {
+  if (sage_ != nullptr) sage_->OnRouting(ev);
+  if (trace_ != nullptr && trace_status_.ok()) {
+    TraceRecord r{.step = step_,
+                  .pos = ev.position,
+                  .component = component_,
+                  .layer = ev.layer,
+                  .experts = std::vector<int32_t>(ev.experts, ev.experts + ev.k),
+                  .weights = std::vector<float>(ev.weights, ev.weights + ev.k)};
+    trace_status_ = trace_->Append(r);
+  }
+}
+
+Status Engine::AfterToken(const float* logits, int32_t token, double step_seconds) {
+  if (sage_ != nullptr) {
+    double stall = 0;
+    if (cache_ != nullptr) {
+      const double total = cache_->total_stats().stall_seconds;
+      stall = total - last_stall_seconds_;
+      last_stall_seconds_ = total;
+    }
+    sage_->AfterToken(logits, model_->vocab_size(), token,
+                      step_seconds > 0 ? stall / step_seconds : 0.0);
+  }
+  return trace_status_;
+}
+
+void Engine::Idle() {
+  if (sage_ != nullptr && sage_->options().select) sage_->Rest();
+}
+
+Status Engine::Flush() {
+  Status s = trace_status_;
+  if (trace_ != nullptr && s.ok()) s = trace_->Flush();
+  if (sage_ != nullptr) {
+    Status t = sage_->SaveTrust();
+    if (s.ok()) s = t;
+  }
+  return s;
+}
+
+Engine::~Engine() {
+  if (trace_ != nullptr) (void)trace_->Close();
+  if (sage_ != nullptr) (void)sage_->SaveTrust();
 }
 
 Session::Session(Engine* engine)
@@ -85,13 +186,16 @@ StatusOr<GenerateStats> Session::Generate(const std::vector<int32_t>& prompt,
   TextModel& model = engine_->model();
   const int64_t vocab = model.vocab_size();
   Sampler sampler(options.sampling);
+  engine_->BeginForward();
   OMNI_RETURN_IF_ERROR(model.Forward(feed.data(), static_cast<int64_t>(feed.size()), &cache_, false,
                                      logits_.data(), &engine_->pool()));
   history_.insert(history_.end(), feed.begin(), feed.end());
   stats.prefill_seconds = Since(start);
+  double step_seconds = stats.prefill_seconds;
   auto decode_start = std::chrono::steady_clock::now();
   for (int i = 0; i < options.max_tokens; ++i) {
     const int32_t id = sampler.Sample(logits_.data(), vocab, history_);
+    OMNI_RETURN_IF_ERROR(engine_->AfterToken(logits_.data(), id, step_seconds));
     stats.generated_tokens++;
     if (i == 0) {
       stats.ttft_seconds = Since(start);
@@ -103,10 +207,14 @@ StatusOr<GenerateStats> Session::Generate(const std::vector<int32_t>& prompt,
       pending_.push_back(id);
       break;
     }
+    const auto step_start = std::chrono::steady_clock::now();
+    engine_->BeginForward();
     OMNI_RETURN_IF_ERROR(model.Forward(&id, 1, &cache_, false, logits_.data(), &engine_->pool()));
+    step_seconds = Since(step_start);
     history_.push_back(id);
   }
   stats.decode_seconds = stats.generated_tokens > 0 ? Since(decode_start) : 0;
+  if (Status f = engine_->Flush(); !f.ok()) stats.warning = f.message();
   return stats;
 }
 
@@ -114,6 +222,7 @@ StatusOr<std::vector<float>> Session::EvalAll(const std::vector<int32_t>& ids) {
   Reset();
   if (ids.empty()) return InvalidArgument("eval: no token ids");
   std::vector<float> out(ids.size() * engine_->model().vocab_size());
+  engine_->BeginForward();
   OMNI_RETURN_IF_ERROR(engine_->model().Forward(ids.data(), static_cast<int64_t>(ids.size()),
                                                 &cache_, true, out.data(), &engine_->pool()));
   history_ = ids;

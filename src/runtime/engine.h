@@ -13,9 +13,11 @@
 #include <vector>
 
 #include "experts/cached_experts.h"
+#include "experts/trace.h"
 #include "io/weight_source.h"
 #include "model/config.h"
 #include "model/text_model.h"
+#include "runtime/sage_controller.h"
 #include "runtime/sampler.h"
 #include "tokenizer/tokenizer.h"
 #include "util/memory_ledger.h"
@@ -35,8 +37,17 @@ struct EngineOptions {
   std::string policy = "lru";  // eviction policy (experts/eviction_policy.h)
   int io_threads = 2;          // expert loading threads
   bool prefetch = true;        // next-layer prediction during decode
-  TrustLookup trust;           // for the trust-weighted policy
+  // "exact" (the router's top-k: output equals the unlimited run) or "sage" (SAGE's selection,
+  // approximate; docs/sage.md).
+  std::string mode = "exact";
+  std::string state;       // pin a metabolic state (sage)
+  double reward = 0;       // initial reward in [-1, 1] (sage)
+  std::string trust_file;  // trust records; "" → <model dir>/omnisage-trust.json
+  std::string trace;       // write a routing trace here ("" → none)
 };
+
+// Where trust records live by default: <model dir>/omnisage-trust.json.
+std::string DefaultTrustFile(const std::string& model);
 
 class Engine {
  public:
@@ -57,14 +68,32 @@ class Engine {
   uint64_t total_expert_bytes() const { return total_expert_bytes_; }
   uint64_t expert_budget_bytes() const { return budget_bytes_; }
   Component component() const { return component_; }
+  // The SAGE layer (sage mode, or the trust policy), else null.
+  SageController* sage() { return sage_.get(); }
+
+  // Called by sessions around each forward pass and sampled token (traces, SAGE, REST).
+  void BeginForward() { ++step_; }
+  Status AfterToken(const float* logits, int32_t token, double step_seconds);
+  // Idle: waiting for the user. In sage mode the cache rests (shrinks to its floor).
+  void Idle();
+  // Flushes the trace and saves trust records (also done by the destructor, errors ignored).
+  Status Flush();
+  ~Engine();
 
  private:
   Engine() = default;
+  TraceHeader TraceHeaderFor() const;
+  void OnRouting(const RoutingEvent& ev);
 
   EngineOptions options_;
   ModelConfig config_;
   std::unique_ptr<WeightSource> source_;
   std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<SageController> sage_;  // outlives cache_, which reports loads to it
+  std::unique_ptr<TraceWriter> trace_;
+  int64_t step_ = 0;
+  double last_stall_seconds_ = 0;
+  Status trace_status_;
   std::unique_ptr<CachedExperts> cache_;  // outlives model_, which uses it
   std::unique_ptr<TextModel> model_;
   LedgerCharge dense_charge_, resident_experts_charge_;
@@ -87,6 +116,7 @@ struct GenerateStats {
   double decode_seconds = 0;   // every later forward pass
   double ttft_seconds = 0;     // from the call to the first generated token
   bool stopped = false;        // ended on a stop id (else on max_tokens or the callback)
+  std::string warning;         // something that did not stop the answer (a trust file unsaved)
   double prefill_tok_s() const { return prefill_seconds > 0 ? prompt_tokens / prefill_seconds : 0; }
   double decode_tok_s() const {
     // The first token comes from the prefill; later ones each cost one decode step.

@@ -37,6 +37,7 @@ std::string MemoryReport(Engine& engine) {
         100 * s.prediction_accuracy(), FormatBytes(s.bytes_read), s.loads,
         s.loads ? 1000 * s.load_seconds / s.loads : 0.0, s.stall_seconds, s.evictions);
   }
+  if (SageController* sage = engine.sage()) out += sage->Summary();
   return out;
 }
 

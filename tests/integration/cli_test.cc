@@ -333,6 +333,73 @@ TEST_F(CliTest, BudgetBelowTheMinimumAndUnknownPolicyAreRefused) {
   EXPECT_NE(bad.out.find("--budget"), std::string::npos) << bad.out;
 }
 
+TEST_F(CliTest, SageModePinsStatesAndKeepsTrustRecords) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  const std::string base = "run --model " + Path("tiny") +
+                           " --prompt 'Hello there' --max-tokens 8 --json --mode sage --budget 50%";
+  // tiny: k = 2 of 8 experts, so WAKE runs 1 per layer and CRISIS 4.
+  for (const auto& [state, per_layer] : {std::pair{"wake", 1.0}, {"focus", 2.0}, {"crisis", 4.0}}) {
+    Result r = RunCli(base + " --state " + state);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    const auto sage = nlohmann::json::parse(r.out)["sage"];
+    EXPECT_EQ(sage["mode"], "sage");
+    EXPECT_EQ(sage["state"], state);
+    EXPECT_TRUE(sage["state_pinned"].get<bool>());
+    ASSERT_GT(sage["decisions"].get<double>(), 0);
+    EXPECT_EQ(sage["experts_chosen"].get<double>() / sage["decisions"].get<double>(), per_layer);
+  }
+  // Trust records persist beside the model and are read back by the next run.
+  ASSERT_TRUE(fs::exists(Path("tiny/omnisage-trust.json")));
+  auto unpinned = nlohmann::json::parse(RunCli(base + " --reward 0.5").out)["sage"];
+  EXPECT_FALSE(unpinned["state_pinned"].get<bool>());
+  EXPECT_GT(unpinned["trust_records"].get<int>(), 0);
+  Result custom = RunCli(base + " --trust-file " + Path("t.json"));
+  ASSERT_EQ(custom.exit_code, 0) << custom.out;
+  EXPECT_TRUE(fs::exists(Path("t.json")));
+  // Exact mode has no SAGE object; --state alone is refused.
+  Result exact = RunCli("run --model " + Path("tiny") + " --prompt hi --max-tokens 2 --json");
+  EXPECT_TRUE(nlohmann::json::parse(exact.out)["sage"].is_null());
+  Result bad = RunCli("run --model " + Path("tiny") + " --prompt hi --state wake");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("--mode sage"), std::string::npos) << bad.out;
+  Result bad_state = RunCli(base + " --state sleepy");
+  EXPECT_NE(bad_state.exit_code, 0);
+  EXPECT_NE(bad_state.out.find("sleepy"), std::string::npos) << bad_state.out;
+}
+
+TEST_F(CliTest, TraceThenSimulateThenDream) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  Result r = RunCli("run --model " + Path("tiny") +
+                    " --prompt 'Hello there' --max-tokens 16 --json --budget 25% --trace " +
+                    Path("t.jsonl"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto run = nlohmann::json::parse(r.out);
+  // One record per token per MoE layer: the prompt's tokens and 15 fed-back tokens, 2 layers.
+  std::ifstream in(Path("t.jsonl"));
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  EXPECT_EQ(lines, 1 + 2 * (run["prompt_tokens"].get<int>() + 15));
+  Result sim = RunCli("simulate --trace " + Path("t.jsonl") + " --budget 25% --json");
+  ASSERT_EQ(sim.exit_code, 0) << sim.out;
+  const auto j = nlohmann::json::parse(sim.out);
+  uint64_t belady = 0, lru = 0;
+  for (const auto& p : j["results"]) {
+    if (p["policy"] == "belady") belady = p["hits"];
+    if (p["policy"] == "lru") lru = p["hits"];
+  }
+  EXPECT_GE(belady, lru);
+  // The simulator's LRU sees the accesses the engine made.
+  EXPECT_EQ(j["results"][0]["accesses"], run["expert_cache"]["total"]["accesses"]);
+  Result dream =
+      RunCli("dream --model " + Path("tiny") + " --trace " + Path("t.jsonl") + " --budget 50%");
+  ASSERT_EQ(dream.exit_code, 0) << dream.out;
+  EXPECT_NE(dream.out.find("hot set: 4 experts"), std::string::npos) << dream.out;
+  Result pinned = RunCli("run --model " + Path("tiny") +
+                         " --prompt hi --max-tokens 4 --json --mode sage --budget 50%");
+  ASSERT_EQ(pinned.exit_code, 0) << pinned.out;
+  EXPECT_EQ(nlohmann::json::parse(pinned.out)["sage"]["hot_set_bytes"], 4 * 12288);
+}
+
 TEST_F(CliTest, ExtractBadSelectionIsRefused) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
   Result r = RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --experts 3-1");

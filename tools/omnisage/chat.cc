@@ -1,7 +1,9 @@
 // omnisage chat: an interactive multi-turn conversation in the terminal.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 
@@ -22,8 +24,8 @@ int RunChat(const GenerateArgs& a) {
   const int32_t stop = tok->TokenId(kChatStopToken);
   Session session(engine->get());
   std::fprintf(stderr,
-               "%s loaded in %.1f s. Type a message; /reset starts over, /exit or "
-               "Ctrl-D quits.\n",
+               "%s loaded in %.1f s. Type a message; /reset starts over, /reward R (sage) "
+               "rates the last answer in [-1, 1], /exit or Ctrl-D quits.\n",
                a.engine.model.c_str(), (*engine)->load_seconds());
   bool first_turn = true;
   std::string line;
@@ -31,6 +33,16 @@ int RunChat(const GenerateArgs& a) {
     std::fprintf(stderr, "> ");
     if (!std::getline(std::cin, line) || line == "/exit") break;
     if (line.empty()) continue;
+    if (line.rfind("/reward", 0) == 0) {
+      if ((*engine)->sage() == nullptr) {
+        std::fprintf(stderr, "/reward needs --mode sage\n");
+      } else {
+        const double r = std::clamp(std::atof(line.c_str() + 7), -1.0, 1.0);
+        (*engine)->sage()->SetReward(r);
+        std::fprintf(stderr, "reward %.2f\n", r);
+      }
+      continue;
+    }
     if (line == "/reset") {
       session.Reset();
       first_turn = true;

@@ -26,6 +26,20 @@ void AddEngineFlags(CLI::App* sub, EngineArgs* a) {
       ->capture_default_str();
   sub->add_flag("--no-prefetch", a->no_prefetch,
                 "Do not predict and prefetch the next layer's experts during decode");
+  sub->add_option("--mode", a->mode,
+                  "exact: the router's top-k, output equals an unlimited run; sage: SAGE "
+                  "selection (approximate, docs/sage.md)")
+      ->check(CLI::IsMember({"exact", "sage"}))
+      ->capture_default_str();
+  sub->add_option("--state", a->state,
+                  "Pin a metabolic state (sage): wake, focus, crisis, rest or dream");
+  sub->add_option("--reward", a->reward, "Reward signal in [-1, 1] (sage)")
+      ->check(CLI::Range(-1.0, 1.0));
+  sub->add_option("--trust-file", a->trust_file,
+                  "Trust records (sage, --policy trust); default: <model>/omnisage-trust.json");
+  sub->add_option("--trace", a->trace,
+                  "Write the routing of every token and layer here (JSON Lines; omnisage "
+                  "simulate replays it)");
 }
 
 EngineOptions MakeEngineOptions(const EngineArgs& a) {
@@ -35,7 +49,12 @@ EngineOptions MakeEngineOptions(const EngineArgs& a) {
           .budget = a.budget,
           .policy = a.policy,
           .io_threads = a.io_threads,
-          .prefetch = !a.no_prefetch};
+          .prefetch = !a.no_prefetch,
+          .mode = a.mode,
+          .state = a.state,
+          .reward = a.reward,
+          .trust_file = a.trust_file,
+          .trace = a.trace};
 }
 
 void AddGenerateFlags(CLI::App* sub, GenerateArgs* a) {
@@ -81,10 +100,13 @@ StatusOr<std::vector<int32_t>> ParseTokenIds(const std::string& s) {
 }
 
 std::string SummaryLine(const GenerateStats& s) {
+  const std::string warning = s.warning.empty() ? "" : "\nwarning: " + s.warning;
   return fmt::format(
-      "prompt {} tok {:.1f} tok/s | decode {} tok {:.1f} tok/s | TTFT {:.3f} s | peak RSS {}",
-      s.prompt_tokens, s.prefill_tok_s(), s.generated_tokens, s.decode_tok_s(), s.ttft_seconds,
-      FormatBytes(PeakRssBytes()));
+             "prompt {} tok {:.1f} tok/s | decode {} tok {:.1f} tok/s | TTFT {:.3f} s | peak RSS "
+             "{}",
+             s.prompt_tokens, s.prefill_tok_s(), s.generated_tokens, s.decode_tok_s(),
+             s.ttft_seconds, FormatBytes(PeakRssBytes())) +
+         warning;
 }
 
 }  // namespace omnisage::cli

@@ -17,6 +17,11 @@ struct EngineArgs {
   std::string policy = "lru";
   int io_threads = 2;
   bool no_prefetch = false;
+  std::string mode = "exact";
+  std::string state;
+  double reward = 0;
+  std::string trust_file;
+  std::string trace;
 };
 void AddEngineFlags(CLI::App* sub, EngineArgs* args);
 EngineOptions MakeEngineOptions(const EngineArgs& args);

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   omnisage::cli::AddEvalCommand(app, &exit_code);
   omnisage::cli::AddTokenizeCommand(app, &exit_code);
   omnisage::cli::AddSimulateCommand(app, &exit_code);
+  omnisage::cli::AddDreamCommand(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

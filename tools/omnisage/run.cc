@@ -73,18 +73,21 @@ int RunRun(const RunArgs& a) {
   const std::string rest = stream.Flush();
   answer += rest;
   if (a.json) {
-    nlohmann::ordered_json j = {{"text", answer},
-                                {"token_ids", generated},
-                                {"prompt_tokens", stats->prompt_tokens},
-                                {"generated_tokens", stats->generated_tokens},
-                                {"stop_reason", stats->stopped ? "stop_token" : "max_tokens"},
-                                {"prefill_tok_s", stats->prefill_tok_s()},
-                                {"decode_tok_s", stats->decode_tok_s()},
-                                {"ttft_s", stats->ttft_seconds},
-                                {"load_s", (*engine)->load_seconds()},
-                                {"peak_rss_bytes", PeakRssBytes()},
-                                {"memory", MemoryJson(**engine)},
-                                {"expert_cache", CacheJson(**engine)}};
+    nlohmann::ordered_json j = {
+        {"text", answer},
+        {"token_ids", generated},
+        {"prompt_tokens", stats->prompt_tokens},
+        {"generated_tokens", stats->generated_tokens},
+        {"stop_reason", stats->stopped ? "stop_token" : "max_tokens"},
+        {"prefill_tok_s", stats->prefill_tok_s()},
+        {"decode_tok_s", stats->decode_tok_s()},
+        {"ttft_s", stats->ttft_seconds},
+        {"load_s", (*engine)->load_seconds()},
+        {"peak_rss_bytes", PeakRssBytes()},
+        {"memory", MemoryJson(**engine)},
+        {"expert_cache", CacheJson(**engine)},
+        {"sage", (*engine)->sage() != nullptr ? (*engine)->sage()->ToJson()
+                                              : nlohmann::ordered_json(nullptr)}};
     std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("%s\n", rest.c_str());
