@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "io/opened_files.h"
+
 namespace omnisage {
 namespace {
 
@@ -167,6 +169,7 @@ class PosixWritableFile final : public WritableFile {
 StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path, ReadMode mode) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError(fmt::format("{}: open", path), errno);
+  NoteOpenedFile(path);
   struct stat st;
   if (fstat(fd, &st) != 0) {
     int e = errno;

@@ -7,6 +7,7 @@
 
 #include "experts/store.h"
 #include "io/file.h"
+#include "util/phase.h"
 #include "util/units.h"
 
 namespace omnisage {
@@ -19,6 +20,7 @@ double Since(std::chrono::steady_clock::time_point t) {
 
 StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   const auto start = std::chrono::steady_clock::now();
+  const ScopedPhase phase(Phase::kLoad);
   std::unique_ptr<Engine> e(new Engine());
   e->options_ = options;
   OMNI_ASSIGN_OR_RETURN(e->source_, OpenWeightSource(options.model));
@@ -186,6 +188,7 @@ StatusOr<GenerateStats> Session::Generate(const std::vector<int32_t>& prompt,
   TextModel& model = engine_->model();
   const int64_t vocab = model.vocab_size();
   Sampler sampler(options.sampling);
+  const ScopedPhase phase(Phase::kPrefill);
   engine_->BeginForward();
   OMNI_RETURN_IF_ERROR(model.Forward(feed.data(), static_cast<int64_t>(feed.size()), &cache_, false,
                                      logits_.data(), &engine_->pool()));
@@ -193,6 +196,7 @@ StatusOr<GenerateStats> Session::Generate(const std::vector<int32_t>& prompt,
   stats.prefill_seconds = Since(start);
   double step_seconds = stats.prefill_seconds;
   auto decode_start = std::chrono::steady_clock::now();
+  SetPhase(Phase::kDecode);
   for (int i = 0; i < options.max_tokens; ++i) {
     const int32_t id = sampler.Sample(logits_.data(), vocab, history_);
     OMNI_RETURN_IF_ERROR(engine_->AfterToken(logits_.data(), id, step_seconds));
@@ -222,6 +226,7 @@ StatusOr<std::vector<float>> Session::EvalAll(const std::vector<int32_t>& ids) {
   Reset();
   if (ids.empty()) return InvalidArgument("eval: no token ids");
   std::vector<float> out(ids.size() * engine_->model().vocab_size());
+  const ScopedPhase phase(Phase::kPrefill);
   engine_->BeginForward();
   OMNI_RETURN_IF_ERROR(engine_->model().Forward(ids.data(), static_cast<int64_t>(ids.size()),
                                                 &cache_, true, out.data(), &engine_->pool()));
