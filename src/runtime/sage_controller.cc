@@ -91,14 +91,18 @@ Status SageController::SaveTrust() const {
 }
 
 std::string SageController::Summary() const {
+  if (!options_.select) {
+    return fmt::format("sage (trust records only, exact routing): {} trust records\n",
+                       trust_.size());
+  }
   const Snarc& s = salience_.last();
   const SageSelectorCounters& c = selector_->counters();
   std::string out = fmt::format(
-      "sage ({}): state {}{} | salience {:.2f} (S {:.2f} N {:.2f} A {:.2f} R {:.2f} C {:.2f}) | "
+      "sage (approximate routing): state {}{} | salience {:.2f} (S {:.2f} N {:.2f} A {:.2f} R "
+      "{:.2f} C {:.2f}) | "
       "{} state changes | {} trust records",
-      options_.select ? "approximate routing" : "trust only", MetabolicStateName(state()),
-      states_.pinned() ? " (pinned)" : "", salience_.ema(), s.surprise, s.novelty, s.arousal,
-      s.reward, s.conflict, states_.transitions(), trust_.size());
+      MetabolicStateName(state()), states_.pinned() ? " (pinned)" : "", salience_.ema(), s.surprise,
+      s.novelty, s.arousal, s.reward, s.conflict, states_.transitions(), trust_.size());
   if (options_.select && c.decisions > 0) {
     out +=
         fmt::format(" | {:.2f} experts per layer (model k {}), {:.1f}% outside the router's top-k",

@@ -46,7 +46,9 @@ class SageController {
 
   // Null in exact mode.
   ExpertSelector* selector() { return options_.select ? selector_.get() : nullptr; }
-  void OnRouting(const RoutingEvent& e) { salience_.OnRouting(e); }
+  void OnRouting(const RoutingEvent& e) {
+    if (options_.select) salience_.OnRouting(e);
+  }
   void OnContribution(const ExpertContribution& c) { trust_.Observe(component_, c); }
   void OnLoad(uint64_t key, uint64_t bytes, double ms) { trust_.OnLoad(key, bytes, ms); }
   // After each sampled token: surprise, the end of the token's salience, the state update

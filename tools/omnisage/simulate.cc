@@ -13,6 +13,7 @@
 #include "experts/eviction_policy.h"
 #include "experts/simulator.h"
 #include "experts/trace.h"
+#include "sage/trust.h"
 #include "util/units.h"
 
 namespace omnisage::cli {
@@ -24,6 +25,7 @@ struct SimulateArgs {
   std::string policy = "all";
   int window = 0;
   bool json = false;
+  std::string trust_file;
 };
 
 // Hit-rate points by which `r` trails Belady (negative when it does better, which can happen
@@ -83,10 +85,15 @@ int RunSimulate(const SimulateArgs& a) {
   }
   SimOptions options;
   options.window = a.window;
+  TrustTable trust;
+  if (!a.trust_file.empty()) {
+    if (Status s = trust.Load(a.trust_file); !s.ok()) return ReportError(s.message());
+  }
 
   std::vector<SimResult> results;
   for (const std::string& name : names) {
-    auto policy = NewEvictionPolicy(name);  // trust: no trust records, every expert neutral
+    // trust: the --trust-file's records, else every expert neutral
+    auto policy = NewEvictionPolicy(name, a.trust_file.empty() ? nullptr : trust.Lookup());
     if (!policy.ok()) return ReportError(policy.status().message());
     auto r = SimulateCache(*trace, budget, policy->get(), options);
     if (!r.ok()) return ReportError(fmt::format("{}: {}", a.trace, r.status().message()));
@@ -163,7 +170,7 @@ int RunSimulate(const SimulateArgs& a) {
   row(*belady, true);
   bool any_trust = false;
   for (const std::string& n : names) any_trust |= n == "trust";
-  if (any_trust) {
+  if (any_trust && a.trust_file.empty()) {
     std::printf(
         "\ntrust: a trace carries no trust records, so every expert reads as neutral "
         "(convergence = stability = 0.5)\n");
@@ -197,6 +204,8 @@ void AddSimulateCommand(CLI::App& app, int* exit_code) {
                   "Experts of a layer pass pinned together (default: the component's k; never "
                   "more than fit in the budget)")
       ->check(CLI::PositiveNumber);
+  sub->add_option("--trust-file", args->trust_file,
+                  "Trust records (e.g. <model>/omnisage-trust.json) for the trust policy");
   sub->add_flag("--json", args->json, "Print one JSON object instead of a table");
   sub->callback([args, exit_code] { *exit_code = RunSimulate(*args); });
 }
