@@ -1,7 +1,6 @@
 // End-to-end tests of the `omnisage` binary: synth, then inspect, through the command line.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
@@ -10,48 +9,22 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_runner.h"
+
 namespace omnisage {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr
-};
-
-Result RunCli(const std::string& args) {
-  std::string cmd = std::string(OMNISAGE_BINARY) + " " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-class CliTest : public ::testing::Test {
+class CliTest : public CliTestDir {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("omnisage_cli_" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
+  CliTest() : CliTestDir("omnisage_cli_") {}
 };
 
 TEST_F(CliTest, SynthTinyThenInspectJson) {
-  Result s = RunCli("synth --preset tiny --out " + Path("tiny"));
+  CliResult s = RunCli("synth --preset tiny --out " + Path("tiny"));
   ASSERT_EQ(s.exit_code, 0) << s.out;
-  Result r = RunCli("inspect --json " + Path("tiny"));
+  CliResult r = RunCli("inspect --json " + Path("tiny"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["model_type"], "qwen3_omni_moe");
@@ -65,9 +38,9 @@ TEST_F(CliTest, SynthTinyThenInspectJson) {
 }
 
 TEST_F(CliTest, FullSparseReportsTheRealModel) {
-  Result s = RunCli("synth --preset full --sparse --out " + Path("full"));
+  CliResult s = RunCli("synth --preset full --sparse --out " + Path("full"));
   ASSERT_EQ(s.exit_code, 0) << s.out;
-  Result r = RunCli("inspect --json --budget 25% " + Path("full"));
+  CliResult r = RunCli("inspect --json --budget 25% " + Path("full"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["tensors"], 28010);
@@ -102,7 +75,7 @@ TEST_F(CliTest, FullSparseReportsTheRealModel) {
 
 TEST_F(CliTest, InspectTextTable) {
   ASSERT_EQ(RunCli("synth --preset tiny --arch qwen3_moe --out " + Path("moe")).exit_code, 0);
-  Result r = RunCli("inspect --budget 50% " + Path("moe"));
+  CliResult r = RunCli("inspect --budget 50% " + Path("moe"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("qwen3_moe"), std::string::npos);
   EXPECT_NE(r.out.find("FOCUS"), std::string::npos);
@@ -112,7 +85,7 @@ TEST_F(CliTest, InspectTextTable) {
 
 TEST_F(CliTest, InspectSingleSafetensorsFile) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
-  Result r = RunCli("inspect --json " + Path("tiny/model-00002-of-00002.safetensors"));
+  CliResult r = RunCli("inspect --json " + Path("tiny/model-00002-of-00002.safetensors"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["shards"], 1);
@@ -120,7 +93,7 @@ TEST_F(CliTest, InspectSingleSafetensorsFile) {
 }
 
 TEST_F(CliTest, MissingPathIsAClearError) {
-  Result r = RunCli("inspect " + Path("nope"));
+  CliResult r = RunCli("inspect " + Path("nope"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("omnisage: error:"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(Path("nope")), std::string::npos) << r.out;
@@ -130,7 +103,7 @@ TEST_F(CliTest, TruncatedShardIsAClearError) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
   const std::string shard = Path("tiny/model-00001-of-00002.safetensors");
   fs::resize_file(shard, fs::file_size(shard) - 100);
-  Result r = RunCli("inspect " + Path("tiny"));
+  CliResult r = RunCli("inspect " + Path("tiny"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("model-00001-of-00002.safetensors"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("data_offsets"), std::string::npos) << r.out;
@@ -142,21 +115,21 @@ TEST_F(CliTest, BadConfigNamesTheField) {
   auto config = nlohmann::json::parse(in);
   config["thinker_config"]["text_config"].erase("num_experts");
   std::ofstream(Path("tiny/config.json")) << config.dump();
-  Result r = RunCli("inspect " + Path("tiny"));
+  CliResult r = RunCli("inspect " + Path("tiny"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("thinker_config.text_config.num_experts"), std::string::npos) << r.out;
 }
 
 TEST_F(CliTest, BadBudgetIsRefused) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
-  Result r = RunCli("inspect --budget 12XB " + Path("tiny"));
+  CliResult r = RunCli("inspect --budget 12XB " + Path("tiny"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("--budget"), std::string::npos) << r.out;
 }
 
 TEST_F(CliTest, ExtractVerifyRepackThroughTheCli) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
-  Result e = RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --json");
+  CliResult e = RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --json");
   ASSERT_EQ(e.exit_code, 0) << e.out;
   auto j = nlohmann::json::parse(e.out);
   EXPECT_EQ(j["expert_files"], 32);
@@ -164,17 +137,17 @@ TEST_F(CliTest, ExtractVerifyRepackThroughTheCli) {
   EXPECT_GT(j["peak_rss_bytes"].get<uint64_t>(), 0u);
 
   // Running it again skips every data file.
-  Result again = RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --json");
+  CliResult again = RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --json");
   ASSERT_EQ(again.exit_code, 0) << again.out;
   EXPECT_EQ(nlohmann::json::parse(again.out)["files_written"], 0);
 
-  Result v = RunCli("verify " + Path("store"));
+  CliResult v = RunCli("verify " + Path("store"));
   EXPECT_EQ(v.exit_code, 0) << v.out;
   EXPECT_NE(v.out.find(": OK"), std::string::npos) << v.out;
 
   // inspect reads the store like the checkpoint.
-  Result a = RunCli("inspect --json " + Path("tiny"));
-  Result b = RunCli("inspect --json " + Path("store"));
+  CliResult a = RunCli("inspect --json " + Path("tiny"));
+  CliResult b = RunCli("inspect --json " + Path("store"));
   ASSERT_EQ(b.exit_code, 0) << b.out;
   auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
   EXPECT_EQ(jb["kind"], "expert store");
@@ -182,7 +155,7 @@ TEST_F(CliTest, ExtractVerifyRepackThroughTheCli) {
   EXPECT_EQ(ja["moe_stacks"], jb["moe_stacks"]);
   EXPECT_EQ(ja["plans"], jb["plans"]);
 
-  Result r = RunCli("repack " + Path("store") + " --out " + Path("repacked"));
+  CliResult r = RunCli("repack " + Path("store") + " --out " + Path("repacked"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   for (const auto& entry : fs::directory_iterator(Path("tiny"))) {
     const std::string name = entry.path().filename().string();
@@ -202,7 +175,7 @@ TEST_F(CliTest, VerifyReportsBadFilesAndFails) {
     f.seekp(100);
     f.put('\x42');
   }
-  Result v = RunCli("verify " + Path("store"));
+  CliResult v = RunCli("verify " + Path("store"));
   EXPECT_EQ(v.exit_code, 1) << v.out;
   EXPECT_NE(v.out.find("BAD " + victim), std::string::npos) << v.out;
   EXPECT_NE(v.out.find("1 bad file"), std::string::npos) << v.out;
@@ -212,7 +185,7 @@ TEST_F(CliTest, RunJsonIsGreedyAndReproducible) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
   const std::string cmd =
       "run --model " + Path("tiny") + " --prompt 'Hello there' --max-tokens 12 --json";
-  Result a = RunCli(cmd), b = RunCli(cmd);
+  CliResult a = RunCli(cmd), b = RunCli(cmd);
   ASSERT_EQ(a.exit_code, 0) << a.out;
   auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
   EXPECT_EQ(ja["token_ids"].size(), 12u);
@@ -223,7 +196,7 @@ TEST_F(CliTest, RunJsonIsGreedyAndReproducible) {
   EXPECT_GT(ja["peak_rss_bytes"].get<uint64_t>(), 0u);
   // The same model through an expert store answers identically.
   ASSERT_EQ(RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --json").exit_code, 0);
-  Result c =
+  CliResult c =
       RunCli("run --model " + Path("store") + " --prompt 'Hello there' --max-tokens 12 --json");
   ASSERT_EQ(c.exit_code, 0) << c.out;
   EXPECT_EQ(nlohmann::json::parse(c.out)["token_ids"], ja["token_ids"]);
@@ -231,8 +204,8 @@ TEST_F(CliTest, RunJsonIsGreedyAndReproducible) {
 
 TEST_F(CliTest, RunStreamsTextAndSummary) {
   ASSERT_EQ(RunCli("synth --preset tiny --arch qwen3_moe --out " + Path("moe")).exit_code, 0);
-  Result r = RunCli("run --model " + Path("moe") +
-                    " --prompt hi --max-tokens 5 --temperature 0.7 --seed 1");
+  CliResult r = RunCli("run --model " + Path("moe") +
+                       " --prompt hi --max-tokens 5 --temperature 0.7 --seed 1");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("decode 5 tok"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("peak RSS"), std::string::npos) << r.out;
@@ -240,10 +213,10 @@ TEST_F(CliTest, RunStreamsTextAndSummary) {
 
 TEST_F(CliTest, ChatTakesSeveralTurns) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
-  Result r = RunCli("chat --model " + Path("tiny") + " --max-tokens 4 < /dev/null");
+  CliResult r = RunCli("chat --model " + Path("tiny") + " --max-tokens 4 < /dev/null");
   EXPECT_EQ(r.exit_code, 0) << r.out;
   std::ofstream(Path("turns.txt")) << "first\nsecond\n/reset\nthird\n";
-  Result t = RunCli("chat --model " + Path("tiny") + " --max-tokens 4 < " + Path("turns.txt"));
+  CliResult t = RunCli("chat --model " + Path("tiny") + " --max-tokens 4 < " + Path("turns.txt"));
   ASSERT_EQ(t.exit_code, 0) << t.out;
   size_t turns = 0;
   for (size_t p = t.out.find("decode 4 tok"); p != std::string::npos;
@@ -255,14 +228,14 @@ TEST_F(CliTest, ChatTakesSeveralTurns) {
 
 TEST_F(CliTest, EvalWritesLogits) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
-  Result r =
+  CliResult r =
       RunCli("eval --model " + Path("tiny") + " --token-ids 1,2,3 --logits-out " + Path("l.f32"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_EQ(fs::file_size(Path("l.f32")), 3u * 4096 * sizeof(float));
-  Result bad =
+  CliResult bad =
       RunCli("eval --model " + Path("tiny") + " --token-ids 1,x --logits-out " + Path("l2.f32"));
   EXPECT_NE(bad.exit_code, 0);
-  Result oob =
+  CliResult oob =
       RunCli("eval --model " + Path("tiny") + " --token-ids 99999 --logits-out " + Path("l3.f32"));
   EXPECT_NE(oob.exit_code, 0);
   EXPECT_NE(oob.out.find("vocabulary"), std::string::npos) << oob.out;
@@ -272,7 +245,7 @@ TEST_F(CliTest, RunUnderABudgetIsExactAndReportsTheCache) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
   const std::string base =
       "run --model " + Path("tiny") + " --prompt 'Hello there' --max-tokens 16 --json";
-  Result free = RunCli(base);
+  CliResult free = RunCli(base);
   ASSERT_EQ(free.exit_code, 0) << free.out;
   auto jf = nlohmann::json::parse(free.out);
   EXPECT_TRUE(jf["expert_cache"].is_null());
@@ -281,7 +254,7 @@ TEST_F(CliTest, RunUnderABudgetIsExactAndReportsTheCache) {
   // The minimum (two 12 KiB experts), 25% and 100%, with each policy: the same tokens.
   for (const std::string flags : {"--budget 24KiB --policy trust", "--budget 25% --policy lfu",
                                   "--budget 25% --no-prefetch", "--budget 100%"}) {
-    Result r = RunCli(base + " " + flags);
+    CliResult r = RunCli(base + " " + flags);
     ASSERT_EQ(r.exit_code, 0) << flags << "\n" << r.out;
     auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["token_ids"], jf["token_ids"]) << flags;
@@ -298,7 +271,8 @@ TEST_F(CliTest, RunUnderABudgetIsExactAndReportsTheCache) {
   EXPECT_GT(quarter["memory"]["saved_bytes"].get<uint64_t>(), 0u);
   EXPECT_GT(quarter["expert_cache"]["total"]["evictions"].get<uint64_t>(), 0u);
   // The text summary names the policy and counts.
-  Result text = RunCli("run --model " + Path("tiny") + " --prompt hi --max-tokens 4 --budget 50%");
+  CliResult text =
+      RunCli("run --model " + Path("tiny") + " --prompt hi --max-tokens 4 --budget 50%");
   ASSERT_EQ(text.exit_code, 0) << text.out;
   EXPECT_NE(text.out.find("expert cache (lru):"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("saved"), std::string::npos) << text.out;
@@ -308,8 +282,8 @@ TEST_F(CliTest, EvalLogitsAreIdenticalUnderABudget) {
   ASSERT_EQ(RunCli("synth --preset tiny --arch qwen3_moe --out " + Path("moe")).exit_code, 0);
   const std::string ids = "3,14,15,92,65,35,89,79,32,38,46,26,43,38,32,79";
   auto eval = [&](const std::string& out, const std::string& flags) {
-    Result r = RunCli("eval --model " + Path("moe") + " --token-ids " + ids + " --logits-out " +
-                      Path(out) + " " + flags);
+    CliResult r = RunCli("eval --model " + Path("moe") + " --token-ids " + ids + " --logits-out " +
+                         Path(out) + " " + flags);
     EXPECT_EQ(r.exit_code, 0) << r.out;
     std::ifstream in(Path(out), std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
@@ -322,13 +296,13 @@ TEST_F(CliTest, EvalLogitsAreIdenticalUnderABudget) {
 
 TEST_F(CliTest, BudgetBelowTheMinimumAndUnknownPolicyAreRefused) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
-  Result small = RunCli("run --model " + Path("tiny") + " --prompt hi --budget 1KiB");
+  CliResult small = RunCli("run --model " + Path("tiny") + " --prompt hi --budget 1KiB");
   EXPECT_NE(small.exit_code, 0);
   EXPECT_NE(small.out.find("minimum of 24.00 KiB"), std::string::npos) << small.out;
-  Result policy = RunCli("run --model " + Path("tiny") + " --prompt hi --budget 50% --policy x");
+  CliResult policy = RunCli("run --model " + Path("tiny") + " --prompt hi --budget 50% --policy x");
   EXPECT_NE(policy.exit_code, 0);
   EXPECT_NE(policy.out.find("lru, lfu, trust"), std::string::npos) << policy.out;
-  Result bad = RunCli("run --model " + Path("tiny") + " --prompt hi --budget lots");
+  CliResult bad = RunCli("run --model " + Path("tiny") + " --prompt hi --budget lots");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.out.find("--budget"), std::string::npos) << bad.out;
 }
@@ -339,7 +313,7 @@ TEST_F(CliTest, SageModePinsStatesAndKeepsTrustRecords) {
                            " --prompt 'Hello there' --max-tokens 8 --json --mode sage --budget 50%";
   // tiny: k = 2 of 8 experts, so WAKE runs 1 per layer and CRISIS 4.
   for (const auto& [state, per_layer] : {std::pair{"wake", 1.0}, {"focus", 2.0}, {"crisis", 4.0}}) {
-    Result r = RunCli(base + " --state " + state);
+    CliResult r = RunCli(base + " --state " + state);
     ASSERT_EQ(r.exit_code, 0) << r.out;
     const auto sage = nlohmann::json::parse(r.out)["sage"];
     EXPECT_EQ(sage["mode"], "sage");
@@ -353,25 +327,25 @@ TEST_F(CliTest, SageModePinsStatesAndKeepsTrustRecords) {
   auto unpinned = nlohmann::json::parse(RunCli(base + " --reward 0.5").out)["sage"];
   EXPECT_FALSE(unpinned["state_pinned"].get<bool>());
   EXPECT_GT(unpinned["trust_records"].get<int>(), 0);
-  Result custom = RunCli(base + " --trust-file " + Path("t.json"));
+  CliResult custom = RunCli(base + " --trust-file " + Path("t.json"));
   ASSERT_EQ(custom.exit_code, 0) << custom.out;
   EXPECT_TRUE(fs::exists(Path("t.json")));
   // Exact mode has no SAGE object; --state alone is refused.
-  Result exact = RunCli("run --model " + Path("tiny") + " --prompt hi --max-tokens 2 --json");
+  CliResult exact = RunCli("run --model " + Path("tiny") + " --prompt hi --max-tokens 2 --json");
   EXPECT_TRUE(nlohmann::json::parse(exact.out)["sage"].is_null());
-  Result bad = RunCli("run --model " + Path("tiny") + " --prompt hi --state wake");
+  CliResult bad = RunCli("run --model " + Path("tiny") + " --prompt hi --state wake");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.out.find("--mode sage"), std::string::npos) << bad.out;
-  Result bad_state = RunCli(base + " --state sleepy");
+  CliResult bad_state = RunCli(base + " --state sleepy");
   EXPECT_NE(bad_state.exit_code, 0);
   EXPECT_NE(bad_state.out.find("sleepy"), std::string::npos) << bad_state.out;
 }
 
 TEST_F(CliTest, TraceThenSimulateThenDream) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
-  Result r = RunCli("run --model " + Path("tiny") +
-                    " --prompt 'Hello there' --max-tokens 16 --json --budget 25% --trace " +
-                    Path("t.jsonl"));
+  CliResult r = RunCli("run --model " + Path("tiny") +
+                       " --prompt 'Hello there' --max-tokens 16 --json --budget 25% --trace " +
+                       Path("t.jsonl"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   const auto run = nlohmann::json::parse(r.out);
   // One record per token per MoE layer: the prompt's tokens and 15 fed-back tokens, 2 layers.
@@ -379,7 +353,7 @@ TEST_F(CliTest, TraceThenSimulateThenDream) {
   int lines = 0;
   for (std::string line; std::getline(in, line);) ++lines;
   EXPECT_EQ(lines, 1 + 2 * (run["prompt_tokens"].get<int>() + 15));
-  Result sim = RunCli("simulate --trace " + Path("t.jsonl") + " --budget 25% --json");
+  CliResult sim = RunCli("simulate --trace " + Path("t.jsonl") + " --budget 25% --json");
   ASSERT_EQ(sim.exit_code, 0) << sim.out;
   const auto j = nlohmann::json::parse(sim.out);
   uint64_t belady = 0, lru = 0;
@@ -390,19 +364,19 @@ TEST_F(CliTest, TraceThenSimulateThenDream) {
   EXPECT_GE(belady, lru);
   // The simulator's LRU sees the accesses the engine made.
   EXPECT_EQ(j["results"][0]["accesses"], run["expert_cache"]["total"]["accesses"]);
-  Result dream =
+  CliResult dream =
       RunCli("dream --model " + Path("tiny") + " --trace " + Path("t.jsonl") + " --budget 50%");
   ASSERT_EQ(dream.exit_code, 0) << dream.out;
   EXPECT_NE(dream.out.find("hot set: 4 experts"), std::string::npos) << dream.out;
-  Result pinned = RunCli("run --model " + Path("tiny") +
-                         " --prompt hi --max-tokens 4 --json --mode sage --budget 50%");
+  CliResult pinned = RunCli("run --model " + Path("tiny") +
+                            " --prompt hi --max-tokens 4 --json --mode sage --budget 50%");
   ASSERT_EQ(pinned.exit_code, 0) << pinned.out;
   EXPECT_EQ(nlohmann::json::parse(pinned.out)["sage"]["hot_set_bytes"], 4 * 12288);
 }
 
 TEST_F(CliTest, ExtractBadSelectionIsRefused) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
-  Result r = RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --experts 3-1");
+  CliResult r = RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --experts 3-1");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("--experts"), std::string::npos) << r.out;
 }

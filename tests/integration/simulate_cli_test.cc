@@ -1,37 +1,17 @@
 // End-to-end tests of `omnisage simulate`: a small trace written to a temporary directory, then
 // replayed through the command line.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "cli_runner.h"
 
 namespace omnisage {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Result {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr
-};
-
-Result RunCli(const std::string& args) {
-  std::string cmd = std::string(OMNISAGE_BINARY) + " " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 // One thinker layer of 4 experts of 100 bytes, k = 1; experts 0 1 0 2 1 0 one per step. With
 // room for two (50%): LRU hits once, LFU and Belady twice (tests/experts/simulator_test.cc).
@@ -52,28 +32,19 @@ const char kTrace[] =
     R"({"step":5,"pos":5,"component":"thinker","layer":0,"experts":[0],"weights":[1]})"
     "\n";
 
-class SimulateCliTest : public ::testing::Test {
+class SimulateCliTest : public CliTestDir {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("omnisage_simulate_" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  SimulateCliTest() : CliTestDir("omnisage_simulate_") {}
   std::string Write(const std::string& name, const std::string& text) const {
-    const std::string p = (dir_ / name).string();
+    const std::string p = Path(name);
     std::ofstream(p, std::ios::binary) << text;
     return p;
   }
-
-  fs::path dir_;
 };
 
 TEST_F(SimulateCliTest, JsonReportsEveryPolicyAndBelady) {
   const std::string t = Write("t.jsonl", kTrace);
-  Result r = RunCli("simulate --trace " + t + " --budget 50% --json");
+  CliResult r = RunCli("simulate --trace " + t + " --budget 50% --json");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["model"], "tiny");
@@ -109,7 +80,7 @@ TEST_F(SimulateCliTest, JsonReportsEveryPolicyAndBelady) {
 
 TEST_F(SimulateCliTest, OnePolicyAndAbsoluteBudget) {
   const std::string t = Write("t.jsonl", kTrace);
-  Result r = RunCli("simulate --trace " + t + " --budget 300 --policy lru --json");
+  CliResult r = RunCli("simulate --trace " + t + " --budget 300 --policy lru --json");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["budget_bytes"], 300);
@@ -121,7 +92,7 @@ TEST_F(SimulateCliTest, OnePolicyAndAbsoluteBudget) {
 
 TEST_F(SimulateCliTest, TextTable) {
   const std::string t = Write("t.jsonl", kTrace);
-  Result r = RunCli("simulate --trace " + t + " --budget 50%");
+  CliResult r = RunCli("simulate --trace " + t + " --budget 50%");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   for (const char* want : {"hit rate", "gap to belady", "lru", "lfu", "trust", "belady",
                            "200 bytes", "50.00% of all expert bytes", "16.67 pts"}) {
@@ -131,7 +102,7 @@ TEST_F(SimulateCliTest, TextTable) {
 
 TEST_F(SimulateCliTest, BudgetTooSmall) {
   const std::string t = Write("t.jsonl", kTrace);
-  Result r = RunCli("simulate --trace " + t + " --budget 99");
+  CliResult r = RunCli("simulate --trace " + t + " --budget 99");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("minimum is 100 bytes"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("t.jsonl"), std::string::npos) << r.out;
@@ -141,7 +112,7 @@ TEST_F(SimulateCliTest, BadTraceNamesFileLineAndField) {
   std::string text = kTrace;
   text.replace(text.find(R"("experts":[2])"), 13, R"("experts":[9])");
   const std::string t = Write("bad.jsonl", text);
-  Result r = RunCli("simulate --trace " + t + " --budget 50%");
+  CliResult r = RunCli("simulate --trace " + t + " --budget 50%");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("bad.jsonl:5: experts[0]: expert 9 out of range (4 experts)"),
             std::string::npos)
@@ -150,7 +121,7 @@ TEST_F(SimulateCliTest, BadTraceNamesFileLineAndField) {
 
 TEST_F(SimulateCliTest, BadFlags) {
   const std::string t = Write("t.jsonl", kTrace);
-  Result r = RunCli("simulate --trace " + t + " --budget 50% --policy fifo");
+  CliResult r = RunCli("simulate --trace " + t + " --budget 50% --policy fifo");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("lru, lfu, trust"), std::string::npos) << r.out;
   r = RunCli("simulate --trace " + t + " --budget lots");
