@@ -36,11 +36,11 @@ namespace omnisage {
 struct CacheOptions {
   uint64_t budget_bytes = 0;  // hard cap on resident expert bytes
   std::string policy = "lru";
-  TrustLookup trust;  // for the trust-weighted policy (null: neutral)
+  TrustLookup trust = nullptr;  // for the trust-weighted policy (null: neutral)
   int io_threads = 2;
   bool prefetch = true;  // next-layer prediction (decode)
   // Called after each successful read (from an I/O thread): key, bytes, milliseconds.
-  std::function<void(uint64_t key, uint64_t bytes, double ms)> on_load;
+  std::function<void(uint64_t key, uint64_t bytes, double ms)> on_load = nullptr;
 };
 
 struct ExpertCacheStats {

@@ -17,8 +17,8 @@ struct ExpertCache::Entry {
   int refs = 0;
   bool loading = true;
   bool in_table = true;
-  bool unused = false;  // inserted by a Pin without access, not accessed since
-  Status status;        // of the load, once published
+  bool unused = false;           // inserted by a Pin without access, not accessed since
+  Status status = Status::Ok();  // of the load, once published
 };
 
 namespace {

@@ -177,40 +177,25 @@ Status Extractor::Plan(const WeightSource& src) {
     }
     // Fused [E, 2I, H] gate_up_proj or [E, H, I] down_proj: one contiguous slice per expert.
     expert_layout_ = "fused";
-    if (t.shape.size() != 3 || t.shape[0] <= 0 ||
-        (kind.proj == ExpertProj::kGateUp && t.shape[1] % 2 != 0)) {
+    const std::vector<FusedExpertPart> parts = FusedExpertParts(t.name, t.shape);
+    if (parts.empty()) {
       return InvalidArgument(
           fmt::format("{}: tensor '{}': shape: a fused expert tensor must be "
                       "[experts, rows, cols] (gate_up rows even)",
                       src.files()[t.file], t.name));
     }
-    const std::string prefix = t.name.substr(0, t.name.rfind('.') + 1);
-    const int64_t experts = t.shape[0], rows = t.shape[1], cols = t.shape[2];
-    const uint64_t slice = t.nbytes / static_cast<uint64_t>(experts);
-    for (int64_t e = 0; e < experts; ++e) {
-      if (!Selected(kind.component, kind.layer, static_cast<int>(e))) {
+    const uint64_t elem = t.nbytes / t.numel;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const FusedExpertPart& part = parts[i];
+      const int e = static_cast<int>(part.expert);
+      if (!Selected(kind.component, kind.layer, e)) {
         complete_ = false;
         continue;
       }
-      const std::string path = ExpertFilePath(kind.component, kind.layer, static_cast<int>(e));
-      auto add = [&](const char* proj, int64_t r, uint64_t offset, uint64_t sub) {
-        AddPiece(path, StoreFileKind::kExpert, kind.component, kind.layer, static_cast<int>(e),
-                 Piece{fmt::format("{}{}.{}.weight", prefix, e, proj),
-                       t.dtype,
-                       {r, cols},
-                       &t,
-                       offset,
-                       slice / (kind.proj == ExpertProj::kGateUp ? 2 : 1),
-                       shard,
-                       order | sub});
-      };
-      const uint64_t base = static_cast<uint64_t>(e) * slice;
-      if (kind.proj == ExpertProj::kGateUp) {
-        add("gate_proj", rows / 2, base, static_cast<uint64_t>(e) * 2);
-        add("up_proj", rows / 2, base + slice / 2, static_cast<uint64_t>(e) * 2 + 1);
-      } else {
-        add("down_proj", rows, base, static_cast<uint64_t>(e));
-      }
+      AddPiece(ExpertFilePath(kind.component, kind.layer, e), StoreFileKind::kExpert,
+               kind.component, kind.layer, e,
+               Piece{part.name, t.dtype, part.shape, &t, part.first * elem, part.numel * elem,
+                     shard, order | static_cast<uint64_t>(i)});
     }
   }
   // Files in a stable order: dense, routers, then experts by component, layer, expert.

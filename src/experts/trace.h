@@ -37,8 +37,8 @@ struct TraceComponent {
   int layers = 0;
   int experts = 0;
   int k = 0;
-  uint64_t expert_bytes = 0;    // bytes of one routed expert (gate + up + down)
-  std::vector<int> moe_layers;  // layers with routed experts
+  uint64_t expert_bytes = 0;         // bytes of one routed expert (gate + up + down)
+  std::vector<int> moe_layers = {};  // layers with routed experts
 };
 
 struct TraceHeader {

@@ -91,25 +91,15 @@ std::vector<std::vector<const TensorSpec*>> PlanShards(const std::vector<TensorS
 // The data of a fused expert tensor is the per-expert tensors' data laid end to end (gate rows
 // then up rows for gate_up_proj), so a fused checkpoint holds the same model as a per-expert one.
 std::vector<TensorSpec> DataParts(const TensorSpec& t) {
-  const TensorKind kind = ClassifyTensor(t.name);
-  if (!kind.fused()) return {t};
-  const std::string prefix = t.name.substr(0, t.name.rfind('.') + 1);  // "...mlp.experts."
-  const int64_t experts = t.shape[0], rows = t.shape[1], cols = t.shape[2];
+  const std::vector<FusedExpertPart> fused = FusedExpertParts(t.name, t.shape);
+  if (fused.empty()) return {t};
   std::vector<TensorSpec> parts;
-  for (int64_t e = 0; e < experts; ++e) {
-    auto part = [&](const char* proj, int64_t r) {
-      TensorSpec p = t;
-      p.name = fmt::format("{}{}.{}.weight", prefix, e, proj);
-      p.shape = {r, cols};
-      p.fan_in = cols;
-      parts.push_back(std::move(p));
-    };
-    if (kind.proj == ExpertProj::kGateUp) {
-      part("gate_proj", rows / 2);
-      part("up_proj", rows / 2);
-    } else {
-      part("down_proj", rows);
-    }
+  for (const FusedExpertPart& f : fused) {
+    TensorSpec p = t;
+    p.name = f.name;
+    p.shape = f.shape;
+    p.fan_in = f.shape[1];
+    parts.push_back(std::move(p));
   }
   return parts;
 }

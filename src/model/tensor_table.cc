@@ -127,6 +127,37 @@ std::string DecoderLayerNames::Expert(int64_t e, ExpertProj proj) const {
   return fmt::format("{}{}.{}.weight", experts_prefix, e, p);
 }
 
+std::vector<FusedExpertPart> FusedExpertParts(std::string_view name,
+                                              const std::vector<int64_t>& shape) {
+  const TensorKind kind = ClassifyTensor(name);
+  const bool gate_up = kind.proj == ExpertProj::kGateUp;
+  if (!kind.fused() || shape.size() != 3 || shape[0] <= 0 || shape[1] <= 0 || shape[2] <= 0 ||
+      (gate_up && shape[1] % 2 != 0)) {
+    return {};
+  }
+  const std::string prefix(name.substr(0, name.rfind('.') + 1));  // "…mlp.experts."
+  const int64_t experts = shape[0], rows = shape[1], cols = shape[2];
+  const uint64_t slice = static_cast<uint64_t>(rows * cols);
+  std::vector<FusedExpertPart> parts;
+  for (int64_t e = 0; e < experts; ++e) {
+    const uint64_t base = static_cast<uint64_t>(e) * slice;
+    auto add = [&](const char* proj, int64_t r, uint64_t first) {
+      parts.push_back({e,
+                       fmt::format("{}{}.{}.weight", prefix, e, proj),
+                       {r, cols},
+                       first,
+                       static_cast<uint64_t>(r * cols)});
+    };
+    if (gate_up) {
+      add("gate_proj", rows / 2, base);
+      add("up_proj", rows / 2, base + slice / 2);
+    } else {
+      add("down_proj", rows, base);
+    }
+  }
+  return parts;
+}
+
 DecoderLayerNames LayerNames(const std::string& stack_prefix, int64_t layer) {
   const std::string p = fmt::format("{}layers.{}.", stack_prefix, layer);
   DecoderLayerNames n;

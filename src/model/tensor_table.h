@@ -102,6 +102,21 @@ struct DecoderStackNames {
 // For Component::kThinker / kText (and, later, kTalker).
 DecoderStackNames StackNames(const ModelConfig& config, Component c);
 
+// One expert's share of a fused expert tensor: [E, 2I, H] gate_up_proj splits into gate_proj
+// and up_proj [I, H] per expert, [E, H, I] down_proj into down_proj [H, I]. Parts come expert by
+// expert, in storage order, so element ranges are contiguous and ascending.
+struct FusedExpertPart {
+  int64_t expert = 0;
+  std::string name;            // the per-expert name, "…mlp.experts.<e>.gate_proj.weight"
+  std::vector<int64_t> shape;  // 2-D
+  uint64_t first = 0;          // first element within the fused tensor
+  uint64_t numel = 0;
+};
+// The parts of fused expert tensor `name`; empty when `name` is not one, or `shape` is not
+// [experts > 0, rows, cols] with rows even for gate_up_proj.
+std::vector<FusedExpertPart> FusedExpertParts(std::string_view name,
+                                              const std::vector<int64_t>& shape);
+
 // All tensors of a checkpoint of this configuration, in the order the official files store them
 // (audio, vision, thinker text, talker, code predictor, code2wav).
 std::vector<TensorSpec> ModelTensors(const ModelConfig& config,

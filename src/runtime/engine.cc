@@ -57,10 +57,11 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
     auto spec = ParseSize(options.budget);
     if (!spec.ok()) return InvalidArgument("--budget: " + spec.status().message());
     e->budget_bytes_ = spec->Resolve(e->total_expert_bytes_);
-    CacheOptions cache_options{.budget_bytes = e->budget_bytes_,
-                               .policy = options.policy,
-                               .io_threads = options.io_threads,
-                               .prefetch = options.prefetch};
+    CacheOptions cache_options;
+    cache_options.budget_bytes = e->budget_bytes_;
+    cache_options.policy = options.policy;
+    cache_options.io_threads = options.io_threads;
+    cache_options.prefetch = options.prefetch;
     if (SageController* sage = e->sage_.get()) {
       if (!cache_options.trust) cache_options.trust = sage->trust().Lookup();
       cache_options.on_load = [sage](uint64_t key, uint64_t bytes, double ms) {
@@ -105,11 +106,12 @@ std::string DefaultTrustFile(const std::string& model) {
 
 TraceHeader Engine::TraceHeaderFor() const {
   const DecoderConfig& c = config_.text;
-  TraceComponent tc{.component = component_,
-                    .layers = static_cast<int>(c.num_layers),
-                    .experts = static_cast<int>(c.num_experts),
-                    .k = static_cast<int>(c.num_experts_per_tok),
-                    .expert_bytes = CachedExperts::ExpertBytes(c)};
+  TraceComponent tc;
+  tc.component = component_;
+  tc.layers = static_cast<int>(c.num_layers);
+  tc.experts = static_cast<int>(c.num_experts);
+  tc.k = static_cast<int>(c.num_experts_per_tok);
+  tc.expert_bytes = CachedExperts::ExpertBytes(c);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     if (c.IsMoeLayer(l)) tc.moe_layers.push_back(static_cast<int>(l));
   }

@@ -26,10 +26,10 @@
 namespace omnisage {
 
 struct SageOptions {
-  bool select = false;     // --mode sage: the SAGE selector picks experts (approximate)
-  std::string state;       // --state: pin this metabolic state ("" lets salience decide)
-  double reward = 0.0;     // --reward, in [-1, 1]
-  std::string trust_file;  // where trust records live ("" keeps them in memory only)
+  bool select = false;          // --mode sage: the SAGE selector picks experts (approximate)
+  std::string state = "";       // --state: pin this metabolic state ("" lets salience decide)
+  double reward = 0.0;          // --reward, in [-1, 1]
+  std::string trust_file = "";  // where trust records live ("" keeps them in memory only)
   double rest_floor = kDefaultRestFloor;
 };
 
