@@ -12,7 +12,7 @@
 namespace omnisage {
 namespace {
 
-constexpr size_t kChunkBytes = size_t{64} << 20;
+constexpr size_t kChunkBytes = size_t{16} << 20;
 
 }  // namespace
 

@@ -8,10 +8,12 @@
 // skipped (and not retried). A file's size is taken when it is first mapped.
 //
 // Cost, bounded per call: Sample() maps at most `max_new_files` newly opened files and re-examines
-// at most `max_pages` pages (whole chunks of up to 64 MiB, at least one chunk), round robin over
+// at most `max_pages` pages (whole chunks of up to 16 MiB, at least one chunk), round robin over
 // every mapped file; chunks not re-examined in this call keep their last count. So on a small
 // model every page is checked every call, and on a large one the total is exact for the part just
-// scanned and at most (file pages / max_pages) calls old for the rest.
+// scanned and at most (file pages / max_pages) calls old for the rest. mincore costs about 50 ns
+// per page examined (53 ns measured on the 2-core dev machine, ext4, pages cached or not), so
+// the default budget of 65,536 pages (256 MiB of file) is about 3.5 ms per call.
 //
 // Caveat: since Linux 5.0 mincore reports the page-cache state of a file's unmapped pages only
 // when the caller owns the file or could open it for writing (or is privileged); for other files
@@ -38,7 +40,7 @@ struct PageCacheStats {
 
 class PageCacheProbe {
  public:
-  static constexpr uint64_t kDefaultMaxPages = 1 << 18;  // 1 GiB of file at 4 KiB pages
+  static constexpr uint64_t kDefaultMaxPages = 1 << 16;  // 256 MiB of file at 4 KiB pages
   static constexpr int kDefaultMaxNewFiles = 1024;
 
   explicit PageCacheProbe(uint64_t max_pages = kDefaultMaxPages,

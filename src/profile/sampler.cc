@@ -16,8 +16,16 @@ uint64_t MemorySample::ledger_total() const {
   return total;
 }
 
+namespace {
+uint64_t PageBudget(const MemorySamplerOptions& o) {
+  if (o.page_cache_max_pages != 0) return o.page_cache_max_pages;
+  return std::max<uint64_t>(4096,
+                            512 * static_cast<uint64_t>(std::max<int64_t>(o.interval.count(), 1)));
+}
+}  // namespace
+
 MemorySampler::MemorySampler(MemorySamplerOptions options)
-    : options_(options), probe_(options.page_cache_max_pages, options.page_cache_max_new_files) {
+    : options_(options), probe_(PageBudget(options), options.page_cache_max_new_files) {
   options_.interval = std::max(options_.interval, std::chrono::milliseconds(1));
 }
 

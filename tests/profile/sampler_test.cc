@@ -81,10 +81,10 @@ TEST(PageCacheProbe, BoundedScanCoversEveryPageOverSeveralCalls) {
   ASSERT_TRUE(OpenFile(path).ok());
   PageCacheProbe probe(/*max_pages=*/1);  // one chunk per call
   PageCacheStats s = probe.Sample();
-  const size_t chunks = static_cast<size_t>(s.mapped_bytes / (64 << 20)) + s.files + 1;
+  const size_t chunks = static_cast<size_t>(s.mapped_bytes / (16 << 20)) + s.files + 1;
   for (size_t i = 0; i < chunks; ++i) s = probe.Sample();
   EXPECT_GE(s.resident_bytes, kBytes);
-  EXPECT_LE(s.pages_scanned, (64u << 20) / 4096);  // one chunk at most
+  EXPECT_LE(s.pages_scanned, (16u << 20) / 4096);  // one chunk at most
   fs::remove(path);
 }
 
