@@ -62,6 +62,9 @@ void MemorySampler::OnPhaseChange(Phase phase) {
   MemorySample s = Snapshot(phase);
   s.page_cache_bytes = probe_stats_.resident_bytes;  // phase changes do not run the probe
   samples_.push_back(s);
+  // The sampler thread follows with a full sample, fresh page-cache figure included.
+  refresh_ = true;
+  wake_.notify_one();
 }
 
 std::vector<MemorySample> MemorySampler::Stop() {
@@ -114,8 +117,10 @@ MemorySample& MemorySampler::SampleLocked() {
 void MemorySampler::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   auto next = start_ + options_.interval;
-  while (!stop_) {
-    if (wake_.wait_until(lock, next, [this] { return stop_; })) break;
+  while (true) {
+    wake_.wait_until(lock, next, [this] { return stop_ || refresh_; });
+    if (stop_) break;
+    refresh_ = false;
     lock.unlock();
     SampleNow();
     lock.lock();

@@ -19,7 +19,8 @@
 // intervals under 8 ms, where the floor of 4,096 pages applies). A 66 GiB checkpoint's
 // page-cache figure is thus fully refreshed every ~33 s, a 2 MiB one at every sample.
 // A phase-change sample skips the probe and repeats the last page-cache figure, so the engine
-// thread pays one read of /proc/self/status (tens of microseconds) per phase change.
+// thread pays one read of /proc/self/status (tens of microseconds) per phase change; it wakes
+// the thread, which takes a full sample right after (outside the tick schedule).
 //
 // Thread-safe: Start and Stop are called by the owner (once each, in that order); samples(),
 // SampleNow() and page_cache_stats() may be called from any thread (a mutex serializes
@@ -87,6 +88,7 @@ class MemorySampler {
   mutable std::mutex mu_;  // guards everything below and the probe
   std::condition_variable wake_;
   bool stop_ = false;
+  bool refresh_ = false;  // a phase changed: take a full sample now
   bool started_ = false;
   std::chrono::steady_clock::time_point start_;
   PageCacheProbe probe_;

@@ -128,7 +128,7 @@ TEST(MemorySampler, SamplesAtTheIntervalAndAtEveryPhaseChange) {
   EXPECT_GE(samples.back().t_s, 0.06);
   int load = 0;
   for (const MemorySample& s : samples) load += s.phase == Phase::kLoad;
-  EXPECT_EQ(load, 1);
+  EXPECT_GE(load, 1);  // the change itself, and perhaps the full sample that follows it
   // Stopped: phase changes are no longer recorded.
   { ScopedPhase decode(Phase::kDecode); }
   EXPECT_EQ(sampler.samples().size(), samples.size());
