@@ -13,9 +13,7 @@ int ReportError(const std::string& message) {
   return 1;
 }
 
-}  // namespace omnisage::cli
-
-int main(int argc, char** argv) {
+int RunOmnisage(int argc, char** argv) {
   CLI::App app{"OmniSage: run Qwen3-Omni and Qwen3-MoE with experts loaded on demand"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "omnisage 0.1.0");
@@ -31,6 +29,11 @@ int main(int argc, char** argv) {
   omnisage::cli::AddTokenizeCommand(app, &exit_code);
   omnisage::cli::AddSimulateCommand(app, &exit_code);
   omnisage::cli::AddDreamCommand(app, &exit_code);
+  omnisage::cli::AddProfileCommand(app, &exit_code, &argc, argv);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }
+
+}  // namespace omnisage::cli
+
+int main(int argc, char** argv) { return omnisage::cli::RunOmnisage(argc, argv); }
