@@ -247,6 +247,9 @@ def main() -> int:
     ap.add_argument("--reps", "-r", type=int, default=3, help="timed repetitions R (3)")
     ap.add_argument("--threads", "-t", type=int, default=2, help="n_threads and n_threads_batch (2)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random prompt (0)")
+    ap.add_argument("--prompt-ids", metavar="IDS",
+                    help="the prompt's token ids instead of random ones: comma-separated, or @FILE "
+                         "holding them (a JSON array or comma/space-separated); sets N")
     ap.add_argument("--no-mmap", action="store_true", help="read the weights into memory instead")
     ap.add_argument("--flash-attn", action="store_true", help="enable flash attention")
     ap.add_argument("--no-bandwidth", action="store_true", help="skip the bandwidth measurement")
@@ -265,6 +268,16 @@ def main() -> int:
     from llama_cpp import Llama
 
     N, M = args.prompt_tokens, args.gen_tokens
+    given_ids = None
+    if args.prompt_ids:
+        text = args.prompt_ids
+        if text.startswith("@"):
+            with open(text[1:]) as f:
+                text = f.read()
+        given_ids = [int(x) for x in text.replace("[", " ").replace("]", " ").replace(",", " ").split()]
+        if not given_ids:
+            raise SystemExit("--prompt-ids: no token ids")
+        N = len(given_ids)
     facts = cpu_facts()
     # Bandwidth first, before the model's pages are resident, and freed before loading.
     bw = None
@@ -286,7 +299,7 @@ def main() -> int:
     touched = decode_bytes_per_token(args.model, ctx_len=N + M / 2)
     normal_ids = np.array(touched.pop("normal_token_ids") or [0], dtype=np.int64)
     rng = np.random.default_rng(args.seed)
-    prompt = [int(x) for x in rng.choice(normal_ids, size=N)]
+    prompt = given_ids or [int(x) for x in rng.choice(normal_ids, size=N)]
 
     t_load0 = time.perf_counter()
     llm = Llama(
@@ -296,6 +309,7 @@ def main() -> int:
         flash_attn=args.flash_attn, verbose=args.verbose,
     )
     load_s = time.perf_counter() - t_load0
+    load_status = proc_status()  # VmHWM right after the constructor: the peak while loading
     ctx = llm._ctx.ctx
     n_vocab = llm.n_vocab()
     mem = llama_cpp.llama_get_memory(ctx)
@@ -396,6 +410,7 @@ def main() -> int:
             "t_p_eval_ms": med("perf_t_p_eval_ms"), "t_eval_ms": med("perf_t_eval_ms"),
         },
         "load_s": load_s,
+        "load_peak_rss_bytes": load_status.get("VmHWM"),
         "peak_rss_bytes": peak_rss,
         "rss_end": status,
         "bytes_per_decoded_token": touched,

@@ -15,13 +15,7 @@ shift $(( $# > 2 ? 2 : $# ))
 venv=${VENV:-/opt/llama-venv}
 omnisage=build/tools/omnisage/omnisage
 
-if ! "$venv/bin/python" -c 'import llama_cpp, gguf, numpy' 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --upgrade pip
-  "$venv/bin/pip" install gguf numpy
-  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON}" CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} \
-    "$venv/bin/pip" install --no-cache-dir llama-cpp-python
-fi
+bench/llamacpp/ensure_venv.sh "$venv"
 if [ ! -x "$omnisage" ]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
   ninja -C build omnisage

@@ -26,6 +26,7 @@ int RunOmnisage(int argc, char** argv) {
   omnisage::cli::AddRunCommand(app, &exit_code);
   omnisage::cli::AddChatCommand(app, &exit_code);
   omnisage::cli::AddEvalCommand(app, &exit_code);
+  omnisage::cli::AddBenchCommand(app, &exit_code);
   omnisage::cli::AddTokenizeCommand(app, &exit_code);
   omnisage::cli::AddSimulateCommand(app, &exit_code);
   omnisage::cli::AddDreamCommand(app, &exit_code);

@@ -1,0 +1,631 @@
+#!/usr/bin/env python3
+"""OmniSage against HF transformers and llama.cpp on one checkpoint, one system at a time.
+
+    compare.py --work DIR [--model DIR | --preset small] [--budgets unlimited,50%,25%,10%]
+               [--prompt-tokens 128] [--gen-tokens 64] [--repeat 3] [--threads 2] ...
+
+Steps (each a separate process, one at a time; progress lines on stderr, with elapsed time):
+
+  checkpoint   `omnisage synth --preset P --arch qwen3_moe` into WORK unless --model is given;
+               `omnisage inspect --json` for its facts
+  dd           read bandwidth of the checkpoint's disk: the largest shard with dd, bs=16M,
+               iflag=direct and buffered (page cache dropped first when root)
+  omnisage     `omnisage bench --json` at each budget
+  hf           HF transformers from_pretrained (bf16, CPU) + greedy generation (hf_bench.py)
+  llamacpp     llama.cpp through llama-cpp-python on the GGUF of the same weights, mmap
+               (bench/llamacpp/to_gguf.py converts, bench/llamacpp/bench.py measures)
+  llamacpp-cgroup  the same inside a memory cgroup limited to OmniSage's --cgroup-budget budget
+               + dense + KV cache + --cgroup-overhead-mib (bench/budget_cgroup.sh's method)
+
+Every process's peak RSS is also taken from the kernel when it ends (wait4's ru_maxrss). The
+results go to --out (JSON, rewritten after every step, so a failure keeps what was measured);
+bench/compare/report.py turns them into docs/benchmarks.md and docs/benchmarks.svg. A step that
+cannot run is recorded as skipped with the reason; nothing is estimated.
+
+Needs only Python 3's standard library; HF and llama.cpp run in their own venvs (--ref-python,
+--llama-python; bench/compare/run.sh prepares them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+T0 = time.monotonic()
+
+
+def elapsed() -> str:
+    s = int(time.monotonic() - T0)
+    return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def log(msg: str) -> None:
+    print(f"[compare {elapsed()}] {msg}", file=sys.stderr, flush=True)
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------------------------
+# child processes
+
+
+class Child:
+    def __init__(self, rc, stdout, peak_rss, wall_s, timed_out, stderr_tail):
+        self.rc, self.stdout, self.peak_rss_bytes = rc, stdout, peak_rss
+        self.wall_s, self.timed_out, self.stderr_tail = wall_s, timed_out, stderr_tail
+
+    def json(self):
+        try:
+            return json.loads(self.stdout)
+        except ValueError:
+            return None
+
+    def failure(self) -> str:
+        if self.timed_out:
+            return f"did not finish within its time limit ({self.wall_s:.0f} s); killed"
+        if self.rc < 0:
+            return f"killed by signal {-self.rc}" + (" (SIGKILL: OOM killer?)" if self.rc == -9 else "")
+        tail = " | ".join(self.stderr_tail[-3:])
+        return f"exit code {self.rc}" + (f": {tail}" if tail else "")
+
+
+def run_child(cmd, label, timeout=None, cgroup_procs=None, heartbeat_s=60) -> Child:
+    """Runs cmd, streaming its stderr as progress lines prefixed with `label`; returns its
+    stdout, exit status (negative: signal), peak RSS from the kernel (ru_maxrss) and wall time.
+    `cgroup_procs`: a cgroup.procs file the child joins before it execs."""
+    log(f"{label}: {' '.join(shlex.quote(c) for c in cmd)}")
+
+    def join_cgroup():
+        if cgroup_procs:
+            with open(cgroup_procs, "w") as f:
+                f.write(str(os.getpid()))
+
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+                         preexec_fn=join_cgroup if cgroup_procs else None,
+                         start_new_session=True)
+    out_chunks, tail = [], []
+    last_line = [time.monotonic()]
+
+    def read_out():
+        for chunk in iter(lambda: p.stdout.read(65536), b""):
+            out_chunks.append(chunk)
+
+    def read_err():
+        for raw in iter(p.stderr.readline, b""):
+            line = raw.decode(errors="replace").rstrip()
+            if not line:
+                continue
+            tail.append(line)
+            del tail[:-20]
+            last_line[0] = time.monotonic()
+            print(f"[compare {elapsed()}]   {label} | {line}", file=sys.stderr, flush=True)
+
+    threads = [threading.Thread(target=read_out, daemon=True),
+               threading.Thread(target=read_err, daemon=True)]
+    for t in threads:
+        t.start()
+    timed_out = False
+    status, ru = None, None
+    while True:
+        pid, st, r = os.wait4(p.pid, os.WNOHANG)
+        if pid == p.pid:
+            status, ru = st, r
+            break
+        if timeout is not None and time.monotonic() - t0 > timeout and not timed_out:
+            timed_out = True
+            log(f"{label}: over its limit of {timeout:.0f} s; killing it")
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if time.monotonic() - last_line[0] > heartbeat_s:
+            log(f"{label}: still running ({time.monotonic() - t0:.0f} s)")
+            last_line[0] = time.monotonic()
+        time.sleep(0.2)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    for t in threads:
+        t.join(timeout=10)
+    p.stdout.close()
+    p.stderr.close()
+    wall = time.monotonic() - t0
+    c = Child(p.returncode, b"".join(out_chunks).decode(errors="replace"), ru.ru_maxrss * 1024,
+              wall, timed_out, tail)
+    log(f"{label}: {'done' if c.rc == 0 else 'FAILED: ' + c.failure()} in {wall:.1f} s, "
+        f"peak RSS {c.peak_rss_bytes / 2**30:.2f} GiB")
+    return c
+
+
+# --------------------------------------------------------------------------------------------
+# machine facts, page cache, disk
+
+
+def machine_facts(path: str) -> dict:
+    facts = {"kernel": platform.release(), "python": platform.python_version()}
+    model, cores, flags = None, set(), []
+    with open("/proc/cpuinfo") as f:
+        phys = core = None
+        for line in f:
+            k, _, v = line.partition(":")
+            k, v = k.strip(), v.strip()
+            if k == "model name" and model is None:
+                model = v
+            elif k == "physical id":
+                phys = v
+            elif k == "core id":
+                core = v
+                cores.add((phys, core))
+            elif k == "flags" and not flags:
+                have = set(v.split())
+                flags = [x for x in ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_bf16",
+                                     "avx_vnni", "amx_bf16", "hypervisor") if x in have]
+    facts["cpu_model"] = model
+    facts["logical_cpus"] = os.cpu_count()
+    facts["physical_cores"] = len(cores) or None
+    facts["cpu_flags"] = flags
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(("MemTotal:", "SwapTotal:")):
+                k, v = line.split(":")
+                facts["mem_total_bytes" if k == "MemTotal" else "swap_total_bytes"] = \
+                    int(v.split()[0]) * 1024
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    facts["os"] = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    facts["disk"] = disk_facts(path)
+    return facts
+
+
+def disk_facts(path: str) -> dict:
+    """The block device and filesystem holding `path`, from /proc/self/mounts and /sys."""
+    out = {"path": os.path.abspath(path)}
+    best = ""
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            dev, mnt, fstype = line.split()[:3]
+            if (os.path.abspath(path) + "/").startswith(mnt.rstrip("/") + "/") and len(mnt) >= len(best):
+                best, out["mount"], out["device"], out["fstype"] = mnt, mnt, dev, fstype
+    st = os.stat(path)
+    sysdev = f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+    try:
+        real = os.path.realpath(sysdev)
+        name = os.path.basename(real)
+        if os.path.exists(os.path.join(real, "partition")):
+            name = os.path.basename(os.path.dirname(real))
+        out["block_device"] = name
+        q = f"/sys/block/{name}"
+
+        def rd(rel):
+            try:
+                with open(os.path.join(q, rel)) as f:
+                    return f.read().strip()
+            except OSError:
+                return None
+
+        rot = rd("queue/rotational")
+        out["rotational"] = None if rot is None else rot == "1"
+        size = rd("size")
+        out["size_bytes"] = int(size) * 512 if size else None
+        out["model"] = rd("device/model")
+        out["scheduler"] = rd("queue/scheduler")
+    except OSError:
+        pass
+    return out
+
+
+def can_drop_caches() -> bool:
+    return os.geteuid() == 0 and os.access("/proc/sys/vm/drop_caches", os.W_OK)
+
+
+def drop_caches(enabled: bool) -> bool:
+    if not enabled:
+        return False
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError as e:
+        log(f"could not drop the page cache: {e}")
+        return False
+
+
+DD_RE = re.compile(r"(\d+) bytes.*? copied, ([\d.]+(?:e[-+]?\d+)?) s")
+
+
+def dd_read(path: str, direct: bool) -> dict:
+    cmd = ["dd", f"if={path}", "of=/dev/null", "bs=16M"] + (["iflag=direct"] if direct else [])
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        return {"status": "failed", "reason": p.stderr.strip().splitlines()[-1] if p.stderr else
+                f"dd exit code {p.returncode}", "command": " ".join(cmd)}
+    m = DD_RE.search(p.stderr)
+    nbytes, secs = (int(m.group(1)), float(m.group(2))) if m else (os.path.getsize(path), wall)
+    return {"status": "ok", "command": " ".join(cmd), "bytes": nbytes, "seconds": secs,
+            "mb_s": nbytes / secs / 1e6 if secs > 0 else None, "dd_says": p.stderr.strip().splitlines()[-1]}
+
+
+# --------------------------------------------------------------------------------------------
+# memory cgroup (bench/budget_cgroup.sh's method)
+
+
+class Cgroup:
+    """A fresh memory cgroup with a hard limit, v2 or v1; `procs` is its cgroup.procs."""
+
+    def __init__(self, limit: int, parent: str | None):
+        self.path = self.procs = self.peak_file = None
+        self.version = None
+        name = f"omnisage-compare-{os.getpid()}"
+        if parent is None:
+            if os.path.exists("/sys/fs/cgroup/cgroup.controllers") and \
+                    "memory" in open("/sys/fs/cgroup/cgroup.controllers").read().split():
+                parent = "/sys/fs/cgroup"
+            elif os.path.isdir("/sys/fs/cgroup/memory"):
+                parent = "/sys/fs/cgroup/memory"
+            else:
+                raise OSError("no memory cgroup hierarchy (neither v2 with the memory controller "
+                              "nor v1's /sys/fs/cgroup/memory)")
+        path = os.path.join(parent, name)
+        os.mkdir(path)
+        self.path = path
+        if os.path.exists(os.path.join(path, "memory.max")):
+            self.version = 2
+            self._write("memory.max", limit)
+            try:
+                self._write("memory.swap.max", 0)
+            except OSError:
+                pass
+            self.peak_file = "memory.peak"
+        elif os.path.exists(os.path.join(path, "memory.limit_in_bytes")):
+            self.version = 1
+            self._write("memory.limit_in_bytes", limit)
+            try:
+                self._write("memory.memsw.limit_in_bytes", limit)
+            except OSError:
+                pass
+            self.peak_file = "memory.max_usage_in_bytes"
+        else:
+            self.remove()
+            raise OSError(f"{path} has no memory limit file (memory controller not enabled there)")
+        self.procs = os.path.join(path, "cgroup.procs")
+
+    def _write(self, rel, value):
+        with open(os.path.join(self.path, rel), "w") as f:
+            f.write(f"{value}\n")
+
+    def read(self, rel):
+        try:
+            with open(os.path.join(self.path, rel)) as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def peak(self):
+        v = self.read(self.peak_file)
+        return int(v) if v and v.strip().isdigit() else None
+
+    def oom_kills(self):
+        text = self.read("memory.events" if self.version == 2 else "memory.oom_control") or ""
+        m = re.search(r"oom_kill (\d+)", text)
+        return int(m.group(1)) if m else None
+
+    def remove(self):
+        if self.path:
+            for _ in range(50):
+                try:
+                    os.rmdir(self.path)
+                    return
+                except OSError:
+                    time.sleep(0.1)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def python_has(python: str, modules: str) -> str | None:
+    """None when `python` imports `modules`, else why not."""
+    if not python or not os.path.exists(python):
+        return f"{python or 'no interpreter given'} does not exist"
+    p = subprocess.run([python, "-c", f"import {modules}"], capture_output=True, text=True)
+    if p.returncode != 0:
+        last = (p.stderr.strip().splitlines() or ["?"])[-1]
+        return f"{python} cannot import {modules}: {last}"
+    return None
+
+
+def checkpoint_bytes(model: str) -> tuple[int, list[str]]:
+    shards = sorted(f for f in os.listdir(model) if f.endswith(".safetensors"))
+    return sum(os.path.getsize(os.path.join(model, f)) for f in shards), shards
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", required=True, help="work directory (checkpoint, GGUF, logs)")
+    ap.add_argument("--model", help="checkpoint directory (default: synth --preset into WORK)")
+    ap.add_argument("--preset", default="small", help="synth preset when --model is not given (small)")
+    ap.add_argument("--arch", default="qwen3_moe", help="synth --arch (qwen3_moe)")
+    ap.add_argument("--omnisage", default=os.path.join(REPO, "build/tools/omnisage/omnisage"))
+    ap.add_argument("--out", help="results JSON (default WORK/results.json)")
+    ap.add_argument("--budgets", default="unlimited,50%,25%,10%")
+    ap.add_argument("--prompt-tokens", type=int, default=128)
+    ap.add_argument("--gen-tokens", type=int, default=64)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--systems", default="dd,omnisage,hf,llamacpp,llamacpp-cgroup",
+                    help="which steps to run, comma-separated")
+    ap.add_argument("--ref-python", default="/opt/ref-venv/bin/python", help="python with torch + transformers")
+    ap.add_argument("--llama-python", default="/opt/llama-venv/bin/python",
+                    help="python with llama_cpp, gguf, numpy")
+    ap.add_argument("--skip-hf", metavar="REASON", help="record HF as skipped for this reason")
+    ap.add_argument("--skip-llamacpp", metavar="REASON", help="record llama.cpp as skipped for this reason")
+    ap.add_argument("--gguf", help="GGUF file (default WORK/<checkpoint name>-bf16.gguf, converted if absent)")
+    ap.add_argument("--cgroup-budget", default="25%", help="OmniSage budget the cgroup limit is based on (25%%)")
+    ap.add_argument("--cgroup-overhead-mib", type=int, default=64)
+    ap.add_argument("--cgroup-parent", help="create the cgroup here (default: the hierarchy's root, "
+                    "like bench/budget_cgroup.sh)")
+    ap.add_argument("--drop-caches", choices=("auto", "yes", "no"), default="auto",
+                    help="sync + drop the page cache before dd and before each system (auto: when root)")
+    ap.add_argument("--wait-idle", type=float, default=0, metavar="S",
+                    help="passed to llama.cpp's bench.py: wait up to S s for a quiet machine per repetition")
+    ap.add_argument("--timeout-omnisage", type=float, default=3600)
+    ap.add_argument("--timeout-hf", type=float, default=3600)
+    ap.add_argument("--timeout-llamacpp", type=float, default=1800)
+    ap.add_argument("--timeout-llamacpp-cgroup", type=float, default=1800)
+    args = ap.parse_args()
+    if args.gen_tokens < 2:
+        raise SystemExit("--gen-tokens must be at least 2 (one token from the prefill, the rest decoded)")
+    systems = set(s.strip() for s in args.systems.split(",") if s.strip())
+    budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
+    os.makedirs(args.work, exist_ok=True)
+    out_path = args.out or os.path.join(args.work, "results.json")
+    drop = {"auto": can_drop_caches(), "yes": True, "no": False}[args.drop_caches]
+
+    results: dict = {
+        "schema": 1,
+        "started": now_iso(),
+        "command": " ".join(shlex.quote(a) for a in sys.argv),
+        "settings": {"prompt_tokens": args.prompt_tokens, "gen_tokens": args.gen_tokens,
+                     "repeat": args.repeat, "warmup": 1, "threads": args.threads,
+                     "budgets": budgets, "cgroup_budget": args.cgroup_budget,
+                     "cgroup_overhead_mib": args.cgroup_overhead_mib,
+                     "drop_caches": drop, "systems": sorted(systems)},
+    }
+
+    def save():
+        tmp = out_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(results, f, indent=2)
+        os.replace(tmp, out_path)
+
+    def skipped(reason):
+        log(f"skipped: {reason}")
+        return {"status": "skipped", "reason": reason}
+
+    # ---- checkpoint
+    if not os.access(args.omnisage, os.X_OK):
+        raise SystemExit(f"{args.omnisage} is not built (ninja -C build omnisage)")
+    model = args.model
+    if model is None:
+        model = os.path.join(args.work, args.preset)
+        if not os.path.exists(os.path.join(model, "config.json")):
+            log(f"checkpoint: omnisage synth --preset {args.preset} --arch {args.arch} -> {model}")
+            c = run_child([args.omnisage, "synth", "--preset", args.preset, "--arch", args.arch,
+                           "--out", model], "synth")
+            if c.rc != 0:
+                raise SystemExit(f"synth failed: {c.failure()}")
+        else:
+            log(f"checkpoint: reusing {model}")
+    model = os.path.abspath(model)
+    size, shards = checkpoint_bytes(model)
+    inspect = run_child([args.omnisage, "inspect", "--json", model], "inspect").json() or {}
+    with open(os.path.join(model, "config.json")) as f:
+        config = json.load(f)
+    results["checkpoint"] = {
+        "path": model, "preset": None if args.model else args.preset,
+        "model_type": config.get("model_type"), "bytes": size, "shards": len(shards),
+        "parameters": inspect.get("parameters"), "tensors": inspect.get("tensors"),
+        "expert_bytes": inspect.get("expert_bytes"),
+        "layers": config.get("num_hidden_layers"), "experts": config.get("num_experts"),
+        "experts_per_token": config.get("num_experts_per_tok"), "hidden_size": config.get("hidden_size"),
+        "vocab_size": config.get("vocab_size"), "dtype": config.get("torch_dtype") or config.get("dtype"),
+    }
+    results["machine"] = machine_facts(model)
+    save()
+    log(f"checkpoint {model}: {size / 2**30:.2f} GiB in {len(shards)} shard(s); "
+        f"machine: {results['machine'].get('cpu_model')}, {results['machine'].get('logical_cpus')} CPUs, "
+        f"{results['machine'].get('mem_total_bytes', 0) / 2**30:.1f} GiB")
+
+    # ---- dd
+    if "dd" in systems:
+        largest = max(shards, key=lambda s: os.path.getsize(os.path.join(model, s)))
+        shard = os.path.join(model, largest)
+        log(f"dd: reading {largest} ({os.path.getsize(shard) / 2**30:.2f} GiB)")
+        disk = {"status": "ok", "file": shard, "file_bytes": os.path.getsize(shard)}
+        disk["direct"] = dd_read(shard, direct=True)
+        disk["dropped_caches"] = drop_caches(drop)
+        disk["buffered"] = dd_read(shard, direct=False)
+        disk["buffered"]["page_cache"] = "dropped first" if disk["dropped_caches"] else \
+            "not dropped (not root or --drop-caches no): may be served from memory"
+        for k in ("direct", "buffered"):
+            d = disk[k]
+            log(f"dd {k}: " + (f"{d['mb_s']:.0f} MB/s" if d.get("mb_s") else d.get("reason", "?")))
+        results["disk_read"] = disk
+    else:
+        results["disk_read"] = skipped("not in --systems")
+    save()
+
+    # ---- OmniSage
+    results["omnisage"] = []
+    prompt_ids = None
+    if "omnisage" in systems:
+        for b in budgets:
+            drop_caches(drop)
+            cmd = [args.omnisage, "bench", "--model", model, "--prompt-tokens", str(args.prompt_tokens),
+                   "--gen-tokens", str(args.gen_tokens), "--repeat", str(args.repeat),
+                   "--threads", str(args.threads), "--json"]
+            if b != "unlimited":
+                cmd += ["--budget", b]
+            log(f"omnisage: budget {b}")
+            c = run_child(cmd, f"omnisage {b}", timeout=args.timeout_omnisage)
+            entry = {"budget": b, "command": " ".join(shlex.quote(x) for x in cmd),
+                     "wall_s": c.wall_s, "child_peak_rss_bytes": c.peak_rss_bytes}
+            j = c.json() if c.rc == 0 else None
+            if j is None:
+                entry.update(status="failed", reason=c.failure() if c.rc else "no JSON on stdout")
+            else:
+                entry.update(status="ok", result=j)
+                prompt_ids = prompt_ids or j.get("prompt_ids")
+            results["omnisage"].append(entry)
+            save()
+    else:
+        results["omnisage"] = [dict(budget=b, **skipped("not in --systems")) for b in budgets]
+    ids_file = os.path.join(args.work, "prompt_ids.json")
+    if prompt_ids:
+        with open(ids_file, "w") as f:
+            json.dump(prompt_ids, f)
+        results["prompt_ids"] = prompt_ids
+    save()
+    no_ids = None if prompt_ids else "no prompt ids: no OmniSage run finished (HF and llama.cpp are fed its ids)"
+
+    # ---- HF transformers
+    hf_skip = None
+    if "hf" in systems:
+        hf_skip = args.skip_hf or no_ids or python_has(args.ref_python, "torch, transformers, safetensors")
+    if "hf" not in systems:
+        results["hf"] = skipped("not in --systems")
+    elif hf_skip:
+        results["hf"] = skipped(hf_skip)
+    else:
+        drop_caches(drop)
+        cmd = [args.ref_python, os.path.join(REPO, "bench/compare/hf_bench.py"), model,
+               "--prompt-ids", "@" + ids_file, "--gen-tokens", str(args.gen_tokens),
+               "--repeat", str(args.repeat), "--threads", str(args.threads)]
+        log("hf: transformers from_pretrained (bf16, CPU) and greedy generation")
+        c = run_child(cmd, "hf", timeout=args.timeout_hf)
+        j = c.json() if c.rc == 0 else None
+        results["hf"] = {"status": "ok" if j else "failed", "command": " ".join(shlex.quote(x) for x in cmd),
+                         "wall_s": c.wall_s, "child_peak_rss_bytes": c.peak_rss_bytes}
+        if j:
+            results["hf"]["result"] = j
+        else:
+            results["hf"]["reason"] = c.failure() if c.rc else "no JSON on stdout"
+    save()
+
+    # ---- llama.cpp
+    want_llama = {"llamacpp", "llamacpp-cgroup"} & systems
+    llama_skip = args.skip_llamacpp or no_ids or (python_has(args.llama_python, "llama_cpp, gguf, numpy")
+                                                  if want_llama else None)
+    gguf = args.gguf or os.path.join(args.work, os.path.basename(model.rstrip("/")) + "-bf16.gguf")
+    if want_llama and not llama_skip and not os.path.exists(gguf):
+        log(f"gguf: converting {model} -> {gguf}")
+        c = run_child([args.llama_python, os.path.join(REPO, "bench/llamacpp/to_gguf.py"), model,
+                       gguf + ".tmp"], "to_gguf")
+        if c.rc != 0:
+            llama_skip = f"GGUF conversion failed: {c.failure()}"
+        else:
+            os.replace(gguf + ".tmp", gguf)
+    if not llama_skip and want_llama:
+        results["gguf"] = {"path": gguf, "bytes": os.path.getsize(gguf)}
+    llama_cmd = [args.llama_python, os.path.join(REPO, "bench/llamacpp/bench.py"), gguf,
+                 "--prompt-ids", "@" + ids_file, "-m", str(args.gen_tokens - 1),
+                 "-r", str(args.repeat), "-t", str(args.threads), "--no-bandwidth"]
+    if args.wait_idle > 0:
+        llama_cmd += ["--wait-idle", str(args.wait_idle)]
+
+    if "llamacpp" not in systems:
+        results["llamacpp"] = skipped("not in --systems")
+    elif llama_skip:
+        results["llamacpp"] = skipped(llama_skip)
+    else:
+        drop_caches(drop)
+        log("llamacpp: llama-cpp-python, mmap, no memory limit")
+        c = run_child(llama_cmd, "llama.cpp", timeout=args.timeout_llamacpp)
+        j = c.json() if c.rc == 0 else None
+        results["llamacpp"] = {"status": "ok" if j else "failed", "command": " ".join(shlex.quote(x) for x in llama_cmd),
+                               "wall_s": c.wall_s, "child_peak_rss_bytes": c.peak_rss_bytes}
+        if j:
+            results["llamacpp"]["result"] = j
+        else:
+            results["llamacpp"]["reason"] = c.failure() if c.rc else "no JSON on stdout"
+    save()
+
+    if "llamacpp-cgroup" not in systems:
+        results["llamacpp_cgroup"] = skipped("not in --systems")
+    elif llama_skip:
+        results["llamacpp_cgroup"] = skipped(llama_skip)
+    else:
+        results["llamacpp_cgroup"] = llama_under_cgroup(args, results, llama_cmd, drop)
+    results["finished"] = now_iso()
+    save()
+    log(f"results: {out_path}")
+    return 0
+
+
+def llama_under_cgroup(args, results, llama_cmd, drop) -> dict:
+    """llama.cpp inside a memory cgroup limited to OmniSage's budget + dense + KV + overhead."""
+    ref = next((e for e in results["omnisage"] if e.get("status") == "ok" and e["budget"] == args.cgroup_budget), None)
+    any_ok = next((e for e in results["omnisage"] if e.get("status") == "ok"), None)
+    overhead = args.cgroup_overhead_mib << 20
+    if ref is not None:
+        mem = ref["result"]["memory"]
+        parts = {"expert_budget_bytes": mem["expert_budget_bytes"], "dense_bytes": mem["dense_bytes"],
+                 "kv_cache_bytes": mem["kv_cache_bytes"], "overhead_bytes": overhead,
+                 "from": f"OmniSage's {args.cgroup_budget} run"}
+    elif any_ok is not None and args.cgroup_budget.endswith("%"):
+        mem = any_ok["result"]["memory"]
+        share = float(args.cgroup_budget[:-1]) / 100
+        parts = {"expert_budget_bytes": int(mem["total_expert_bytes"] * share), "dense_bytes": mem["dense_bytes"],
+                 "kv_cache_bytes": mem["kv_cache_bytes"], "overhead_bytes": overhead,
+                 "from": f"{args.cgroup_budget} of total_expert_bytes; dense and KV from OmniSage's "
+                         f"{any_ok['budget']} run (no {args.cgroup_budget} run)"}
+    else:
+        return {"status": "skipped", "reason": f"no OmniSage run to take the {args.cgroup_budget} limit from"}
+    limit = parts["expert_budget_bytes"] + parts["dense_bytes"] + parts["kv_cache_bytes"] + overhead
+    try:
+        cg = Cgroup(limit, args.cgroup_parent)
+    except OSError as e:
+        log(f"llamacpp-cgroup: skipped: no memory cgroup: {e}")
+        return {"status": "skipped", "reason": f"no memory cgroup can be created here: {e}",
+                "limit_bytes": limit, "limit_parts": parts}
+    try:
+        drop_caches(drop)
+        log(f"llamacpp-cgroup: cgroup v{cg.version} {cg.path}, limit {limit / 2**30:.2f} GiB")
+        c = run_child(llama_cmd, "llama.cpp cgroup", timeout=args.timeout_llamacpp_cgroup,
+                      cgroup_procs=cg.procs)
+        j = c.json() if c.rc == 0 else None
+        entry = {"status": "ok" if j else "failed", "finished": j is not None,
+                 "command": " ".join(shlex.quote(x) for x in llama_cmd),
+                 "cgroup": {"version": cg.version, "path": cg.path},
+                 "limit_bytes": limit, "limit_parts": parts, "wall_s": c.wall_s,
+                 "child_peak_rss_bytes": c.peak_rss_bytes,
+                 "cgroup_peak_bytes": cg.peak(), "oom_kills": cg.oom_kills()}
+        if j:
+            entry["result"] = j
+        else:
+            entry["reason"] = c.failure() if c.rc else "no JSON on stdout"
+        return entry
+    finally:
+        cg.remove()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
