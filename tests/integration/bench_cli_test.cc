@@ -1,37 +1,22 @@
 // End-to-end tests of `omnisage bench` on the tiny Qwen3-MoE checkpoint: the JSON's keys and
 // their sanity, the unlimited run's null cache figures, the text table, and refused flags.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "cli_runner.h"
 
 namespace omnisage {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int exit_code = -1;
-  std::string out;  // stdout only
-};
-
-// Runs the binary; stdout is returned, stderr (progress lines) is discarded.
-Result RunCli(const std::string& args, bool with_stderr = false) {
-  std::string cmd =
-      std::string(OMNISAGE_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+// Benchmarks print progress on stderr: tests read stdout alone unless they ask.
+CliResult RunStdout(const std::string& args, bool with_stderr = false) {
+  return RunCli(args, with_stderr);
 }
 
 class BenchCliTest : public ::testing::Test {
@@ -40,7 +25,7 @@ class BenchCliTest : public ::testing::Test {
     dir_ = new fs::path(fs::path(::testing::TempDir()) / "omnisage_bench_cli");
     fs::remove_all(*dir_);
     fs::create_directories(*dir_);
-    Result s = RunCli("synth --preset tiny --arch qwen3_moe --out " + Model(), true);
+    CliResult s = RunStdout("synth --preset tiny --arch qwen3_moe --out " + Model(), true);
     ASSERT_EQ(s.exit_code, 0) << s.out;
   }
   static void TearDownTestSuite() {
@@ -63,8 +48,8 @@ class BenchCliTest : public ::testing::Test {
 fs::path* BenchCliTest::dir_ = nullptr;
 
 TEST_F(BenchCliTest, BudgetJsonHasEveryFigure) {
-  Result r = RunCli("bench --model " + Model() +
-                    " --budget 50% --prompt-tokens 16 --gen-tokens 8 --repeat 2 --json");
+  CliResult r = RunStdout("bench --model " + Model() +
+                          " --budget 50% --prompt-tokens 16 --gen-tokens 8 --repeat 2 --json");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["model"], Model());
@@ -110,8 +95,8 @@ TEST_F(BenchCliTest, BudgetJsonHasEveryFigure) {
 }
 
 TEST_F(BenchCliTest, UnlimitedHasNullCacheFigures) {
-  Result r = RunCli("bench --model " + Model() +
-                    " --prompt-tokens 8 --gen-tokens 4 --repeat 1 --warmup 0 --json");
+  CliResult r = RunStdout("bench --model " + Model() +
+                          " --prompt-tokens 8 --gen-tokens 4 --repeat 1 --warmup 0 --json");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["budget"], "unlimited");
@@ -127,7 +112,7 @@ TEST_F(BenchCliTest, UnlimitedHasNullCacheFigures) {
 TEST_F(BenchCliTest, SamePromptIdsEveryRun) {
   const std::string args = "bench --model " + Model() +
                            " --prompt-tokens 12 --gen-tokens 2 --repeat 1 --warmup 0 --json";
-  Result a = RunCli(args), b = RunCli(args + " --budget 50% --cold");
+  CliResult a = RunStdout(args), b = RunStdout(args + " --budget 50% --cold");
   ASSERT_EQ(a.exit_code, 0) << a.out;
   ASSERT_EQ(b.exit_code, 0) << b.out;
   const auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
@@ -136,8 +121,8 @@ TEST_F(BenchCliTest, SamePromptIdsEveryRun) {
 }
 
 TEST_F(BenchCliTest, TextTable) {
-  Result r = RunCli("bench --model " + Model() +
-                    " --budget 50% --prompt-tokens 8 --gen-tokens 4 --repeat 1 --warmup 0");
+  CliResult r = RunStdout("bench --model " + Model() +
+                          " --budget 50% --prompt-tokens 8 --gen-tokens 4 --repeat 1 --warmup 0");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   for (const char* row : {"prefill tok/s", "decode tok/s", "TTFT s", "cache hit rate",
                           "expert load GB/s", "median (min-max)"}) {
@@ -149,10 +134,10 @@ TEST_F(BenchCliTest, BadFlagsAreRefused) {
   const std::string base = "bench --model " + Model() + " ";
   for (const std::string bad : {"--repeat 0", "--warmup 2", "--gen-tokens 0", "--prompt-tokens -3",
                                 "--frobnicate", "--budget 12XB", "--context 4 --prompt-tokens 8"}) {
-    Result r = RunCli(base + bad + " --json", true);
+    CliResult r = RunStdout(base + bad + " --json", true);
     EXPECT_NE(r.exit_code, 0) << bad << ": " << r.out;
   }
-  Result missing = RunCli("bench --json", true);
+  CliResult missing = RunStdout("bench --json", true);
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.out.find("--model"), std::string::npos) << missing.out;
 }

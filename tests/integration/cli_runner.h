@@ -1,5 +1,6 @@
 // Running the `omnisage` binary from CLI tests: RunCli(args) runs it through the shell (so args
-// may hold quotes and redirections) and returns its exit code and its stdout + stderr.
+// may hold quotes and redirections) and returns its exit code and its stdout + stderr (or its
+// stdout alone, stderr discarded, when !with_stderr).
 // CliTestDir gives each test a fresh temporary directory named after it.
 #pragma once
 
@@ -15,11 +16,12 @@ namespace omnisage {
 
 struct CliResult {
   int exit_code = -1;
-  std::string out;  // stdout and stderr
+  std::string out;  // stdout and (by default) stderr
 };
 
-inline CliResult RunCli(const std::string& args) {
-  const std::string cmd = std::string(OMNISAGE_BINARY) + " " + args + " 2>&1";
+inline CliResult RunCli(const std::string& args, bool with_stderr = true) {
+  const std::string cmd =
+      std::string(OMNISAGE_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
   CliResult r;
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return r;

@@ -1,8 +1,6 @@
 // End-to-end tests of `omnisage profile`: a tiny synthetic model run under the profiler.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,28 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "cli_runner.h"
+
 namespace omnisage {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Result {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr
-};
-
-Result RunCli(const std::string& args) {
-  std::string cmd = std::string(OMNISAGE_BINARY) + " " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 std::string Slurp(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -41,25 +23,15 @@ std::string Slurp(const fs::path& path) {
   return ss.str();
 }
 
-class ProfileCliTest : public ::testing::Test {
+class ProfileCliTest : public CliTestDir {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("omnisage_profile_cli_" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
+  ProfileCliTest() : CliTestDir("omnisage_profile_cli_") {}
 };
 
 TEST_F(ProfileCliTest, ProfilesARunOfTheTinyModel) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
-  Result r = RunCli("profile --interval 5 --out " + Path("prof") + " -- run --model " +
-                    Path("tiny") + " --prompt hi --max-tokens 8");
+  CliResult r = RunCli("profile --interval 5 --out " + Path("prof") + " -- run --model " +
+                       Path("tiny") + " --prompt hi --max-tokens 8");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   for (const char* name : {"memory.csv", "memory.txt", "memory.svg"}) {
     EXPECT_TRUE(fs::exists(dir_ / "prof" / name)) << name;
@@ -103,37 +75,37 @@ TEST_F(ProfileCliTest, ProfilesARunOfTheTinyModel) {
 }
 
 TEST_F(ProfileCliTest, ExitCodeIsTheInnerCommands) {
-  Result r = RunCli("profile --out " + Path("prof") + " -- inspect " + Path("nope"));
+  CliResult r = RunCli("profile --out " + Path("prof") + " -- inspect " + Path("nope"));
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_NE(r.out.find("omnisage: error:"), std::string::npos) << r.out;
   EXPECT_TRUE(fs::exists(dir_ / "prof" / "memory.csv"));  // written anyway
 }
 
 TEST_F(ProfileCliTest, MissingSeparatorIsAClearError) {
-  Result r = RunCli("profile --out " + Path("prof") + " run --model x");
+  CliResult r = RunCli("profile --out " + Path("prof") + " run --model x");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("omnisage: error: profile: missing \"--\""), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(dir_ / "prof"));
 }
 
 TEST_F(ProfileCliTest, EmptyCommandIsAClearError) {
-  Result r = RunCli("profile --out " + Path("prof") + " --");
+  CliResult r = RunCli("profile --out " + Path("prof") + " --");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("no command after \"--\""), std::string::npos) << r.out;
 }
 
 TEST_F(ProfileCliTest, MissingOutAndTooShortIntervalAreRefused) {
-  Result a = RunCli("profile -- inspect " + Path("nope"));
+  CliResult a = RunCli("profile -- inspect " + Path("nope"));
   EXPECT_NE(a.exit_code, 0);
   EXPECT_NE(a.out.find("--out DIR is required"), std::string::npos) << a.out;
-  Result b = RunCli("profile --interval 2 --out " + Path("prof") + " -- inspect x");
+  CliResult b = RunCli("profile --interval 2 --out " + Path("prof") + " -- inspect x");
   EXPECT_NE(b.exit_code, 0);
   EXPECT_NE(b.out.find("--interval must be at least 5 ms"), std::string::npos) << b.out;
 }
 
 TEST_F(ProfileCliTest, UnwritableOutIsAClearError) {
   std::ofstream(Path("file")) << "not a directory";
-  Result r = RunCli("profile --out " + Path("file/prof") + " -- inspect " + Path("nope"));
+  CliResult r = RunCli("profile --out " + Path("file/prof") + " -- inspect " + Path("nope"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("profile: --out " + Path("file/prof") + ": cannot write there"),
             std::string::npos)
@@ -143,7 +115,7 @@ TEST_F(ProfileCliTest, UnwritableOutIsAClearError) {
 }
 
 TEST_F(ProfileCliTest, HelpListsTheUsage) {
-  Result r = RunCli("profile --help");
+  CliResult r = RunCli("profile --help");
   EXPECT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("--interval"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("-- COMMAND [ARGS...]"), std::string::npos) << r.out;
