@@ -43,6 +43,7 @@ StatusOr<std::unique_ptr<ResidentExperts>> ResidentExperts::Load(const WeightSou
     const DecoderLayerNames names = LayerNames(stack_prefix, l);
     std::vector<uint16_t>& buf = r->layers_[l];
     buf.resize(per_expert * c.num_experts);
+    r->charges_.emplace_back(MemoryKind::kExpertCache, buf.size() * sizeof(uint16_t));
     for (int64_t e = 0; e < c.num_experts; ++e) {
       OMNI_RETURN_IF_ERROR(ReadExpert(source, names, static_cast<int>(e), r->inter_, r->hidden_,
                                       buf.data() + e * per_expert));

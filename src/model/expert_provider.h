@@ -20,6 +20,7 @@
 #include "io/weight_source.h"
 #include "model/config.h"
 #include "model/tensor_table.h"
+#include "util/memory_ledger.h"
 #include "util/status.h"
 
 namespace omnisage {
@@ -65,6 +66,7 @@ class ResidentExperts final : public ExpertProvider {
   std::vector<std::vector<uint16_t>>
       layers_;  // [layer] -> experts x (gate, up, down); empty if dense
   uint64_t bytes_ = 0;
+  std::vector<LedgerCharge> charges_;  // kExpertCache, one per loaded layer
 };
 
 }  // namespace omnisage

@@ -27,6 +27,7 @@ StatusOr<Bf16Tensor> LoadBf16(const WeightSource& source, const std::string& nam
   out.name = name;
   out.shape = shape;
   out.data.resize(t->numel);
+  out.charge = LedgerCharge(MemoryKind::kDense, out.bytes());
   OMNI_RETURN_IF_ERROR(ReadBf16(source, *t, 0, t->numel, out.data.data()));
   return out;
 }

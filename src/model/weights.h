@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "io/weight_source.h"
+#include "util/memory_ledger.h"
 #include "util/status.h"
 
 namespace omnisage {
@@ -15,13 +16,15 @@ struct Bf16Tensor {
   std::string name;
   std::vector<int64_t> shape;
   std::vector<uint16_t> data;  // row-major
+  LedgerCharge charge;         // its bytes, on the memory ledger as kDense while it lives
 
   const uint16_t* ptr() const { return data.data(); }
   int64_t rows() const { return shape.empty() ? 0 : shape[0]; }
   uint64_t bytes() const { return data.size() * sizeof(uint16_t); }
 };
 
-// Reads tensor `name`, which must be BF16 with exactly `shape`. Errors name the source, the
+// Reads tensor `name`, which must be BF16 with exactly `shape`, and charges its bytes to the
+// memory ledger (kDense) from the moment they are allocated. Errors name the source, the
 // tensor, and what differs.
 StatusOr<Bf16Tensor> LoadBf16(const WeightSource& source, const std::string& name,
                               const std::vector<int64_t>& shape);

@@ -74,7 +74,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   }
   OMNI_ASSIGN_OR_RETURN(e->model_, TextModel::Load(*e->source_, e->config_, e->cache_.get()));
   MoeDecoder& decoder = e->model_->decoder();
-  decoder.set_prefetch(options.prefetch);
+  decoder.set_prefetch(options.prefetch && e->cache_ != nullptr);  // nothing to fetch otherwise
   if (e->sage_ != nullptr) {
     e->sage_->AttachCache(e->cache_.get(), e->budget_bytes_);
     decoder.set_selector(e->sage_->selector());
@@ -89,11 +89,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
     Engine* self = e.get();
     decoder.set_routing_observer([self](const RoutingEvent& ev) { self->OnRouting(ev); });
   }
-  e->dense_charge_ = LedgerCharge(MemoryKind::kDense, e->model_->dense_bytes());
-  if (e->cache_ == nullptr) {
-    e->resident_experts_charge_ =
-        LedgerCharge(MemoryKind::kExpertCache, e->model_->experts().resident_bytes());
-  }
+
   e->load_seconds_ = Since(start);
   return e;
 }

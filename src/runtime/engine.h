@@ -96,7 +96,6 @@ class Engine {
   Status trace_status_;
   std::unique_ptr<CachedExperts> cache_;  // outlives model_, which uses it
   std::unique_ptr<TextModel> model_;
-  LedgerCharge dense_charge_, resident_experts_charge_;
   uint64_t total_expert_bytes_ = 0, budget_bytes_ = 0;
   Component component_ = Component::kThinker;
   std::unique_ptr<Tokenizer> tokenizer_;
