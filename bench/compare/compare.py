@@ -420,6 +420,17 @@ def main() -> int:
         log(f"skipped: {reason}")
         return {"status": "skipped", "reason": reason}
 
+    def outcome(c, cmd):
+        """A child's record: ok with its JSON result, or failed with the reason."""
+        j = c.json() if c.rc == 0 else None
+        r = {"status": "ok" if j else "failed", "command": " ".join(shlex.quote(x) for x in cmd),
+             "wall_s": c.wall_s, "child_peak_rss_bytes": c.peak_rss_bytes}
+        if j:
+            r["result"] = j
+        else:
+            r["reason"] = c.failure() if c.rc else "no JSON on stdout"
+        return r
+
     # ---- checkpoint
     if not os.access(args.omnisage, os.X_OK):
         raise SystemExit(f"{args.omnisage} is not built (ninja -C build omnisage)")
@@ -520,14 +531,7 @@ def main() -> int:
                "--prompt-ids", "@" + ids_file, "--gen-tokens", str(args.gen_tokens),
                "--repeat", str(args.repeat), "--threads", str(args.threads)]
         log("hf: transformers from_pretrained (bf16, CPU) and greedy generation")
-        c = run_child(cmd, "hf", timeout=args.timeout_hf)
-        j = c.json() if c.rc == 0 else None
-        results["hf"] = {"status": "ok" if j else "failed", "command": " ".join(shlex.quote(x) for x in cmd),
-                         "wall_s": c.wall_s, "child_peak_rss_bytes": c.peak_rss_bytes}
-        if j:
-            results["hf"]["result"] = j
-        else:
-            results["hf"]["reason"] = c.failure() if c.rc else "no JSON on stdout"
+        results["hf"] = outcome(run_child(cmd, "hf", timeout=args.timeout_hf), cmd)
     save()
 
     # ---- llama.cpp
@@ -558,14 +562,8 @@ def main() -> int:
     else:
         drop_caches(drop)
         log("llamacpp: llama-cpp-python, mmap, no memory limit")
-        c = run_child(llama_cmd, "llama.cpp", timeout=args.timeout_llamacpp)
-        j = c.json() if c.rc == 0 else None
-        results["llamacpp"] = {"status": "ok" if j else "failed", "command": " ".join(shlex.quote(x) for x in llama_cmd),
-                               "wall_s": c.wall_s, "child_peak_rss_bytes": c.peak_rss_bytes}
-        if j:
-            results["llamacpp"]["result"] = j
-        else:
-            results["llamacpp"]["reason"] = c.failure() if c.rc else "no JSON on stdout"
+        results["llamacpp"] = outcome(
+            run_child(llama_cmd, "llama.cpp", timeout=args.timeout_llamacpp), llama_cmd)
     save()
 
     if "llamacpp-cgroup" not in systems:

@@ -33,6 +33,8 @@ StatusOr<std::unique_ptr<ExpertStore>> ExpertStore::Open(const std::string& dir,
     }
   }
   store->open_.resize(store->paths_.size());
+  // One descriptor per data file once read, plus headroom for the rest of the process.
+  EnsureOpenFileLimit(store->paths_.size() + 256);
   store->BuildIndex();
   if (store->tensors().size() != store->entries_.size()) {
     return InvalidArgument(fmt::format("{}: a tensor name appears twice", manifest_path));

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -192,6 +193,17 @@ StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path, ReadMode mode)
     map = static_cast<const uint8_t*>(p);
   }
   return std::unique_ptr<File>(new PosixFile(path, fd, size, map));
+}
+
+uint64_t EnsureOpenFileLimit(uint64_t n) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < n) {
+    rl.rlim_cur = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= n) ? n : rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<uint64_t>(rl.rlim_cur);
 }
 
 std::unique_ptr<File> NewMemoryFile(std::string name, std::string contents) {

@@ -67,6 +67,12 @@ class WritableFile {
 // Creates (or truncates) `path` for writing.
 StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path);
 
+// Raises this process's soft limit on open files (RLIMIT_NOFILE) to at least `n` when the hard
+// limit allows (else to the hard limit); returns the soft limit now in force. An expert store
+// keeps one descriptor per expert file it has read: 8,704 for the full Qwen3-Omni, above the
+// usual default soft limit of 1,024.
+uint64_t EnsureOpenFileLimit(uint64_t n);
+
 // Reads a whole (small) file: config.json, index.json, tokenizer.json.
 StatusOr<std::string> ReadFileToString(const std::string& path);
 

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <filesystem>
 #include <fstream>
@@ -317,6 +318,29 @@ TEST(ParseIndexListTest, RangesAndErrors) {
   EXPECT_FALSE(ParseIndexList("a").ok());
   EXPECT_FALSE(ParseIndexList("1,,2").ok());
   EXPECT_FALSE(ParseIndexList("-2").ok());
+}
+
+// A store keeps a descriptor per expert file: opening one raises a low soft limit on open
+// files so that reading every tensor never fails with "Too many open files".
+TEST_F(StoreTest, OpeningAStoreRaisesALowOpenFileLimit) {
+  ASSERT_TRUE(ExtractStore(Extract(Synth("model"), Path("store"))).ok());
+  struct rlimit saved;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < 2048) GTEST_SKIP() << "hard limit";
+  struct rlimit low = saved;
+  low.rlim_cur = 32;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  auto store = ExpertStore::Open(Path("store"));
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  struct rlimit now;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &now), 0);
+  EXPECT_GE(now.rlim_cur, (*store)->files().size() + 256);
+  std::vector<uint8_t> buf;
+  for (const WeightEntry& t : (*store)->tensors()) {
+    buf.resize(t.nbytes);
+    ASSERT_TRUE((*store)->Read(t, 0, t.nbytes, buf.data()).ok()) << t.name;
+  }
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
 }
 
 }  // namespace
