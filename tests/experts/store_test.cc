@@ -327,6 +327,10 @@ TEST_F(StoreTest, OpeningAStoreRaisesALowOpenFileLimit) {
   struct rlimit saved;
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
   if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < 2048) GTEST_SKIP() << "hard limit";
+  struct Restore {
+    rlimit limit;
+    ~Restore() { setrlimit(RLIMIT_NOFILE, &limit); }
+  } restore{saved};
   struct rlimit low = saved;
   low.rlim_cur = 32;
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
@@ -340,7 +344,6 @@ TEST_F(StoreTest, OpeningAStoreRaisesALowOpenFileLimit) {
     buf.resize(t.nbytes);
     ASSERT_TRUE((*store)->Read(t, 0, t.nbytes, buf.data()).ok()) << t.name;
   }
-  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
 }
 
 }  // namespace
