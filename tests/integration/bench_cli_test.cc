@@ -1,6 +1,7 @@
 // End-to-end tests of `omnisage bench` on the tiny Qwen3-MoE checkpoint: the JSON's keys and
 // their sanity, the unlimited run's null cache figures, the text table, and refused flags.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -22,7 +23,8 @@ CliResult RunStdout(const std::string& args, bool with_stderr = false) {
 class BenchCliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new fs::path(fs::path(::testing::TempDir()) / "omnisage_bench_cli");
+    dir_ = new fs::path(fs::path(::testing::TempDir()) /
+                        ("omnisage_bench_cli_" + std::to_string(getpid())));
     fs::remove_all(*dir_);
     fs::create_directories(*dir_);
     CliResult s = RunStdout("synth --preset tiny --arch qwen3_moe --out " + Model(), true);
