@@ -88,7 +88,6 @@ class CachedExperts final : public ExpertProvider {
   void Prefetch(int layer, const int32_t* experts, int n) override;
   int max_held() const override { return max_held_; }
   bool IsResident(int layer, int expert) const override;
-  uint64_t resident_bytes() const override { return cache_->usage(); }
 
   // Per MoE layer (index = layer; dense layers stay zero) and in total.
   std::vector<ExpertCacheStats> layer_stats() const;

@@ -27,7 +27,6 @@ StatusOr<std::unique_ptr<MoeDecoder>> MoeDecoder::Load(const WeightSource& sourc
     auto load = [&](Bf16Tensor* dst, const std::string& name,
                     std::vector<int64_t> shape) -> Status {
       OMNI_ASSIGN_OR_RETURN(*dst, LoadBf16(source, name, shape));
-      d->dense_bytes_ += dst->bytes();
       return Status::Ok();
     };
     OMNI_RETURN_IF_ERROR(load(&w.input_norm, n.input_norm, {h}));

@@ -70,8 +70,6 @@ class MoeDecoder {
   // Bytes of the scratch buffers a Forward of n tokens at a context of `context` tokens holds
   // (charged to the MemoryLedger as kActivations while it runs).
   uint64_t ActivationBytes(int64_t n, int64_t context) const;
-  // Bytes of dense weights held (attention, norms, routers, dense MLPs).
-  uint64_t dense_bytes() const { return dense_bytes_; }
 
  private:
   struct Layer {
@@ -97,7 +95,6 @@ class MoeDecoder {
   ExpertSelector* selector_ = nullptr;
   std::function<void(const ExpertContribution&)> contribution_observer_;
   bool prefetch_ = true;
-  uint64_t dense_bytes_ = 0;
 };
 
 }  // namespace omnisage

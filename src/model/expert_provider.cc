@@ -48,7 +48,6 @@ StatusOr<std::unique_ptr<ResidentExperts>> ResidentExperts::Load(const WeightSou
       OMNI_RETURN_IF_ERROR(ReadExpert(source, names, static_cast<int>(e), r->inter_, r->hidden_,
                                       buf.data() + e * per_expert));
     }
-    r->bytes_ += buf.size() * sizeof(uint16_t);
   }
   return r;
 }

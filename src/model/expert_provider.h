@@ -42,8 +42,6 @@ class ExpertProvider {
   virtual int max_held() const { return 1 << 30; }
   // Whether the expert is in memory now (SAGE's focus term prefers resident experts).
   virtual bool IsResident(int layer, int expert) const { return true; }
-  // Bytes of expert weights held in memory now.
-  virtual uint64_t resident_bytes() const = 0;
 };
 
 // Reads one expert's three tensors from `source` into `dst` (3 · inter · hidden values: gate, up,
@@ -59,13 +57,11 @@ class ResidentExperts final : public ExpertProvider {
                                                          const DecoderConfig& config);
   StatusOr<ExpertWeights> Acquire(int layer, int expert) override;
   void Release(int layer, int expert) override {}
-  uint64_t resident_bytes() const override { return bytes_; }
 
  private:
   int64_t inter_ = 0, hidden_ = 0, experts_ = 0;
   std::vector<std::vector<uint16_t>>
-      layers_;  // [layer] -> experts x (gate, up, down); empty if dense
-  uint64_t bytes_ = 0;
+      layers_;                         // [layer] -> experts x (gate, up, down); empty if dense
   std::vector<LedgerCharge> charges_;  // kExpertCache, one per loaded layer
 };
 

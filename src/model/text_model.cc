@@ -30,10 +30,6 @@ StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const WeightSource& source,
   return m;
 }
 
-uint64_t TextModel::dense_bytes() const {
-  return decoder_->dense_bytes() + embed_.bytes() + norm_.bytes() + head_.bytes();
-}
-
 Status TextModel::Forward(const int32_t* tokens, int64_t n, KvCache* cache, bool all_positions,
                           float* logits, ThreadPool* pool) {
   const int64_t h = config().hidden_size, vocab = config().vocab_size;

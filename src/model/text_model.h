@@ -36,7 +36,6 @@ class TextModel {
   int64_t vocab_size() const { return decoder_->config().vocab_size; }
   MoeDecoder& decoder() { return *decoder_; }
   ExpertProvider& experts() { return *experts_; }
-  uint64_t dense_bytes() const;
 
  private:
   TextModel() = default;
