@@ -16,20 +16,31 @@ double Since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
+template <typename Op>
+void ExpertCacheStats::Combine(const ExpertCacheStats& o, Op op) {
+  op(accesses, o.accesses);
+  op(hits, o.hits);
+  op(prefetch_hits, o.prefetch_hits);
+  op(misses, o.misses);
+  op(loads, o.loads);
+  op(bytes_read, o.bytes_read);
+  op(load_seconds, o.load_seconds);
+  op(stall_seconds, o.stall_seconds);
+  op(prefetches, o.prefetches);
+  op(prefetch_wasted, o.prefetch_wasted);
+  op(predicted_uses, o.predicted_uses);
+  op(predicted_correct, o.predicted_correct);
+  op(evictions, o.evictions);
+}
+
 void ExpertCacheStats::Add(const ExpertCacheStats& o) {
-  accesses += o.accesses;
-  hits += o.hits;
-  prefetch_hits += o.prefetch_hits;
-  misses += o.misses;
-  loads += o.loads;
-  bytes_read += o.bytes_read;
-  load_seconds += o.load_seconds;
-  stall_seconds += o.stall_seconds;
-  prefetches += o.prefetches;
-  prefetch_wasted += o.prefetch_wasted;
-  predicted_uses += o.predicted_uses;
-  predicted_correct += o.predicted_correct;
-  evictions += o.evictions;
+  Combine(o, [](auto& mine, auto theirs) { mine += theirs; });
+}
+
+ExpertCacheStats ExpertCacheStats::Since(const ExpertCacheStats& earlier) const {
+  ExpertCacheStats d = *this;
+  d.Combine(earlier, [](auto& mine, auto theirs) { mine -= theirs; });
+  return d;
 }
 
 uint64_t CachedExperts::ExpertBytes(const DecoderConfig& c) {

@@ -63,6 +63,13 @@ struct ExpertCacheStats {
     return predicted_uses ? static_cast<double>(predicted_correct) / predicted_uses : 0;
   }
   void Add(const ExpertCacheStats& o);
+  // The counts between two snapshots: this minus `earlier`, field by field.
+  ExpertCacheStats Since(const ExpertCacheStats& earlier) const;
+
+ private:
+  // Applies op(mine, theirs) to every counter, so Add and Since cannot miss one.
+  template <typename Op>
+  void Combine(const ExpertCacheStats& o, Op op);
 };
 
 class CachedExperts final : public ExpertProvider {

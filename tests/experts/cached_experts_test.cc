@@ -195,5 +195,26 @@ TEST_F(CachedExpertsTest, ReadErrorFailsTheForwardPassAndNamesTheFile) {
   EXPECT_LE(cached->cache().usage(), cached->cache().capacity());
 }
 
+TEST(ExpertCacheStatsTest, SinceUndoesAdd) {
+  ExpertCacheStats a;
+  a.accesses = 10;
+  a.hits = 7;
+  a.misses = 3;
+  a.bytes_read = 3000;
+  a.stall_seconds = 0.5;
+  a.evictions = 2;
+  ExpertCacheStats b = a;
+  b.Add(a);
+  EXPECT_EQ(b.accesses, 20u);
+  EXPECT_EQ(b.evictions, 4u);
+  const ExpertCacheStats d = b.Since(a);
+  EXPECT_EQ(d.accesses, 10u);
+  EXPECT_EQ(d.hits, 7u);
+  EXPECT_EQ(d.misses, 3u);
+  EXPECT_EQ(d.bytes_read, 3000u);
+  EXPECT_DOUBLE_EQ(d.stall_seconds, 0.5);
+  EXPECT_EQ(d.evictions, 2u);
+}
+
 }  // namespace
 }  // namespace omnisage

@@ -56,24 +56,6 @@ std::vector<int32_t> SyntheticPrompt(int n, int64_t vocab, const Tokenizer* tok)
   return ids;
 }
 
-ExpertCacheStats Minus(const ExpertCacheStats& a, const ExpertCacheStats& b) {
-  ExpertCacheStats d;
-  d.accesses = a.accesses - b.accesses;
-  d.hits = a.hits - b.hits;
-  d.prefetch_hits = a.prefetch_hits - b.prefetch_hits;
-  d.misses = a.misses - b.misses;
-  d.loads = a.loads - b.loads;
-  d.bytes_read = a.bytes_read - b.bytes_read;
-  d.load_seconds = a.load_seconds - b.load_seconds;
-  d.stall_seconds = a.stall_seconds - b.stall_seconds;
-  d.prefetches = a.prefetches - b.prefetches;
-  d.prefetch_wasted = a.prefetch_wasted - b.prefetch_wasted;
-  d.predicted_uses = a.predicted_uses - b.predicted_uses;
-  d.predicted_correct = a.predicted_correct - b.predicted_correct;
-  d.evictions = a.evictions - b.evictions;
-  return d;
-}
-
 // One repetition's figures; the cache ones are absent without a budget (or, for the load
 // figures, when nothing was read from disk).
 struct Rep {
@@ -145,7 +127,7 @@ StatusOr<Rep> RunOnce(Engine& engine, const std::vector<int32_t>& prompt, int ge
     r.has_cache = true;
     r.all = cache->total_stats();
     r.prefill = after_prefill;
-    r.decode = Minus(r.all, after_prefill);
+    r.decode = r.all.Since(after_prefill);
     // Tokens run through the model: the prompt, then every generated token but the last.
     const int64_t forwarded = r.prompt_tokens + std::max<int64_t>(r.generated_tokens - 1, 0);
     const int64_t decoded = std::max<int64_t>(r.generated_tokens - 1, 0);
