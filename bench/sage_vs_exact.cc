@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "ops/ops.h"
 #include "runtime/engine.h"
 #include "util/units.h"
 
@@ -25,13 +26,6 @@ constexpr const char* kText =
     "experts its router chose. An approximate policy may prefer what is resident, trusted or "
     "cheap, and this benchmark measures what that preference does to the next-token "
     "distribution, state by state, so the trade is made with numbers rather than hope.";
-
-void Softmax(std::vector<float>& v) {
-  const float m = *std::max_element(v.begin(), v.end());
-  double sum = 0;
-  for (float& x : v) sum += (x = std::exp(x - m));
-  for (float& x : v) x = static_cast<float>(x / sum);
-}
 
 struct Row {
   std::string budget, state;
@@ -61,8 +55,8 @@ StatusOr<Row> Compare(const std::string& model, const std::string& budget, const
     OMNI_RETURN_IF_ERROR(sage->model().Forward(&ids[t], 1, &cs, false, ps.data(), &sage->pool()));
     // SAGE sees the text's next token as the one "sampled" (surprise), as in a real run.
     OMNI_RETURN_IF_ERROR(sage->AfterToken(ps.data(), ids[t + 1], 0));
-    Softmax(pe);
-    Softmax(ps);
+    ops::Softmax(pe.data(), vocab);
+    ops::Softmax(ps.data(), vocab);
     double kl = 0;
     for (int64_t i = 0; i < vocab; ++i) {
       if (pe[i] > 0) kl += pe[i] * (std::log(pe[i]) - std::log(std::max(ps[i], 1e-30f)));
