@@ -57,28 +57,32 @@ TEST(ThreadPoolTest, EmptyRangeDoesNotCallFn) {
   EXPECT_EQ(calls, 0);
 }
 
-// Two chunks that each wait for the other to start can only finish if a worker runs one of them
-// while the caller runs the other.
+// Runs two chunks that each wait (up to 10 s) for the other to start: they can only finish if a
+// worker runs one of them while the caller runs the other. False when they timed out.
+bool BothChunksRanAtOnce(ThreadPool& pool) {
+  std::atomic<int> started{0};
+  std::atomic<bool> timed_out{false};
+  pool.ParallelFor(2, [&](int64_t, int64_t) {
+    started.fetch_add(1);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (started.load() < 2) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        timed_out = true;
+        return;
+      }
+      std::this_thread::yield();
+    }
+  });
+  return !timed_out;
+}
+
 TEST(ThreadPoolTest, WorkersRunChunksConcurrently) {
   ThreadPool pool(2);
   for (int round = 0; round < 20; ++round) {
     // Sleep past the spin phase now and then, so both the spinning and the sleeping wake-up
     // paths are exercised.
     if (round % 5 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    std::atomic<int> started{0};
-    std::atomic<bool> timed_out{false};
-    pool.ParallelFor(2, [&](int64_t, int64_t) {
-      started.fetch_add(1);
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-      while (started.load() < 2) {
-        if (std::chrono::steady_clock::now() > deadline) {
-          timed_out = true;
-          return;
-        }
-        std::this_thread::yield();
-      }
-    });
-    ASSERT_FALSE(timed_out) << "round " << round;
+    ASSERT_TRUE(BothChunksRanAtOnce(pool)) << "round " << round;
   }
 }
 
@@ -87,20 +91,7 @@ TEST(ThreadPoolTest, WorkersRunChunksConcurrently) {
 TEST(ThreadPoolTest, FreshPoolRunsItsFirstLoopConcurrently) {
   for (int round = 0; round < 50; ++round) {
     ThreadPool pool(2);
-    std::atomic<int> started{0};
-    std::atomic<bool> timed_out{false};
-    pool.ParallelFor(2, [&](int64_t, int64_t) {
-      started.fetch_add(1);
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-      while (started.load() < 2) {
-        if (std::chrono::steady_clock::now() > deadline) {
-          timed_out = true;
-          return;
-        }
-        std::this_thread::yield();
-      }
-    });
-    ASSERT_FALSE(timed_out) << "round " << round;
+    ASSERT_TRUE(BothChunksRanAtOnce(pool)) << "round " << round;
   }
 }
 
