@@ -92,6 +92,17 @@ def llama_summary(j, key):
 # rows: one per system run, shared by the tables and the chart
 
 
+def figures(entry, **override) -> dict:
+    """The row figures of a finished run; `override` replaces those a system reports otherwise."""
+    j = entry["result"]
+    f = dict(load_peak=j.get("load_peak_rss_bytes"),
+             peak_rss=entry.get("child_peak_rss_bytes") or j.get("peak_rss_bytes"),
+             prefill=j.get("prefill_tok_s"), decode=j.get("decode_tok_s"), ttft=j.get("ttft_s"),
+             load_s=j.get("load_s"))
+    f.update(override)
+    return f
+
+
 def collect(res) -> list[dict]:
     """Every system run as {system, label, budget, status, load_peak, peak_rss, prefill, decode,
     ttft, load_s, notes}."""
@@ -102,10 +113,7 @@ def collect(res) -> list[dict]:
              "status": e.get("status"), "notes": []}
         if e.get("status") == "ok":
             j = e["result"]
-            r.update(load_peak=j.get("load_peak_rss_bytes"),
-                     peak_rss=e.get("child_peak_rss_bytes") or j.get("peak_rss_bytes"),
-                     prefill=j.get("prefill_tok_s"), decode=j.get("decode_tok_s"), ttft=j.get("ttft_s"),
-                     load_s=j.get("load_s"))
+            r.update(figures(e))
             r["limit"] = ("unlimited" if j.get("budget_bytes") is None else
                           f"budget {e['budget']} = {gib(j['budget_bytes'])} of experts")
             if j.get("cache_hit_rate"):
@@ -118,11 +126,7 @@ def collect(res) -> list[dict]:
     r = {"system": "HF transformers", "budget": "unlimited", "label": "HF transformers",
          "limit": "none (bf16, CPU)", "status": hf.get("status"), "notes": []}
     if hf.get("status") == "ok":
-        j = hf["result"]
-        r.update(load_peak=j.get("load_peak_rss_bytes"),
-                 peak_rss=hf.get("child_peak_rss_bytes") or j.get("peak_rss_bytes"),
-                 prefill=j.get("prefill_tok_s"), decode=j.get("decode_tok_s"), ttft=j.get("ttft_s"),
-                 load_s=j.get("load_s"))
+        r.update(figures(hf))
     else:
         r["notes"].append(why(hf))
     rows.append(r)
@@ -136,12 +140,10 @@ def collect(res) -> list[dict]:
                       ("cgroup" if cg else "none (mmap)"))
         if e.get("status") == "ok":
             j = e["result"]
-            r.update(load_peak=j.get("load_peak_rss_bytes"),
-                     peak_rss=e.get("child_peak_rss_bytes") or j.get("peak_rss_bytes"),
-                     prefill=llama_summary(j, "prefill_tok_s"), decode=llama_summary(j, "decode_tok_s"),
-                     ttft={"median": j["ttft_s"], "min": j["ttft_s"], "max": j["ttft_s"]}
-                     if j.get("ttft_s") is not None else None,
-                     load_s=j.get("load_s"))
+            r.update(figures(e, prefill=llama_summary(j, "prefill_tok_s"),
+                             decode=llama_summary(j, "decode_tok_s"),
+                             ttft={"median": j["ttft_s"], "min": j["ttft_s"], "max": j["ttft_s"]}
+                             if j.get("ttft_s") is not None else None))
             if not j.get("all_reps_quiet", True):
                 r["notes"].append("some repetitions ran while other processes used the CPUs")
             if cg:
