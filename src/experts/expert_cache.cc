@@ -67,11 +67,10 @@ bool ExpertCache::MakeRoom(uint64_t charge, uint8_t** reuse) {
     ++evictions_;
     if (listener_) listener_(*victim, e->unused);
     if (*reuse == nullptr && e->charge == charge) {
+      // The buffer changes hands: its bytes stay mapped and on the ledger.
       *reuse = std::exchange(e->data, nullptr);
       usage_ -= e->charge;
       delete e;
-      // The reused buffer's bytes stay on the ledger; Pin charges usage_ for it again.
-      MemoryLedger::Global().Add(MemoryKind::kExpertCache, -static_cast<int64_t>(charge));
     } else {
       Free(e);
     }
@@ -102,9 +101,7 @@ StatusOr<ExpertCache::PinResult> ExpertCache::Pin(uint64_t key, uint64_t charge,
     uint8_t* reuse = nullptr;
     if (MakeRoom(charge, &reuse)) {
       uint8_t* data = reuse;
-      if (data != nullptr) {
-        MemoryLedger::Global().Add(MemoryKind::kExpertCache, static_cast<int64_t>(charge));
-      } else {
+      if (data == nullptr) {
         data = MapBuffer(charge);
         if (data == nullptr) {
           return ResourceExhausted(
