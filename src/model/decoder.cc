@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "ops/ops.h"
 #include "util/memory_ledger.h"
@@ -50,116 +49,144 @@ StatusOr<std::unique_ptr<MoeDecoder>> MoeDecoder::Load(const WeightSource& sourc
   return d;
 }
 
+namespace {
+
+// y[t] = RMSNorm(x[t]) for each of the n rows.
+void RmsNormRows(const float* x, int64_t n, int64_t hidden, const Bf16Tensor& weight, float eps,
+                 float* y) {
+  for (int64_t t = 0; t < n; ++t)
+    ops::RmsNorm(x + t * hidden, weight.ptr(), hidden, eps, y + t * hidden);
+}
+
+// x += delta over count values.
+void AddInPlace(const float* delta, int64_t count, float* x) {
+  for (int64_t i = 0; i < count; ++i) x[i] += delta[i];
+}
+
+}  // namespace
+
+int MoeDecoder::MaxExpertsPerToken() const {
+  const int k = static_cast<int>(config_.num_experts_per_tok);
+  return selector_ != nullptr ? selector_->MaxExperts(k, static_cast<int>(config_.num_experts)) : k;
+}
+
+void MoeDecoder::Reserve(int64_t max_tokens, int64_t context, int workers) {
+  act_.Reserve(config_, max_tokens, context, MaxExpertsPerToken(), workers,
+               /*contributions=*/contribution_observer_ != nullptr);
+}
+
 Status MoeDecoder::Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool) {
-  const int64_t h = config_.hidden_size;
-  if (cache->length() + n > cache->capacity()) {
+  const int64_t hidden = config_.hidden_size, start = cache->length();
+  const float eps = config_.rms_norm_eps;
+  if (start + n > cache->capacity()) {
     return OutOfRange(fmt::format("context of {} tokens exceeds the KV cache capacity {}",
-                                  cache->length() + n, cache->capacity()));
+                                  start + n, cache->capacity()));
   }
-  const LedgerCharge activations(MemoryKind::kActivations, ActivationBytes(n, cache->length() + n));
-  std::vector<float> normed(n * h), delta(n * h);
+  Reserve(n, cache->capacity(), pool != nullptr ? pool->num_threads() : 1);
+  float* normed = act_.normed.data();
+  float* delta = act_.delta.data();
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& w = layers_[l];
-    for (int64_t t = 0; t < n; ++t) {
-      ops::RmsNorm(x + t * h, w.input_norm.ptr(), h, config_.rms_norm_eps, normed.data() + t * h);
-    }
-    Attention(w, static_cast<int>(l), normed.data(), n, cache, delta.data(), pool);
-    for (int64_t i = 0; i < n * h; ++i) x[i] += delta[i];
-    for (int64_t t = 0; t < n; ++t) {
-      ops::RmsNorm(x + t * h, w.post_norm.ptr(), h, config_.rms_norm_eps, normed.data() + t * h);
-    }
+    const int layer = static_cast<int>(l);
+    RmsNormRows(x, n, hidden, w.input_norm, eps, normed);  // normed = RMSNorm(x)
+    Attention(w, layer, n, cache, pool);                   // delta = o_proj(attention(normed))
+    AddInPlace(delta, n * hidden, x);                      // x += delta
+    RmsNormRows(x, n, hidden, w.post_norm, eps, normed);   // normed = RMSNorm(x)
     if (w.moe) {
-      if (n == 1) PredictNext(static_cast<int>(l), x);
+      if (n == 1) PredictNext(layer, x);                 // prefetch layer + 1's likely experts
+      const int used = Route(w, layer, start, n, pool);  // top-k experts per token
       OMNI_RETURN_IF_ERROR(
-          Moe(w, static_cast<int>(l), cache->length(), normed.data(), n, delta.data(), pool));
+          RunExperts(layer, start, n, used, pool));  // delta = Σ w · expert(normed)
     } else {
-      DenseMlp(w, normed.data(), n, delta.data(), pool);
+      DenseMlp(w, n, pool);  // delta = SwiGLU MLP(normed)
     }
-    for (int64_t i = 0; i < n * h; ++i) x[i] += delta[i];
+    AddInPlace(delta, n * hidden, x);  // x += delta
   }
-  cache->set_length(cache->length() + n);
+  cache->set_length(start + n);
   return Status::Ok();
 }
 
-uint64_t MoeDecoder::ActivationBytes(int64_t n, int64_t context) const {
+void MoeDecoder::Attention(const Layer& w, int layer, int64_t n, KvCache* cache, ThreadPool* pool) {
   const DecoderConfig& c = config_;
-  const int64_t q_dim = c.num_heads * c.head_dim, kv_dim = c.num_kv_heads * c.head_dim;
-  const int64_t inter = std::max(c.intermediate_size, c.moe_intermediate_size);
-  // The largest buffers live at once: normed + delta, q/k/v/attn, and the MoE's router
-  // probabilities with one expert's inputs, gate, up and down rows; plus attention scores.
-  const int64_t floats = n * (2 * c.hidden_size + 2 * q_dim + 2 * kv_dim) +
-                         n * (c.num_experts + 2 * c.hidden_size + 2 * inter) + context;
-  return static_cast<uint64_t>(floats) * sizeof(float);
-}
-
-void MoeDecoder::Attention(const Layer& w, int layer, const float* h, int64_t n, KvCache* cache,
-                           float* out, ThreadPool* pool) {
-  const DecoderConfig& c = config_;
-  const int64_t hd = c.head_dim, nh = c.num_heads, nkv = c.num_kv_heads;
-  const int64_t q_dim = nh * hd, kv_dim = nkv * hd, start = cache->length();
-  std::vector<float> q(n * q_dim), k(n * kv_dim), v(n * kv_dim);
-  ops::MatMulBf16(h, n, c.hidden_size, w.q_proj.ptr(), q_dim, q.data(), pool);
-  ops::MatMulBf16(h, n, c.hidden_size, w.k_proj.ptr(), kv_dim, k.data(), pool);
-  ops::MatMulBf16(h, n, c.hidden_size, w.v_proj.ptr(), kv_dim, v.data(), pool);
-  // Per-head q/k RMSNorm, then RoPE (the norm comes first, as in the reference).
-  std::vector<float> cos(rope_.half()), sin(rope_.half());
+  const int64_t head_dim = c.head_dim, heads = c.num_heads, kv_heads = c.num_kv_heads;
+  const int64_t q_dim = heads * head_dim, kv_dim = kv_heads * head_dim, start = cache->length();
+  float* q = act_.q.data();
+  float* k = act_.k.data();
+  float* v = act_.v.data();
+  float* cos = act_.rope_cos.data();
+  float* sin = act_.rope_sin.data();
+  // q, k, v: [n, q_dim], [n, kv_dim], [n, kv_dim].
+  ops::MatMulBf16(act_.normed.data(), n, c.hidden_size, w.q_proj.ptr(), q_dim, q, pool);
+  ops::MatMulBf16(act_.normed.data(), n, c.hidden_size, w.k_proj.ptr(), kv_dim, k, pool);
+  ops::MatMulBf16(act_.normed.data(), n, c.hidden_size, w.v_proj.ptr(), kv_dim, v, pool);
+  // Per-head q/k RMSNorm, then RoPE (the norm comes first, as in the reference); k and v join
+  // the cache.
   for (int64_t t = 0; t < n; ++t) {
-    rope_.Angles(start + t, cos.data(), sin.data());
-    for (int64_t i = 0; i < nh; ++i) {
-      float* qh = q.data() + t * q_dim + i * hd;
-      ops::RmsNorm(qh, w.q_norm.ptr(), hd, c.rms_norm_eps, qh);
-      ops::RopeRotateHalf(qh, hd, cos.data(), sin.data());
+    rope_.Angles(start + t, cos, sin);
+    for (int64_t i = 0; i < heads; ++i) {
+      float* qh = q + t * q_dim + i * head_dim;
+      ops::RmsNorm(qh, w.q_norm.ptr(), head_dim, c.rms_norm_eps, qh);
+      ops::RopeRotateHalf(qh, head_dim, cos, sin);
     }
-    for (int64_t i = 0; i < nkv; ++i) {
-      float* kh = k.data() + t * kv_dim + i * hd;
-      ops::RmsNorm(kh, w.k_norm.ptr(), hd, c.rms_norm_eps, kh);
-      ops::RopeRotateHalf(kh, hd, cos.data(), sin.data());
+    for (int64_t i = 0; i < kv_heads; ++i) {
+      float* kh = k + t * kv_dim + i * head_dim;
+      ops::RmsNorm(kh, w.k_norm.ptr(), head_dim, c.rms_norm_eps, kh);
+      ops::RopeRotateHalf(kh, head_dim, cos, sin);
     }
-    std::copy_n(k.data() + t * kv_dim, kv_dim, cache->k(layer, start + t));
-    std::copy_n(v.data() + t * kv_dim, kv_dim, cache->v(layer, start + t));
+    std::copy_n(k + t * kv_dim, kv_dim, cache->k(layer, start + t));
+    std::copy_n(v + t * kv_dim, kv_dim, cache->v(layer, start + t));
   }
-  // Causal attention; each (token, head) pair is independent.
-  std::vector<float> attn(n * q_dim);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int64_t group = nh / nkv;
-  auto work = [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(start + n);
-    for (int64_t job = begin; job < end; ++job) {
-      const int64_t t = job / nh, head = job % nh, g = head / group;
-      const int64_t len = start + t + 1;
-      const float* qh = q.data() + t * q_dim + head * hd;
-      for (int64_t j = 0; j < len; ++j) {
-        scores[j] = ops::Dot(qh, cache->k(layer, j) + g * hd, hd) * scale;
+  // Causal attention: each (token, head) job is independent; worker `wid` takes a contiguous
+  // share of the jobs and its own row of scores.
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  const int64_t group = heads / kv_heads, jobs = n * heads, workers = act_.workers;
+  auto attend = [&](int64_t worker_begin, int64_t worker_end) {
+    for (int64_t wid = worker_begin; wid < worker_end; ++wid) {
+      float* scores = act_.scores.data() + wid * act_.context;
+      for (int64_t job = jobs * wid / workers; job < jobs * (wid + 1) / workers; ++job) {
+        const int64_t t = job / heads, head = job % heads, kv_head = head / group;
+        const int64_t len = start + t + 1;
+        const float* qh = q + t * q_dim + head * head_dim;
+        for (int64_t j = 0; j < len; ++j) {
+          scores[j] = ops::Dot(qh, cache->k(layer, j) + kv_head * head_dim, head_dim) * scale;
+        }
+        ops::Softmax(scores, len);
+        float* o = act_.attn.data() + t * q_dim + head * head_dim;
+        std::fill_n(o, head_dim, 0.0f);
+        for (int64_t j = 0; j < len; ++j) {
+          ops::Axpy(scores[j], cache->v(layer, j) + kv_head * head_dim, head_dim, o);
+        }
       }
-      ops::Softmax(scores.data(), len);
-      float* o = attn.data() + t * q_dim + head * hd;
-      std::fill_n(o, hd, 0.0f);
-      for (int64_t j = 0; j < len; ++j) ops::Axpy(scores[j], cache->v(layer, j) + g * hd, hd, o);
     }
   };
-  if (pool != nullptr) {
-    pool->ParallelFor(n * nh, work);
+  if (pool != nullptr && workers > 1) {
+    pool->ParallelFor(workers, attend);
   } else {
-    work(0, n * nh);
+    attend(0, workers);
   }
-  ops::MatMulBf16(attn.data(), n, q_dim, w.o_proj.ptr(), c.hidden_size, out, pool);
+  ops::MatMulBf16(act_.attn.data(), n, q_dim, w.o_proj.ptr(), c.hidden_size, act_.delta.data(),
+                  pool);
 }
 
 int SelectTopK(const float* probs, int num_experts, int k, bool normalize, int32_t* experts,
                float* weights) {
   k = std::clamp(k, 1, num_experts);
-  // Partial selection over indices; ties go to the lower index.
-  std::vector<int32_t> order(num_experts);
-  std::iota(order.begin(), order.end(), 0);
-  std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
+  // k passes, each taking the largest expert ordered after the previous pick in (probability
+  // descending, index ascending) order: ties go to the lower index, and nothing is allocated.
+  auto before = [probs](int a, int b) {
     return probs[a] != probs[b] ? probs[a] > probs[b] : a < b;
-  });
+  };
   float sum = 0;
-  for (int i = 0; i < k; ++i) sum += probs[order[i]];
   for (int i = 0; i < k; ++i) {
-    experts[i] = order[i];
-    weights[i] = normalize ? probs[order[i]] / sum : probs[order[i]];
+    int best = -1;
+    for (int e = 0; e < num_experts; ++e) {
+      if (i > 0 && !before(experts[i - 1], e)) continue;
+      if (best < 0 || before(e, best)) best = e;
+    }
+    experts[i] = best;
+    sum += probs[best];
   }
+  for (int i = 0; i < k; ++i) weights[i] = normalize ? probs[experts[i]] / sum : probs[experts[i]];
   return k;
 }
 
@@ -167,114 +194,133 @@ void MoeDecoder::PredictNext(int layer, const float* x) {
   const int next = layer + 1;
   if (!prefetch_ || next >= static_cast<int>(layers_.size()) || !layers_[next].moe) return;
   const DecoderConfig& c = config_;
-  const int64_t hid = c.hidden_size, e_count = c.num_experts;
-  std::vector<float> normed(hid), probs(e_count);
-  ops::RmsNorm(x, layers_[next].post_norm.ptr(), hid, c.rms_norm_eps, normed.data());
-  ops::MatMulBf16(normed.data(), 1, hid, layers_[next].router.ptr(), e_count, probs.data(),
-                  nullptr);
-  ops::Softmax(probs.data(), e_count);
-  std::vector<int32_t> chosen(e_count);
-  std::vector<float> weights(e_count);
+  const int experts = static_cast<int>(c.num_experts);
+  float* normed = act_.predict_normed.data();
+  float* probs = act_.predict_probs.data();
+  ops::RmsNorm(x, layers_[next].post_norm.ptr(), c.hidden_size, c.rms_norm_eps, normed);
+  ops::MatMulBf16(normed, 1, c.hidden_size, layers_[next].router.ptr(), experts, probs,
+                  /*pool=*/nullptr);
+  ops::Softmax(probs, experts);
   const int k =
-      SelectTopK(probs.data(), static_cast<int>(e_count), static_cast<int>(c.num_experts_per_tok),
-                 false, chosen.data(), weights.data());
-  experts_->Prefetch(next, chosen.data(), k);
+      SelectTopK(probs, experts, static_cast<int>(c.num_experts_per_tok),
+                 /*normalize=*/false, act_.predict_experts.data(), act_.predict_weights.data());
+  experts_->Prefetch(next, act_.predict_experts.data(), k);
 }
 
-Status MoeDecoder::Moe(const Layer& w, int layer, int64_t start, const float* h, int64_t n,
-                       float* out, ThreadPool* pool) {
+int MoeDecoder::Route(const Layer& w, int layer, int64_t start, int64_t n, ThreadPool* pool) {
   const DecoderConfig& c = config_;
-  const int64_t hid = c.hidden_size, e_count = c.num_experts, inter = c.moe_intermediate_size;
-  const int k = static_cast<int>(c.num_experts_per_tok);
-  std::vector<float> probs(n * e_count);
-  ops::MatMulBf16(h, n, hid, w.router.ptr(), e_count, probs.data(), pool);
-  // Route every token: softmax over all experts, then the exact top-k or the selector's choice.
-  struct Use {
-    int64_t token;
-    int slot;  // position in the token's chosen list
-    float weight;
-  };
-  std::vector<std::vector<Use>> by_expert(e_count);
-  std::vector<int32_t> chosen(e_count);
-  std::vector<float> weights(e_count);
-  std::vector<int> chosen_count(n);
-  int max_chosen = 0;
+  const int experts = static_cast<int>(c.num_experts), k = static_cast<int>(c.num_experts_per_tok);
+  const int max_k = act_.max_k;
+  float* probs = act_.router_probs.data();  // [n, experts]
+  ops::MatMulBf16(act_.normed.data(), n, c.hidden_size, w.router.ptr(), experts, probs, pool);
+  int32_t* begin = act_.uses_begin.data();
+  std::fill_n(begin, experts + 1, 0);
   for (int64_t t = 0; t < n; ++t) {
-    float* p = probs.data() + t * e_count;
-    ops::Softmax(p, e_count);
-    const int m = selector_ != nullptr
-                      ? selector_->Select(layer, start + t, p, static_cast<int>(e_count), k,
-                                          c.norm_topk_prob, chosen.data(), weights.data())
-                      : SelectTopK(p, static_cast<int>(e_count), k, c.norm_topk_prob, chosen.data(),
-                                   weights.data());
-    for (int i = 0; i < m; ++i) by_expert[chosen[i]].push_back({t, i, weights[i]});
-    chosen_count[t] = m;
-    max_chosen = std::max(max_chosen, m);
-    if (observer_) observer_({layer, t, start + t, p, chosen.data(), weights.data(), m});
+    float* p = probs + t * experts;
+    int32_t* chosen = act_.chosen.data() + t * max_k;
+    float* weights = act_.chosen_weights.data() + t * max_k;
+    ops::Softmax(p, experts);
+    const int m =
+        selector_ != nullptr
+            ? selector_->Select(layer, start + t, p, experts, k, c.norm_topk_prob, chosen, weights)
+            : SelectTopK(p, experts, k, c.norm_topk_prob, chosen, weights);
+    act_.chosen_count[t] = m;
+    for (int i = 0; i < m; ++i) ++begin[chosen[i] + 1];
+    if (observer_) observer_({layer, t, start + t, p, chosen, weights, m});
   }
+  // Group the uses by expert (a counting sort, stable in token order).
+  int used = 0;
+  for (int e = 0; e < experts; ++e) {
+    if (begin[e + 1] > 0) act_.used_experts[used++] = e;
+    begin[e + 1] += begin[e];
+  }
+  int32_t* fill = act_.uses_fill.data();
+  std::copy_n(begin, experts, fill);
+  for (int64_t t = 0; t < n; ++t) {
+    const int32_t* chosen = act_.chosen.data() + t * max_k;
+    const float* weights = act_.chosen_weights.data() + t * max_k;
+    for (int i = 0; i < act_.chosen_count[t]; ++i) {
+      act_.uses[fill[chosen[i]]++] = {static_cast<int32_t>(t), i, weights[i]};
+    }
+  }
+  return used;
+}
+
+Status MoeDecoder::RunExperts(int layer, int64_t start, int64_t n, int used, ThreadPool* pool) {
+  const int64_t hidden = config_.hidden_size;
+  const int32_t* order = act_.used_experts.data();
+  const int32_t* begin = act_.uses_begin.data();
+  float* delta = act_.delta.data();
+  const bool keep_slots = contribution_observer_ != nullptr;
   // Experts run in index order, which fixes the summation order of the output: any residency
   // (budget, policy, prefetch) gives the same bits. Up to `window` of them are expected ahead so
   // their loads overlap the computation of the ones before.
-  std::vector<int> used;
-  for (int64_t e = 0; e < e_count; ++e) {
-    if (!by_expert[e].empty()) used.push_back(static_cast<int>(e));
-  }
-  const size_t window =
-      std::min(used.size(), static_cast<size_t>(std::max(1, experts_->max_held())));
-  for (size_t i = 0; i < window; ++i) experts_->Expect(layer, used[i]);
-  std::vector<float> outputs;  // [n, max_chosen, hid] when contributions are observed
-  if (contribution_observer_) outputs.assign(n * max_chosen * hid, 0.0f);
-  std::fill_n(out, n * hid, 0.0f);
-  std::vector<float> xs, gate, up, down;
-  for (size_t i = 0; i < used.size(); ++i) {
-    const int e = used[i];
-    const auto& rows = by_expert[e];
-    const int64_t m = static_cast<int64_t>(rows.size());
-    auto ew = experts_->Acquire(layer, e);
-    if (!ew.ok()) {
-      for (size_t j = i + 1; j < std::min(used.size(), i + window); ++j) {
-        experts_->Release(layer, used[j]);  // cancels the Expect
-      }
-      return ew.status();
+  const int window = std::min(used, std::max(1, experts_->max_held()));
+  for (int i = 0; i < window; ++i) experts_->Expect(layer, order[i]);
+  std::fill_n(delta, n * hidden, 0.0f);
+  for (int i = 0; i < used; ++i) {
+    const int e = order[i];
+    const ExpertUse* uses = act_.uses.data() + begin[e];
+    const int64_t m = begin[e + 1] - begin[e];
+    auto weights = experts_->Acquire(layer, e);
+    if (!weights.ok()) {
+      // Experts i + 1 .. i + window − 1 are expected and not yet acquired: cancel them.
+      for (int j = i + 1; j < std::min(used, i + window); ++j) experts_->Release(layer, order[j]);
+      return weights.status();
     }
-    xs.resize(m * hid);
-    gate.resize(m * inter);
-    up.resize(m * inter);
-    down.resize(m * hid);
-    for (int64_t r = 0; r < m; ++r) std::copy_n(h + rows[r].token * hid, hid, xs.data() + r * hid);
-    ops::MatMulBf16(xs.data(), m, hid, ew->gate, inter, gate.data(), pool);
-    ops::MatMulBf16(xs.data(), m, hid, ew->up, inter, up.data(), pool);
-    ops::SwiGlu(gate.data(), up.data(), m * inter, gate.data());
-    ops::MatMulBf16(gate.data(), m, inter, ew->down, hid, down.data(), pool);
+    for (int64_t r = 0; r < m; ++r) {  // gather the rows routed to e
+      std::copy_n(act_.normed.data() + uses[r].token * hidden, hidden,
+                  act_.expert_in.data() + r * hidden);
+    }
+    RunExpert(*weights, m, pool);
     experts_->Release(layer, e);
-    if (i + window < used.size()) experts_->Expect(layer, used[i + window]);
-    for (int64_t r = 0; r < m; ++r) {
-      ops::Axpy(rows[r].weight, down.data() + r * hid, hid, out + rows[r].token * hid);
-      if (!outputs.empty()) {
-        std::copy_n(down.data() + r * hid, hid,
-                    outputs.data() + (rows[r].token * max_chosen + rows[r].slot) * hid);
+    if (i + window < used) experts_->Expect(layer, order[i + window]);
+    for (int64_t r = 0; r < m; ++r) {  // delta[token] += weight · expert(token)
+      const float* y = act_.expert_out.data() + r * hidden;
+      ops::Axpy(uses[r].weight, y, hidden, delta + uses[r].token * hidden);
+      if (keep_slots) {
+        std::copy_n(
+            y, hidden,
+            act_.slot_outputs.data() + (uses[r].token * act_.max_k + uses[r].slot) * hidden);
       }
     }
   }
-  if (contribution_observer_) {
-    for (int e : used) {
-      for (const Use& u : by_expert[e]) {
-        contribution_observer_({layer, start + u.token, e, u.weight,
-                                outputs.data() + (u.token * max_chosen + u.slot) * hid,
-                                out + u.token * hid, hid});
-      }
-    }
-  }
+  if (keep_slots) ReportContributions(layer, start, used);
   return Status::Ok();
 }
 
-void MoeDecoder::DenseMlp(const Layer& w, const float* h, int64_t n, float* out, ThreadPool* pool) {
-  const int64_t hid = config_.hidden_size, inter = config_.intermediate_size;
-  std::vector<float> gate(n * inter), up(n * inter);
-  ops::MatMulBf16(h, n, hid, w.mlp_gate.ptr(), inter, gate.data(), pool);
-  ops::MatMulBf16(h, n, hid, w.mlp_up.ptr(), inter, up.data(), pool);
-  ops::SwiGlu(gate.data(), up.data(), n * inter, gate.data());
-  ops::MatMulBf16(gate.data(), n, inter, w.mlp_down.ptr(), hid, out, pool);
+void MoeDecoder::RunExpert(const ExpertWeights& w, int64_t m, ThreadPool* pool) {
+  const int64_t hidden = config_.hidden_size, inter = config_.moe_intermediate_size;
+  float* gate = act_.expert_gate.data();  // [m, inter]
+  float* up = act_.expert_up.data();      // [m, inter]
+  ops::MatMulBf16(act_.expert_in.data(), m, hidden, w.gate, inter, gate, pool);
+  ops::MatMulBf16(act_.expert_in.data(), m, hidden, w.up, inter, up, pool);
+  ops::SwiGlu(gate, up, m * inter, gate);
+  ops::MatMulBf16(gate, m, inter, w.down, hidden, act_.expert_out.data(), pool);
+}
+
+void MoeDecoder::ReportContributions(int layer, int64_t start, int used) {
+  const int64_t hidden = config_.hidden_size;
+  for (int i = 0; i < used; ++i) {
+    const int e = act_.used_experts[i];
+    for (int32_t u = act_.uses_begin[e]; u < act_.uses_begin[e + 1]; ++u) {
+      const ExpertUse& use = act_.uses[u];
+      contribution_observer_(
+          {layer, start + use.token, e, use.weight,
+           act_.slot_outputs.data() + (use.token * act_.max_k + use.slot) * hidden,
+           act_.delta.data() + use.token * hidden, hidden});
+    }
+  }
+}
+
+void MoeDecoder::DenseMlp(const Layer& w, int64_t n, ThreadPool* pool) {
+  const int64_t hidden = config_.hidden_size, inter = config_.intermediate_size;
+  float* gate = act_.mlp_gate.data();  // [n, inter]
+  float* up = act_.mlp_up.data();      // [n, inter]
+  ops::MatMulBf16(act_.normed.data(), n, hidden, w.mlp_gate.ptr(), inter, gate, pool);
+  ops::MatMulBf16(act_.normed.data(), n, hidden, w.mlp_up.ptr(), inter, up, pool);
+  ops::SwiGlu(gate, up, n * inter, gate);
+  ops::MatMulBf16(gate, n, inter, w.mlp_down.ptr(), hidden, act_.delta.data(), pool);
 }
 
 }  // namespace omnisage

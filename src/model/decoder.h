@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "io/weight_source.h"
+#include "model/activations.h"
 #include "model/config.h"
 #include "model/expert_provider.h"
 #include "model/expert_selector.h"
@@ -49,8 +50,16 @@ class MoeDecoder {
                                                     ExpertProvider* experts);
 
   // x: [n, hidden], the inputs at positions cache->length() .. + n − 1; replaced by the outputs
-  // (before the final norm). Appends to the cache.
+  // (before the final norm). Appends to the cache. Allocates nothing when Reserve covered n
+  // tokens over the cache's capacity (it grows the activations otherwise).
+  // Errors: the cache is full (nothing is appended), or an expert could not be loaded.
   Status Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool);
+
+  // Sizes the activations for up to `max_tokens` tokens per Forward over `context` positions,
+  // attention split over `workers` threads.
+  void Reserve(int64_t max_tokens, int64_t context, int workers);
+  DecoderActivations& activations() { return act_; }
+  const DecoderActivations& activations() const { return act_; }
 
   void set_routing_observer(RoutingObserver observer) { observer_ = std::move(observer); }
   // Replaces exact top-k routing (null restores it). Not owned; must outlive its use.
@@ -67,9 +76,6 @@ class MoeDecoder {
   KvCache NewCache(int64_t capacity) const {
     return KvCache(config_.num_layers, capacity, config_.num_kv_heads * config_.head_dim);
   }
-  // Bytes of the scratch buffers a Forward of n tokens at a context of `context` tokens holds
-  // (charged to the MemoryLedger as kActivations while it runs).
-  uint64_t ActivationBytes(int64_t n, int64_t context) const;
 
  private:
   struct Layer {
@@ -80,16 +86,25 @@ class MoeDecoder {
   };
 
   explicit MoeDecoder(const DecoderConfig& c) : config_(c), rope_(c) {}
-  void Attention(const Layer& w, int layer, const float* h, int64_t n, KvCache* cache, float* out,
-                 ThreadPool* pool);
-  Status Moe(const Layer& w, int layer, int64_t start, const float* h, int64_t n, float* out,
-             ThreadPool* pool);
+  // The most experts one token may be routed to (the selector's maximum, else top-k).
+  int MaxExpertsPerToken() const;
+  // Each step reads act_.normed and writes act_.delta [n, hidden] unless it says otherwise.
+  void Attention(const Layer& w, int layer, int64_t n, KvCache* cache, ThreadPool* pool);
   void PredictNext(int layer, const float* x);
-  void DenseMlp(const Layer& w, const float* h, int64_t n, float* out, ThreadPool* pool);
+  // Routes every token (router softmax, exact top-k or the selector), groups the uses by expert
+  // into act_.uses; returns how many distinct experts were chosen (act_.used_experts).
+  int Route(const Layer& w, int layer, int64_t start, int64_t n, ThreadPool* pool);
+  // delta = Σ weight · expert(normed) over the routed experts, run in index order.
+  Status RunExperts(int layer, int64_t start, int64_t n, int used, ThreadPool* pool);
+  // act_.expert_out = SwiGLU expert applied to the `m` rows gathered in act_.expert_in.
+  void RunExpert(const ExpertWeights& w, int64_t m, ThreadPool* pool);
+  void ReportContributions(int layer, int64_t start, int used);
+  void DenseMlp(const Layer& w, int64_t n, ThreadPool* pool);
 
   DecoderConfig config_;
   Rope rope_;
   std::vector<Layer> layers_;
+  DecoderActivations act_;
   ExpertProvider* experts_ = nullptr;
   RoutingObserver observer_;
   ExpertSelector* selector_ = nullptr;

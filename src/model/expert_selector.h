@@ -12,10 +12,12 @@ class ExpertSelector {
  public:
   virtual ~ExpertSelector() = default;
   // probs: the router softmax [num_experts] of the token at absolute position `position`.
-  // Writes at most num_experts experts (distinct) and their mixing weights; returns how many (≥ 1).
-  // `k` and `norm_topk_prob` are the model's own settings.
+  // Writes at most MaxExperts(k, num_experts) experts (distinct) and their mixing weights;
+  // returns how many (≥ 1). `k` and `norm_topk_prob` are the model's own settings.
   virtual int Select(int layer, int64_t position, const float* probs, int num_experts, int k,
                      bool norm_topk_prob, int32_t* experts, float* weights) = 0;
+  // The most experts Select may choose for one token (the decoder sizes its buffers by it).
+  virtual int MaxExperts(int k, int num_experts) const { return num_experts; }
 };
 
 // The exact choice: the k largest probabilities (ties to the lower index), in descending order,

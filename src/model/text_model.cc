@@ -4,6 +4,7 @@
 
 #include "ops/ops.h"
 #include "tensor/bf16.h"
+#include "util/thread_pool.h"
 
 namespace omnisage {
 
@@ -32,25 +33,27 @@ StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const WeightSource& source,
 
 Status TextModel::Forward(const int32_t* tokens, int64_t n, KvCache* cache, bool all_positions,
                           float* logits, ThreadPool* pool) {
-  const int64_t h = config().hidden_size, vocab = config().vocab_size;
+  const int64_t hidden = config().hidden_size, vocab = config().vocab_size;
   if (n <= 0) return InvalidArgument("Forward: no tokens");
-  std::vector<float> x(n * h);
   for (int64_t t = 0; t < n; ++t) {
     if (tokens[t] < 0 || tokens[t] >= vocab) {
       return InvalidArgument(
           fmt::format("token id {} is outside the vocabulary [0, {})", tokens[t], vocab));
     }
-    const uint16_t* row = embed_.ptr() + static_cast<int64_t>(tokens[t]) * h;
-    for (int64_t i = 0; i < h; ++i) x[t * h + i] = Bf16ToFloat(row[i]);
   }
-  OMNI_RETURN_IF_ERROR(decoder_->Forward(x.data(), n, cache, pool));
+  decoder_->Reserve(n, cache->capacity(), pool != nullptr ? pool->num_threads() : 1);
+  float* x = decoder_->activations().x.data();  // [n, hidden]
+  for (int64_t t = 0; t < n; ++t) {
+    const uint16_t* row = embed_.ptr() + static_cast<int64_t>(tokens[t]) * hidden;
+    for (int64_t i = 0; i < hidden; ++i) x[t * hidden + i] = Bf16ToFloat(row[i]);
+  }
+  OMNI_RETURN_IF_ERROR(decoder_->Forward(x, n, cache, pool));
   const int64_t first = all_positions ? 0 : n - 1;
-  const int64_t rows = n - first;
   for (int64_t t = first; t < n; ++t) {
-    ops::RmsNorm(x.data() + t * h, norm_.ptr(), h, config().rms_norm_eps, x.data() + t * h);
+    ops::RmsNorm(x + t * hidden, norm_.ptr(), hidden, config().rms_norm_eps, x + t * hidden);
   }
   const uint16_t* head = tied_ ? embed_.ptr() : head_.ptr();
-  ops::MatMulBf16(x.data() + first * h, rows, h, head, vocab, logits, pool);
+  ops::MatMulBf16(x + first * hidden, n - first, hidden, head, vocab, logits, pool);
   return Status::Ok();
 }
 

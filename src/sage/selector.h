@@ -71,6 +71,10 @@ class SageSelector final : public ExpertSelector {
 
   int Select(int layer, int64_t position, const float* probs, int num_experts, int k,
              bool norm_topk_prob, int32_t* experts, float* weights) override;
+  // CRISIS's count, the largest of every state's (sage/metabolic.h).
+  int MaxExperts(int k, int num_experts) const override {
+    return ExpertsPerToken(MetabolicState::kCrisis, k, num_experts);
+  }
 
   const SageSelectorCounters& counters() const { return counters_; }
   void ResetCounters() { counters_ = {}; }

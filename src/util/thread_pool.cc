@@ -58,7 +58,7 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+void ThreadPool::ParallelFor(int64_t n, RangeFn fn) {
   if (n <= 0) return;
   assert(t_running_pool != this && "ParallelFor called from inside a loop of the same pool");
   if (workers_.empty() || n == 1) {

@@ -21,9 +21,28 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace omnisage {
+
+// A non-owning reference to a callable fn(begin, end), so that passing a lambda to ParallelFor
+// allocates nothing (a std::function holding a capturing lambda may). The callable must outlive
+// the call it is passed to.
+class RangeFn {
+ public:
+  template <typename F>
+  requires(!std::is_same_v<std::decay_t<F>, RangeFn>)
+      RangeFn(const F& f)  // NOLINT: implicit, like std::function
+      : object_(&f), call_([](const void* o, int64_t begin, int64_t end) {
+          (*static_cast<const F*>(o))(begin, end);
+        }) {}
+  void operator()(int64_t begin, int64_t end) const { call_(object_, begin, end); }
+
+ private:
+  const void* object_;
+  void (*call_)(const void*, int64_t, int64_t);
+};
 
 class ThreadPool {
  public:
@@ -42,7 +61,7 @@ class ThreadPool {
 
   // Runs fn(begin, end) over contiguous chunks covering [0, n); blocks until all have returned.
   // n <= 0 does nothing; with one thread, or n == 1, fn(0, n) runs on the calling thread.
-  void ParallelFor(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);
+  void ParallelFor(int64_t n, RangeFn fn);
 
  private:
   // The claim word: [epoch:32 | chunks:16 | next chunk index:16]. Workers claim a chunk with one
@@ -60,7 +79,7 @@ class ThreadPool {
 
   // The current loop; written by the caller before it publishes a new epoch in state_, and
   // read-only while any of its chunks is unfinished.
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  const RangeFn* fn_ = nullptr;
   int64_t n_ = 0;
 
   std::atomic<uint64_t> state_{0};
