@@ -28,6 +28,7 @@ void ExpertCacheStats::Combine(const ExpertCacheStats& o, Op op) {
   op(stall_seconds, o.stall_seconds);
   op(prefetches, o.prefetches);
   op(prefetch_wasted, o.prefetch_wasted);
+  op(prefetch_failed, o.prefetch_failed);
   op(predicted_uses, o.predicted_uses);
   op(predicted_correct, o.predicted_correct);
   op(evictions, o.evictions);
@@ -85,13 +86,16 @@ StatusOr<std::unique_ptr<CachedExperts>> CachedExperts::Create(const WeightSourc
     p->names_.push_back(LayerNames(stack_prefix, l));
   }
   p->predicted_.resize(config.num_layers);
-  p->stats_.resize(config.num_layers);
+  {
+    MutexLock lock(&p->mu_);
+    p->stats_.resize(config.num_layers);
+  }
   p->cache_ = std::make_unique<ExpertCache>(options.budget_bytes, std::move(policy));
   CachedExperts* self = p.get();
   p->cache_->set_eviction_listener([self](uint64_t key, bool unused) {
     // Under the cache's lock; takes only mu_ (never held while calling into the cache).
     const ExpertKey k = ExpertKey::Unpack(key);
-    std::lock_guard<std::mutex> lock(self->mu_);
+    MutexLock lock(&self->mu_);
     ExpertCacheStats& s = self->stats_[k.layer];
     ++s.evictions;
     if (unused) ++s.prefetch_wasted;
@@ -108,13 +112,13 @@ CachedExperts::~CachedExperts() {
   }
 }
 
-void CachedExperts::Load(int layer, int expert, ExpertCache::Handle* h) {
+Status CachedExperts::Load(int layer, int expert, ExpertCache::Handle* h) {
   const auto start = std::chrono::steady_clock::now();
   Status s = ReadExpert(*source_, names_[layer], expert, config_.moe_intermediate_size,
                         config_.hidden_size, reinterpret_cast<uint16_t*>(cache_->Value(h)));
   const double seconds = Since(start);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ExpertCacheStats& st = stats_[layer];
     ++st.loads;
     st.load_seconds += seconds;
@@ -123,7 +127,8 @@ void CachedExperts::Load(int layer, int expert, ExpertCache::Handle* h) {
   if (s.ok() && options_.on_load) {
     options_.on_load(Key(layer, expert), expert_bytes_, 1000 * seconds);
   }
-  cache_->Publish(h, std::move(s));
+  cache_->Publish(h, s);
+  return s;
 }
 
 void CachedExperts::Expect(int layer, int expert) {
@@ -135,7 +140,7 @@ void CachedExperts::Expect(int layer, int expert) {
     current_layer_ = layer;
   }
   const auto start = std::chrono::steady_clock::now();
-  auto pinned = cache_->Pin(key, expert_bytes_, /*wait=*/true);
+  auto pinned = cache_->Pin(key, expert_bytes_, ExpertCache::PinMode::kUse);
   const double waited = Since(start);
   Held& held = held_[key];
   if (!pinned.ok()) {
@@ -144,7 +149,7 @@ void CachedExperts::Expect(int layer, int expert) {
   }
   held.handle = pinned->handle;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ExpertCacheStats& st = stats_[layer];
     ++st.accesses;
     st.stall_seconds += waited;
@@ -162,7 +167,7 @@ void CachedExperts::Expect(int layer, int expert) {
   }
   if (pinned->inserted) {
     ExpertCache::Handle* h = pinned->handle;
-    io_->Submit([this, layer, expert, h] { Load(layer, expert, h); });
+    io_->Submit([this, layer, expert, h] { (void)Load(layer, expert, h); });  // Acquire reports
   }
 }
 
@@ -179,7 +184,7 @@ StatusOr<ExpertWeights> CachedExperts::Acquire(int layer, int expert) {
   Status loaded = cache_->Wait(held.handle);
   const double waited = Since(start);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stats_[layer].stall_seconds += waited;
   }
   if (!loaded.ok()) {
@@ -207,14 +212,19 @@ void CachedExperts::Prefetch(int layer, const int32_t* experts, int n) {
     const uint64_t key = Key(layer, expert);
     if (cache_->Contains(key)) continue;
     io_->Submit([this, layer, expert, key] {
-      auto pinned = cache_->Pin(key, expert_bytes_, /*wait=*/false, /*access=*/false);
-      if (!pinned.ok() || pinned->handle == nullptr) return;  // no room now: skip the hint
+      auto pinned = cache_->Pin(key, expert_bytes_, ExpertCache::PinMode::kPrefetch);
+      if (!pinned.ok() || pinned->handle == nullptr) return;  // no room now: a hint, skipped
       if (pinned->inserted) {
         {
-          std::lock_guard<std::mutex> lock(mu_);
+          MutexLock lock(&mu_);
           ++stats_[layer].prefetches;
         }
-        Load(layer, expert, pinned->handle);
+        Status s = Load(layer, expert, pinned->handle);
+        if (!s.ok()) {  // the entry is gone; a use reads it again and reports its own error
+          MutexLock lock(&mu_);
+          ++stats_[layer].prefetch_failed;
+          if (first_prefetch_error_.ok()) first_prefetch_error_ = s;
+        }
       }
       cache_->Release(pinned->handle);
     });
@@ -223,27 +233,56 @@ void CachedExperts::Prefetch(int layer, const int32_t* experts, int n) {
 
 uint64_t CachedExperts::PinHotSet(const std::vector<uint64_t>& keys, uint64_t max_bytes) {
   uint64_t pinned = hot_.size() * expert_bytes_;
+  std::vector<std::string> warnings;
+  int foreign = 0;
   for (uint64_t key : keys) {
     const ExpertKey k = ExpertKey::Unpack(key);
     if (k.component != component_ || k.layer < 0 || k.layer >= config_.num_layers ||
         !config_.IsMoeLayer(k.layer) || k.expert < 0 || k.expert >= config_.num_experts) {
+      ++foreign;
       continue;
     }
     if (pinned + expert_bytes_ > max_bytes) break;
-    auto r = cache_->Pin(key, expert_bytes_, /*wait=*/true);
-    if (!r.ok()) break;
-    if (r->inserted) Load(k.layer, k.expert, r->handle);
-    if (!cache_->Wait(r->handle).ok()) {
+    auto r = cache_->Pin(key, expert_bytes_, ExpertCache::PinMode::kUse);
+    if (!r.ok()) {
+      warnings.push_back(fmt::format("hot set: stopped at layer {} expert {}: {}", k.layer,
+                                     k.expert, r.status().message()));
+      break;
+    }
+    Status loaded = r->inserted ? Load(k.layer, k.expert, r->handle) : cache_->Wait(r->handle);
+    if (!loaded.ok()) {
       cache_->Release(r->handle);
+      warnings.push_back(fmt::format("hot set: layer {} expert {} not pinned: {}", k.layer,
+                                     k.expert, loaded.message()));
       continue;
     }
     hot_.push_back(r->handle);
     pinned += expert_bytes_;
   }
+  if (foreign > 0) {
+    warnings.push_back(
+        fmt::format("hot set: {} of {} experts skipped (another component, or outside this model)",
+                    foreign, keys.size()));
+  }
   const uint64_t room = options_.budget_bytes - std::min(options_.budget_bytes, pinned);
   max_held_ =
       static_cast<int>(std::clamp<uint64_t>(room / expert_bytes_, 1, config_.num_experts_per_tok));
+  MutexLock lock(&mu_);
+  hot_set_warnings_.insert(hot_set_warnings_.end(), warnings.begin(), warnings.end());
   return pinned;
+}
+
+std::vector<std::string> CachedExperts::Warnings() const {
+  MutexLock lock(&mu_);
+  std::vector<std::string> out = hot_set_warnings_;
+  uint64_t failed = 0;
+  for (const ExpertCacheStats& s : stats_) failed += s.prefetch_failed;
+  if (failed > 0) {
+    out.push_back(fmt::format(
+        "{} prefetch read(s) failed (first: {}); experts that were then used were read again",
+        failed, first_prefetch_error_.message()));
+  }
+  return out;
 }
 
 bool CachedExperts::IsResident(int layer, int expert) const {
@@ -251,7 +290,7 @@ bool CachedExperts::IsResident(int layer, int expert) const {
 }
 
 std::vector<ExpertCacheStats> CachedExperts::layer_stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return stats_;
 }
 
@@ -262,7 +301,7 @@ ExpertCacheStats CachedExperts::total_stats() const {
 }
 
 void CachedExperts::ResetStats() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (ExpertCacheStats& s : stats_) s = ExpertCacheStats{};
 }
 

@@ -9,18 +9,23 @@
 // Statistics per layer: hits, misses, prefetch hits, bytes read, time stalled, evictions and how
 // often the next-layer prediction was right (docs/expert-cache.md defines each).
 //
+// Errors follow the engine's one rule (docs/expert-cache.md, "Errors"): a failure that would
+// change or cut short the answer reaches the caller — Acquire returns the read error of an
+// expert the forward pass needs, and the pass stops. A failure that leaves the answer intact is
+// counted and listed by Warnings() for the run's report: a prefetch whose read failed (the
+// expert is read again, on demand, if it is used), a hot-set expert that could not be pinned.
+// Nothing is dropped silently.
+//
 // Thread-safety: the ExpertProvider methods come from the one forward-pass thread (the
-// provider's contract); stats() and the cache may be read from any thread.
+// provider's contract); stats, Warnings() and the cache may be read from any thread.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "experts/eviction_policy.h"
@@ -29,6 +34,7 @@
 #include "io/weight_source.h"
 #include "model/config.h"
 #include "model/expert_provider.h"
+#include "util/mutex.h"
 #include "util/task_queue.h"
 
 namespace omnisage {
@@ -54,6 +60,7 @@ struct ExpertCacheStats {
   double stall_seconds = 0;        // the forward thread waiting for experts
   uint64_t prefetches = 0;         // speculative loads started
   uint64_t prefetch_wasted = 0;    // of those, evicted before any use
+  uint64_t prefetch_failed = 0;    // of those, whose read failed (a warning; see Warnings())
   uint64_t predicted_uses = 0;     // uses in layer passes that had a prediction
   uint64_t predicted_correct = 0;  // of those, experts the prediction named
   uint64_t evictions = 0;
@@ -105,16 +112,22 @@ class CachedExperts final : public ExpertProvider {
   uint64_t expert_bytes() const { return expert_bytes_; }
   uint64_t total_expert_bytes() const { return total_bytes_; }
   // Loads and pins `keys` (this stack's, in order) for the provider's lifetime, while their bytes
-  // stay within `max_bytes`; returns the bytes pinned. The window shrinks to what remains.
+  // stay within `max_bytes`; returns the bytes pinned. The window shrinks to what remains. Keys
+  // of another stack or out of range, and experts that cannot be read, are skipped and listed
+  // by Warnings().
   uint64_t PinHotSet(const std::vector<uint64_t>& keys, uint64_t max_bytes);
+  // What went wrong without changing the answer (failed prefetches, hot-set experts not
+  // pinned), one line each, for the run's report; empty when nothing did.
+  std::vector<std::string> Warnings() const;
   // Waits for every load in flight (prefetches included) to finish.
   void Drain() { io_->Drain(); }
 
  private:
   CachedExperts() = default;
   uint64_t Key(int layer, int expert) const { return ExpertKey{component_, layer, expert}.Pack(); }
-  // Reads the expert into the entry and publishes it (runs on an I/O thread).
-  void Load(int layer, int expert, ExpertCache::Handle* h);
+  // Reads the expert into the entry and publishes it; returns the read's status. Runs on an I/O
+  // thread (demand loads and prefetches) or on the caller's (PinHotSet).
+  Status Load(int layer, int expert, ExpertCache::Handle* h);
 
   struct Held {
     ExpertCache::Handle* handle = nullptr;
@@ -137,10 +150,11 @@ class CachedExperts final : public ExpertProvider {
   std::vector<int32_t> current_prediction_;      // for the layer pass under way
   int current_layer_ = -1;
 
-  mutable std::mutex mu_;                    // guards stats_ and prefetched_
-  std::vector<ExpertCacheStats> stats_;      // [layer]
-  std::unordered_set<uint64_t> prefetched_;  // loaded speculatively, not used yet
-  std::unique_ptr<TaskQueue> io_;            // last: destroyed (drained) first
+  mutable Mutex mu_;
+  std::vector<ExpertCacheStats> stats_ OMNI_GUARDED_BY(mu_);  // [layer]
+  Status first_prefetch_error_ OMNI_GUARDED_BY(mu_);
+  std::vector<std::string> hot_set_warnings_ OMNI_GUARDED_BY(mu_);
+  std::unique_ptr<TaskQueue> io_;  // last: destroyed (drained) first
 };
 
 }  // namespace omnisage

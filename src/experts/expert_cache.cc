@@ -10,14 +10,16 @@
 
 namespace omnisage {
 
+// Every field but key, charge and data (fixed at insertion) is read and written under the
+// cache's mu_ (the states are defined in the header).
 struct ExpertCache::Entry {
   uint64_t key = 0;
   uint64_t charge = 0;
   uint8_t* data = nullptr;
   int refs = 0;
-  bool loading = true;
-  bool in_table = true;
-  bool unused = false;           // inserted by a Pin without access, not accessed since
+  bool loading = true;           // LOADING
+  bool in_table = true;          // false once FAILED
+  bool unused = false;           // inserted by a kPrefetch Pin, no kUse Pin since
   Status status = Status::Ok();  // of the load, once published
 };
 
@@ -56,7 +58,8 @@ void ExpertCache::Free(Entry* e) {
 
 bool ExpertCache::MakeRoom(uint64_t charge, uint8_t** reuse) {
   while (usage_ + charge > capacity_) {
-    auto victim = policy_->Victim([this](uint64_t key) {
+    // The predicate runs inside Victim, under mu_.
+    auto victim = policy_->Victim([this](uint64_t key) OMNI_NO_THREAD_SAFETY_ANALYSIS {
       auto it = table_.find(key);
       return it != table_.end() && it->second->refs == 0 && !it->second->loading;
     });
@@ -78,9 +81,9 @@ bool ExpertCache::MakeRoom(uint64_t charge, uint8_t** reuse) {
   return true;
 }
 
-StatusOr<ExpertCache::PinResult> ExpertCache::Pin(uint64_t key, uint64_t charge, bool wait,
-                                                  bool access) {
-  std::unique_lock<std::mutex> lock(mu_);
+StatusOr<ExpertCache::PinResult> ExpertCache::Pin(uint64_t key, uint64_t charge, PinMode mode) {
+  const bool access = mode == PinMode::kUse;
+  MutexLock lock(&mu_);
   if (charge > capacity_) {
     return ResourceExhausted(
         fmt::format("expert of {} bytes does not fit the expert cache's budget of {} bytes", charge,
@@ -118,13 +121,14 @@ StatusOr<ExpertCache::PinResult> ExpertCache::Pin(uint64_t key, uint64_t charge,
       return PinResult{e, true};
     }
     if (reuse != nullptr) UnmapBuffer(reuse, charge);
-    if (!wait) return PinResult{};
-    room_cv_.wait(lock);
+    if (mode == PinMode::kPrefetch) return PinResult{};
+    lock.Wait(&changed_cv_);
   }
 }
 
 void ExpertCache::Publish(Handle* e, Status loaded) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
+  assert(e->loading && "an entry is published once");
   e->loading = false;
   e->status = std::move(loaded);
   if (!e->status.ok() && e->in_table) {
@@ -132,17 +136,17 @@ void ExpertCache::Publish(Handle* e, Status loaded) {
     policy_->OnErase(e->key);
     e->in_table = false;
   }
-  room_cv_.notify_all();
+  changed_cv_.notify_all();
 }
 
 Status ExpertCache::Wait(Handle* e) {
-  std::unique_lock<std::mutex> lock(mu_);
-  room_cv_.wait(lock, [e] { return !e->loading; });
+  MutexLock lock(&mu_);
+  while (e->loading) lock.Wait(&changed_cv_);
   return e->status;
 }
 
 void ExpertCache::Release(Handle* e) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   assert(e->refs > 0);
   if (--e->refs == 0) {
     if (!e->in_table) {
@@ -152,50 +156,45 @@ void ExpertCache::Release(Handle* e) {
       MakeRoom(0, &reuse);
     }
   }
-  room_cv_.notify_all();
+  changed_cv_.notify_all();
 }
 
 uint8_t* ExpertCache::Value(Handle* e) const { return e->data; }
-uint64_t ExpertCache::key(const Handle* e) const { return e->key; }
 
 bool ExpertCache::Contains(uint64_t key) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = table_.find(key);
   return it != table_.end() && !it->second->loading;
 }
 
 void ExpertCache::SetCapacity(uint64_t capacity) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   capacity_ = capacity;
   uint8_t* reuse = nullptr;
   MakeRoom(0, &reuse);
-  room_cv_.notify_all();
+  changed_cv_.notify_all();
 }
 
 void ExpertCache::set_eviction_listener(std::function<void(uint64_t, bool)> listener) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   listener_ = std::move(listener);
 }
 
 uint64_t ExpertCache::capacity() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return capacity_;
 }
 uint64_t ExpertCache::usage() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return usage_;
 }
 uint64_t ExpertCache::peak_usage() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return peak_usage_;
 }
 uint64_t ExpertCache::evictions() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return evictions_;
-}
-size_t ExpertCache::entries() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return table_.size();
 }
 
 }  // namespace omnisage

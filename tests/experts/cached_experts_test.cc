@@ -195,6 +195,51 @@ TEST_F(CachedExpertsTest, ReadErrorFailsTheForwardPassAndNamesTheFile) {
   EXPECT_LE(cached->cache().usage(), cached->cache().capacity());
 }
 
+// The error rule: a failed prefetch does not change the answer, so it is counted and listed in
+// Warnings(); the expert is read again when it is used.
+TEST_F(CachedExpertsTest, FailedPrefetchIsAWarningAndTheUseReadsAgain) {
+  FaultInjectingFileSystem faulty;
+  faulty.FailReads("layer_01/expert_", 0);
+  auto store = ExpertStore::Open(Store(), &faulty);
+  ASSERT_TRUE(store.ok());
+  auto config = LoadModelConfig((*store)->config_path());
+  auto cached = NewCached(**store, CachedExperts::TotalExpertBytes(config->text), "lru", true);
+  EXPECT_TRUE(cached->Warnings().empty());
+  const int32_t experts[] = {5};
+  cached->Prefetch(1, experts, 1);
+  cached->Drain();
+  EXPECT_EQ(cached->total_stats().prefetch_failed, 1u);
+  EXPECT_FALSE(cached->IsResident(1, 5));
+  const std::vector<std::string> warnings = cached->Warnings();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("prefetch"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("layer_01/expert_"), std::string::npos) << warnings[0];
+  faulty.FailReads("", 0);  // the fault passes: the use reads the expert again
+  auto weights = cached->Acquire(1, 5);
+  ASSERT_TRUE(weights.ok()) << weights.status().ToString();
+  cached->Release(1, 5);
+  EXPECT_TRUE(cached->IsResident(1, 5));
+}
+
+TEST_F(CachedExpertsTest, HotSetListsWhatItCouldNotPin) {
+  FaultInjectingFileSystem faulty;
+  faulty.FailReads("layer_01/expert_", 0);
+  auto store = ExpertStore::Open(Store(), &faulty);
+  ASSERT_TRUE(store.ok());
+  auto config = LoadModelConfig((*store)->config_path());
+  auto cached = NewCached(**store, CachedExperts::TotalExpertBytes(config->text), "lru", true);
+  const std::vector<uint64_t> keys = {
+      ExpertKey{Component::kThinker, 0, 3}.Pack(),  // pinned
+      ExpertKey{Component::kThinker, 1, 3}.Pack(),  // its read fails
+      ExpertKey{Component::kTalker, 0, 3}.Pack(),   // another stack
+  };
+  EXPECT_EQ(cached->PinHotSet(keys, ~uint64_t{0}), cached->expert_bytes());
+  const std::vector<std::string> warnings = cached->Warnings();
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_NE(warnings[0].find("layer 1 expert 3 not pinned"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[1].find("1 of 3 experts skipped"), std::string::npos) << warnings[1];
+}
+
 TEST(ExpertCacheStatsTest, SinceUndoesAdd) {
   ExpertCacheStats a;
   a.accesses = 10;

@@ -23,7 +23,7 @@ std::unique_ptr<ExpertCache> NewCache(uint64_t entries) {
 
 // Pins `key`, filling a new entry with its key byte; returns the handle.
 ExpertCache::Handle* PinFilled(ExpertCache& c, uint64_t key, bool* inserted = nullptr) {
-  auto r = c.Pin(key, kCharge, /*wait=*/true);
+  auto r = c.Pin(key, kCharge, ExpertCache::PinMode::kUse);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   if (r->inserted) {
     std::memset(c.Value(r->handle), static_cast<int>(key & 0xFF), kCharge);
@@ -53,7 +53,7 @@ TEST(ExpertCacheTest, PinnedEntriesAreNeverEvicted) {
   auto c = NewCache(2);
   ExpertCache::Handle* a = PinFilled(*c, 1);
   ExpertCache::Handle* b = PinFilled(*c, 2);
-  auto full = c->Pin(3, kCharge, /*wait=*/false);
+  auto full = c->Pin(3, kCharge, ExpertCache::PinMode::kPrefetch);
   ASSERT_TRUE(full.ok());
   EXPECT_EQ(full->handle, nullptr);  // no room and no waiting
   EXPECT_TRUE(c->Contains(1) && c->Contains(2));
@@ -84,7 +84,7 @@ TEST(ExpertCacheTest, WaitingPinProceedsAfterRelease) {
 
 TEST(ExpertCacheTest, ChargeAboveCapacityIsAnError) {
   auto c = NewCache(1);
-  auto r = c->Pin(1, 2 * kCharge, true);
+  auto r = c->Pin(1, 2 * kCharge, ExpertCache::PinMode::kUse);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
   EXPECT_NE(r.status().message().find("8192"), std::string::npos) << r.status().message();
@@ -92,9 +92,9 @@ TEST(ExpertCacheTest, ChargeAboveCapacityIsAnError) {
 
 TEST(ExpertCacheTest, ConcurrentPinSharesOneLoad) {
   auto c = NewCache(2);
-  auto first = c->Pin(7, kCharge, true);
+  auto first = c->Pin(7, kCharge, ExpertCache::PinMode::kUse);
   ASSERT_TRUE(first.ok() && first->inserted);
-  auto second = c->Pin(7, kCharge, true);
+  auto second = c->Pin(7, kCharge, ExpertCache::PinMode::kUse);
   ASSERT_TRUE(second.ok());
   EXPECT_FALSE(second->inserted);
   EXPECT_FALSE(c->Contains(7));  // still loading
@@ -111,8 +111,8 @@ TEST(ExpertCacheTest, ConcurrentPinSharesOneLoad) {
 
 TEST(ExpertCacheTest, FailedLoadReachesEveryHolderAndIsRetried) {
   auto c = NewCache(2);
-  auto a = c->Pin(5, kCharge, true);
-  auto b = c->Pin(5, kCharge, true);
+  auto a = c->Pin(5, kCharge, ExpertCache::PinMode::kUse);
+  auto b = c->Pin(5, kCharge, ExpertCache::PinMode::kUse);
   ASSERT_TRUE(a.ok() && b.ok());
   c->Publish(a->handle, IoError("expert_005.safetensors: read failed"));
   EXPECT_EQ(c->Wait(b->handle).message(), "expert_005.safetensors: read failed");
@@ -141,18 +141,18 @@ TEST(ExpertCacheTest, PrefetchedEntriesAreFlaggedUntilFirstUse) {
   auto c = NewCache(2);
   std::vector<std::pair<uint64_t, bool>> evicted;
   c->set_eviction_listener([&](uint64_t key, bool unused) { evicted.push_back({key, unused}); });
-  auto pre = c->Pin(1, kCharge, false, /*access=*/false);
+  auto pre = c->Pin(1, kCharge, ExpertCache::PinMode::kPrefetch);
   ASSERT_TRUE(pre.ok() && pre->inserted);
   c->Publish(pre->handle, Status::Ok());
   c->Release(pre->handle);
-  auto use = c->Pin(1, kCharge, true);
+  auto use = c->Pin(1, kCharge, ExpertCache::PinMode::kUse);
   ASSERT_TRUE(use.ok());
   EXPECT_TRUE(use->prefetched);
   c->Release(use->handle);
-  auto again = c->Pin(1, kCharge, true);
+  auto again = c->Pin(1, kCharge, ExpertCache::PinMode::kUse);
   EXPECT_FALSE(again->prefetched);
   c->Release(again->handle);
-  auto pre2 = c->Pin(2, kCharge, false, false);
+  auto pre2 = c->Pin(2, kCharge, ExpertCache::PinMode::kPrefetch);
   c->Publish(pre2->handle, Status::Ok());
   c->Release(pre2->handle);
   c->SetCapacity(0);
@@ -181,7 +181,7 @@ TEST(ExpertCacheTest, ConcurrentStressKeepsTheBudgetAndTheData) {
       std::mt19937 rng(t);
       for (int i = 0; i < 3000; ++i) {
         const uint64_t key = rng() % 16;
-        auto r = c->Pin(key, kCharge, /*wait=*/true);
+        auto r = c->Pin(key, kCharge, ExpertCache::PinMode::kUse);
         if (!r.ok()) {
           corrupt = true;
           return;
