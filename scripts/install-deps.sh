@@ -6,6 +6,7 @@ packages=(
   nlohmann-json3-dev libfmt-dev libcli11-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libhwy-dev libpcre2-dev libutf8proc-dev
+  libsndfile1-dev libsoxr-dev libfftw3-dev
   clang clang-format libclang-rt-14-dev
 )
 missing=()
