@@ -128,7 +128,7 @@ void Engine::OnRouting(const RoutingEvent& ev) {
   }
 }
 
-Status Engine::AfterToken(const float* logits, int32_t token, double step_seconds) {
+void Engine::AfterToken(const float* logits, int32_t token, double step_seconds) {
   if (sage_ != nullptr) {
     double stall = 0;
     if (cache_ != nullptr) {
@@ -139,7 +139,6 @@ Status Engine::AfterToken(const float* logits, int32_t token, double step_second
     sage_->AfterToken(logits, model_->vocab_size(), token,
                       step_seconds > 0 ? stall / step_seconds : 0.0);
   }
-  return trace_status_;
 }
 
 void Engine::Idle() {
@@ -147,13 +146,24 @@ void Engine::Idle() {
 }
 
 Status Engine::Flush() {
-  Status s = trace_status_;
-  if (trace_ != nullptr && s.ok()) s = trace_->Flush();
-  if (sage_ != nullptr) {
-    Status t = sage_->SaveTrust();
-    if (s.ok()) s = t;
+  Status s;
+  if (trace_ != nullptr && trace_status_.ok()) trace_status_ = trace_->Flush();
+  if (sage_ != nullptr) s = sage_->SaveTrust();
+  flush_status_ = s;
+  return trace_status_.ok() ? s : trace_status_;
+}
+
+std::vector<std::string> Engine::Warnings() const {
+  std::vector<std::string> out;
+  if (!trace_status_.ok()) {
+    out.push_back(fmt::format("trace not complete, it stops before the failed write: {}",
+                              trace_status_.message()));
   }
-  return s;
+  if (!flush_status_.ok()) out.push_back("trust records not saved: " + flush_status_.message());
+  if (cache_ != nullptr) {
+    for (std::string& w : cache_->Warnings()) out.push_back(std::move(w));
+  }
+  return out;
 }
 
 Engine::~Engine() {
@@ -197,7 +207,7 @@ StatusOr<GenerateStats> Session::Generate(const std::vector<int32_t>& prompt,
   SetPhase(Phase::kDecode);
   for (int i = 0; i < options.max_tokens; ++i) {
     const int32_t id = sampler.Sample(logits_.data(), vocab, history_);
-    OMNI_RETURN_IF_ERROR(engine_->AfterToken(logits_.data(), id, step_seconds));
+    engine_->AfterToken(logits_.data(), id, step_seconds);
     stats.generated_tokens++;
     if (i == 0) {
       stats.ttft_seconds = Since(start);
@@ -216,7 +226,8 @@ StatusOr<GenerateStats> Session::Generate(const std::vector<int32_t>& prompt,
     history_.push_back(id);
   }
   stats.decode_seconds = stats.generated_tokens > 0 ? Since(decode_start) : 0;
-  if (Status f = engine_->Flush(); !f.ok()) stats.warning = f.message();
+  (void)engine_->Flush();  // its errors are among the warnings
+  stats.warnings = engine_->Warnings();
   return stats;
 }
 

@@ -73,11 +73,17 @@ class Engine {
 
   // Called by sessions around each forward pass and sampled token (traces, SAGE, REST).
   void BeginForward() { ++step_; }
-  Status AfterToken(const float* logits, int32_t token, double step_seconds);
+  void AfterToken(const float* logits, int32_t token, double step_seconds);
   // Idle: waiting for the user. In sage mode the cache rests (shrinks to its floor).
   void Idle();
   // Flushes the trace and saves trust records (also done by the destructor, errors ignored).
+  // Returns the first error, which Warnings() lists too.
   Status Flush();
+  // The error rule: an error that would change the answer stops generation and reaches the
+  // caller as a Status. What goes wrong without changing it is listed here, one line each, for
+  // the run's report: a trace that could not be written (it stops at the step before the
+  // failure), trust records not saved, the expert cache's warnings (CachedExperts::Warnings).
+  std::vector<std::string> Warnings() const;
   ~Engine();
 
  private:
@@ -93,7 +99,8 @@ class Engine {
   std::unique_ptr<TraceWriter> trace_;
   int64_t step_ = 0;
   double last_stall_seconds_ = 0;
-  Status trace_status_;
+  Status trace_status_;  // the trace's first write error; later records are not written
+  Status flush_status_;  // the last Flush's error
   std::unique_ptr<CachedExperts> cache_;  // outlives model_, which uses it
   std::unique_ptr<TextModel> model_;
   uint64_t total_expert_bytes_ = 0, budget_bytes_ = 0;
@@ -111,11 +118,11 @@ struct GenerateOptions {
 struct GenerateStats {
   int64_t prompt_tokens = 0;
   int64_t generated_tokens = 0;
-  double prefill_seconds = 0;  // the prompt's forward pass
-  double decode_seconds = 0;   // every later forward pass
-  double ttft_seconds = 0;     // from the call to the first generated token
-  bool stopped = false;        // ended on a stop id (else on max_tokens or the callback)
-  std::string warning;         // something that did not stop the answer (a trust file unsaved)
+  double prefill_seconds = 0;         // the prompt's forward pass
+  double decode_seconds = 0;          // every later forward pass
+  double ttft_seconds = 0;            // from the call to the first generated token
+  bool stopped = false;               // ended on a stop id (else on max_tokens or the callback)
+  std::vector<std::string> warnings;  // what went wrong without changing the answer (Warnings)
   double prefill_tok_s() const { return prefill_seconds > 0 ? prompt_tokens / prefill_seconds : 0; }
   double decode_tok_s() const {
     // The first token comes from the prefill; later ones each cost one decode step.

@@ -34,11 +34,6 @@ std::string Status::ToString() const {
   return std::string(CodeName(code_)) + ": " + message_;
 }
 
-Status Status::WithContext(std::string_view context) const {
-  if (ok()) return *this;
-  return Status(code_, std::string(context) + ": " + message_);
-}
-
 Status InvalidArgument(std::string message) {
   return Status(StatusCode::kInvalidArgument, std::move(message));
 }

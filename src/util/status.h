@@ -39,9 +39,6 @@ class [[nodiscard]] Status {
   // "OK" or "<code name>: <message>".
   std::string ToString() const;
 
-  // Returns a copy whose message is "<context>: <message>" (OK stays OK).
-  Status WithContext(std::string_view context) const;
-
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;

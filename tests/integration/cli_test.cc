@@ -201,6 +201,30 @@ TEST_F(CliTest, RunJsonIsGreedyAndReproducible) {
   EXPECT_EQ(nlohmann::json::parse(c.out)["token_ids"], ja["token_ids"]);
 }
 
+// The error rule: a trace that cannot be written does not change the answer, so the run finishes
+// with the same tokens and lists the failure among its warnings (in --json too).
+TEST_F(CliTest, TraceWriteFailureIsAWarningNotAFailedRun) {
+  if (!std::filesystem::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  const std::string cmd =
+      "run --model " + Path("tiny") + " --prompt 'Hello there' --max-tokens 8 --json";
+  CliResult plain = RunCli(cmd);
+  ASSERT_EQ(plain.exit_code, 0) << plain.out;
+  auto jp = nlohmann::json::parse(plain.out);
+  EXPECT_TRUE(jp["warnings"].empty()) << plain.out;
+  CliResult traced = RunCli(cmd + " --trace /dev/full", /*with_stderr=*/false);
+  ASSERT_EQ(traced.exit_code, 0) << traced.out;
+  auto jt = nlohmann::json::parse(traced.out);
+  EXPECT_EQ(jt["token_ids"], jp["token_ids"]);
+  ASSERT_EQ(jt["warnings"].size(), 1u) << traced.out;
+  EXPECT_NE(jt["warnings"][0].get<std::string>().find("trace"), std::string::npos);
+  // Without --json the warning follows the summary line.
+  CliResult text = RunCli("run --model " + Path("tiny") +
+                          " --prompt 'Hello there' --max-tokens 8 --trace /dev/full");
+  ASSERT_EQ(text.exit_code, 0) << text.out;
+  EXPECT_NE(text.out.find("warning: trace not complete"), std::string::npos) << text.out;
+}
+
 TEST_F(CliTest, RunStreamsTextAndSummary) {
   ASSERT_EQ(RunCli("synth --preset tiny --arch qwen3_moe --out " + Path("moe")).exit_code, 0);
   CliResult r = RunCli("run --model " + Path("moe") +

@@ -265,6 +265,7 @@ int RunBench(const BenchArgs& a) {
         {"expert_load_gb_s", ToJson(load_gb_s)},
         {"stall_s", ToJson(stall_s)},
         {"repetitions", per_rep},
+        {"warnings", engine.Warnings()},
         {"wall_s", elapsed()}};
     std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
@@ -296,6 +297,7 @@ int RunBench(const BenchArgs& a) {
     std::printf("%-26s %s\n", "expert load GB/s", Cell(load_gb_s, 1, "{:.2f}").c_str());
     std::printf("%-26s %s\n", "stalled s", Cell(stall_s, 1, "{:.3f}").c_str());
   }
+  for (const std::string& w : engine.Warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
   return 0;
 }
 

@@ -100,13 +100,14 @@ StatusOr<std::vector<int32_t>> ParseTokenIds(const std::string& s) {
 }
 
 std::string SummaryLine(const GenerateStats& s) {
-  const std::string warning = s.warning.empty() ? "" : "\nwarning: " + s.warning;
+  std::string warnings;
+  for (const std::string& w : s.warnings) warnings += "\nwarning: " + w;
   return fmt::format(
              "prompt {} tok {:.1f} tok/s | decode {} tok {:.1f} tok/s | TTFT {:.3f} s | peak RSS "
              "{}",
              s.prompt_tokens, s.prefill_tok_s(), s.generated_tokens, s.decode_tok_s(),
              s.ttft_seconds, FormatBytes(PeakRssBytes())) +
-         warning;
+         warnings;
 }
 
 }  // namespace omnisage::cli

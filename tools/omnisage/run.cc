@@ -87,7 +87,8 @@ int RunRun(const RunArgs& a) {
         {"memory", MemoryJson(**engine)},
         {"expert_cache", CacheJson(**engine)},
         {"sage", (*engine)->sage() != nullptr ? (*engine)->sage()->ToJson()
-                                              : nlohmann::ordered_json(nullptr)}};
+                                              : nlohmann::ordered_json(nullptr)},
+        {"warnings", stats->warnings}};
     std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("%s\n", rest.c_str());
