@@ -181,6 +181,24 @@ DecoderLayerNames LayerNames(const std::string& stack_prefix, int64_t layer) {
   return n;
 }
 
+AudioTowerNames AudioTower() {
+  const std::string p = "thinker.audio_tower.";
+  return {p + "conv2d1", p + "conv2d2", p + "conv2d3", p + "conv_out",
+          p + "ln_post", p + "proj1",   p + "proj2"};
+}
+
+AudioLayerNames AudioLayer(int64_t layer) {
+  const std::string p = fmt::format("thinker.audio_tower.layers.{}.", layer);
+  return {p + "self_attn.q_proj",
+          p + "self_attn.k_proj",
+          p + "self_attn.v_proj",
+          p + "self_attn.out_proj",
+          p + "self_attn_layer_norm",
+          p + "fc1",
+          p + "fc2",
+          p + "final_layer_norm"};
+}
+
 DecoderStackNames StackNames(const ModelConfig& config, Component c) {
   switch (c) {
     case Component::kTalker:
@@ -277,30 +295,30 @@ class TableBuilder {
 // Output length of a 3x3, stride 2, padding 1 convolution.
 int64_t Halve(int64_t n) { return (n - 1) / 2 + 1; }
 
-void AudioTower(TableBuilder& b, const AudioEncoderConfig& a) {
-  const std::string p = "thinker.audio_tower.";
+void AudioTowerTensors(TableBuilder& b, const AudioEncoderConfig& a) {
+  const AudioTowerNames n = AudioTower();
   const int64_t ds = a.downsample_hidden_size, d = a.d_model;
-  b.Add(p + "conv2d1.weight", {ds, 1, 3, 3}, Init::kLinear);
-  b.Add(p + "conv2d1.bias", {ds}, Init::kBias);
-  b.Add(p + "conv2d2.weight", {ds, ds, 3, 3}, Init::kLinear);
-  b.Add(p + "conv2d2.bias", {ds}, Init::kBias);
-  b.Add(p + "conv2d3.weight", {ds, ds, 3, 3}, Init::kLinear);
-  b.Add(p + "conv2d3.bias", {ds}, Init::kBias);
+  b.Add(n.conv1 + ".weight", {ds, 1, 3, 3}, Init::kLinear);
+  b.Add(n.conv1 + ".bias", {ds}, Init::kBias);
+  b.Add(n.conv2 + ".weight", {ds, ds, 3, 3}, Init::kLinear);
+  b.Add(n.conv2 + ".bias", {ds}, Init::kBias);
+  b.Add(n.conv3 + ".weight", {ds, ds, 3, 3}, Init::kLinear);
+  b.Add(n.conv3 + ".bias", {ds}, Init::kBias);
   const int64_t freq = Halve(Halve(Halve(a.num_mel_bins)));
-  b.Linear(p + "conv_out", d, ds * freq);
+  b.Linear(n.conv_out, d, ds * freq);
   for (int64_t l = 0; l < a.encoder_layers; ++l) {
-    const std::string q = fmt::format("{}layers.{}.", p, l);
-    for (const char* proj : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
-      b.Linear(q + "self_attn." + proj, d, d, /*bias=*/true);
+    const AudioLayerNames q = AudioLayer(l);
+    for (const std::string* proj : {&q.q_proj, &q.k_proj, &q.v_proj, &q.out_proj}) {
+      b.Linear(*proj, d, d, /*bias=*/true);
     }
-    b.LayerNorm(q + "self_attn_layer_norm", d);
-    b.Linear(q + "fc1", a.encoder_ffn_dim, d, true);
-    b.Linear(q + "fc2", d, a.encoder_ffn_dim, true);
-    b.LayerNorm(q + "final_layer_norm", d);
+    b.LayerNorm(q.attn_norm, d);
+    b.Linear(q.fc1, a.encoder_ffn_dim, d, true);
+    b.Linear(q.fc2, d, a.encoder_ffn_dim, true);
+    b.LayerNorm(q.final_norm, d);
   }
-  b.LayerNorm(p + "ln_post", d);
-  b.Linear(p + "proj1", d, d, true);
-  b.Linear(p + "proj2", a.output_dim, d, true);
+  b.LayerNorm(n.ln_post, d);
+  b.Linear(n.proj1, d, d, true);
+  b.Linear(n.proj2, a.output_dim, d, true);
 }
 
 void Vision(TableBuilder& b, const VisionEncoderConfig& v) {
@@ -433,7 +451,7 @@ std::vector<TensorSpec> ModelTensors(const ModelConfig& config, ExpertLayout lay
     text_stack(Component::kText);
     return b.Take();
   }
-  AudioTower(b, config.audio);
+  AudioTowerTensors(b, config.audio);
   Vision(b, config.vision);
   text_stack(Component::kThinker);
   if (config.has_talker) {

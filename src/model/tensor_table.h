@@ -102,6 +102,20 @@ struct DecoderStackNames {
 // For Component::kThinker / kText (and, later, kTalker).
 DecoderStackNames StackNames(const ModelConfig& config, Component c);
 
+// The audio tower's modules ("thinker.audio_tower.…"), shared by the table and the encoder's
+// loader; a module's tensors are "<module>.weight" and, where it has one, "<module>.bias".
+struct AudioTowerNames {
+  std::string conv1, conv2, conv3;  // Conv2d 3x3 stride 2: weight [out, in, 3, 3], bias [out]
+  std::string conv_out;             // Linear, no bias
+  std::string ln_post, proj1, proj2;
+};
+AudioTowerNames AudioTower();
+// Layer L of the audio encoder: attention projections (with biases), its LayerNorms, the MLP.
+struct AudioLayerNames {
+  std::string q_proj, k_proj, v_proj, out_proj, attn_norm, fc1, fc2, final_norm;
+};
+AudioLayerNames AudioLayer(int64_t layer);
+
 // One expert's share of a fused expert tensor: [E, 2I, H] gate_up_proj splits into gate_proj
 // and up_proj [I, H] per expert, [E, H, I] down_proj into down_proj [H, I]. Parts come expert by
 // expert, in storage order, so element ranges are contiguous and ascending.

@@ -9,8 +9,15 @@
              batch:  a 1.3 s and a 0.45 s clip (7213 samples, not a multiple of the hop) in one call,
                      padded to the longest as the processor does
 
-Writes OUT_DIR/mel/meta.json (clips: seed, samples, frames, file) and one float32 little-endian
-file per clip, [128, frames] row-major.
+  encoder  the thinker's audio tower (Qwen3OmniMoeForConditionalGeneration(...).thinker, float32) on
+           the features of those clips, for a checkpoint written by
+           `omnisage synth --preset tiny --seed 0` (--model):
+             short:  0.7 s alone (9 tokens, one partial chunk)
+             long:   9.3 s alone (121 tokens: two attention windows of 104 + 17)
+             pair:   1.3 s and 0.45 s in one prompt (chunks padded to 100 together)
+
+Writes OUT_DIR/<part>/meta.json and one float32 little-endian file per clip: mel [128, frames]
+row-major, encoder [tokens, output_dim].
 
 Usage: make_audio_golden.py --out tests/golden/audio [--model DIR]
 """
@@ -23,6 +30,12 @@ import torch
 import transformers
 
 from audio_clips import test_clip
+
+ENCODER_CASES = {
+    "short": [(11, 11200)],
+    "long": [(21, 148800)],
+    "pair": [(12, 20800), (13, 7213)],
+}
 
 MEL_CASES = {
     "single": [(11, 11200)],
@@ -64,12 +77,53 @@ def write_mel(out_dir):
         json.dump(meta, fh, indent=1)
 
 
+def load_thinker(path):
+    model = transformers.Qwen3OmniMoeForConditionalGeneration.from_pretrained(
+        path, dtype=torch.float32)
+    return model.thinker.eval()
+
+
+def audio_embeddings(thinker, fe, clips):
+    """The thinker's audio features for the clips of one prompt, as its forward computes them."""
+    out = fe(clips, sampling_rate=16000, padding=True, truncation=False,
+             return_attention_mask=True, return_tensors="pt")
+    with torch.no_grad():
+        emb = thinker.get_audio_features(out["input_features"],
+                                         feature_attention_mask=out["attention_mask"])
+    return emb.last_hidden_state.float().numpy(), out["attention_mask"].sum(-1).tolist()
+
+
+def write_encoder(out_dir, model_dir):
+    thinker = load_thinker(model_dir)
+    fe = feature_extractor()
+    d = os.path.join(out_dir, "encoder")
+    os.makedirs(d, exist_ok=True)
+    meta = {"transformers": transformers.__version__, "torch": torch.__version__,
+            "model": "synth --preset tiny --seed 0", "dtype": "float32", "cases": {}}
+    for case, specs in ENCODER_CASES.items():
+        emb, frames = audio_embeddings(thinker, fe, [test_clip(seed, n) for seed, n in specs])
+        name = f"{case}.f32"
+        emb.astype("<f4").tofile(os.path.join(d, name))
+        meta["cases"][case] = {"clips": [{"seed": s, "samples": n, "frames": int(f)}
+                                         for (s, n), f in zip(specs, frames)],
+                               "shape": list(emb.shape), "file": name}
+        print(f"encoder {case}: frames {frames} -> {list(emb.shape)}")
+    with open(os.path.join(d, "meta.json"), "w") as fh:
+        json.dump(meta, fh, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--model", help="omnisage synth --preset tiny --seed 0 checkpoint")
+    ap.add_argument("--parts", default="mel,encoder")
     args = ap.parse_args()
-    write_mel(args.out)
+    parts = args.parts.split(",")
+    if "mel" in parts:
+        write_mel(args.out)
+    if "encoder" in parts:
+        write_encoder(args.out, args.model)
 
 
 if __name__ == "__main__":
