@@ -38,8 +38,8 @@ StatusOr<Row> Compare(const std::string& model, const std::string& budget, const
   EngineOptions exact_options{.model = model, .threads = 2, .context = 1024, .budget = budget};
   EngineOptions sage_options = exact_options;
   sage_options.mode = "sage";
-  sage_options.state = state == "auto" ? "" : state;
-  sage_options.trust_file = "/dev/null/none";  // fresh trust records, never saved
+  sage_options.sage.state = state == "auto" ? "" : state;
+  sage_options.sage.trust_file = "/dev/null/none";  // fresh trust records, never saved
   OMNI_ASSIGN_OR_RETURN(auto exact, Engine::Load(exact_options));
   OMNI_ASSIGN_OR_RETURN(auto sage, Engine::Load(sage_options));
   const int64_t vocab = exact->model().vocab_size();

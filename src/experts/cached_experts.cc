@@ -63,6 +63,7 @@ StatusOr<std::unique_ptr<CachedExperts>> CachedExperts::Create(const WeightSourc
                                                                Component component,
                                                                const DecoderConfig& config,
                                                                const CacheOptions& options) {
+  OMNI_RETURN_IF_ERROR(ValidateOptions(options));
   const uint64_t minimum = MinimumBudget(config);
   if (options.budget_bytes < minimum) {
     return ResourceExhausted(fmt::format(

@@ -35,9 +35,13 @@
 #include "model/config.h"
 #include "model/expert_provider.h"
 #include "util/mutex.h"
+#include "util/options.h"
 #include "util/task_queue.h"
 
 namespace omnisage {
+
+// The most expert-loading threads (--io-threads): far more than any disk keeps busy.
+inline constexpr int kMaxIoThreads = 256;
 
 struct CacheOptions {
   uint64_t budget_bytes = 0;  // hard cap on resident expert bytes
@@ -47,6 +51,18 @@ struct CacheOptions {
   bool prefetch = true;  // next-layer prediction (decode)
   // Called after each successful read (from an I/O thread): key, bytes, milliseconds.
   std::function<void(uint64_t key, uint64_t bytes, double ms)> on_load = nullptr;
+
+  // The options a user sets (util/options.h); the budget, trust and on_load come from the engine.
+  template <typename Visitor>
+  void ForEach(Visitor&& v) {
+    v(policy, {.name = "policy",
+               .help = "Expert cache eviction policy: lru, lfu or trust",
+               .choices = &EvictionPolicyNames()});
+    v(io_threads,
+      {.name = "io-threads", .help = "Threads loading experts", .min = 1, .max = kMaxIoThreads});
+    v(prefetch, {.name = "no-prefetch",
+                 .help = "Do not predict and prefetch the next layer's experts during decode"});
+  }
 };
 
 struct ExpertCacheStats {
@@ -88,7 +104,8 @@ class CachedExperts final : public ExpertProvider {
   // The smallest budget that runs: one token's k experts of one layer.
   static uint64_t MinimumBudget(const DecoderConfig& c);
 
-  // Errors: a budget below MinimumBudget (the message names the minimum), an unknown policy.
+  // Errors: a budget below MinimumBudget (the message names the minimum), an option out of its
+  // range (an unknown policy, too many I/O threads), an I/O thread that cannot be started.
   static StatusOr<std::unique_ptr<CachedExperts>> Create(const WeightSource& source,
                                                          const std::string& stack_prefix,
                                                          Component component,

@@ -21,6 +21,7 @@ double Since(std::chrono::steady_clock::time_point t) {
 StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   const ScopedPhase phase(Phase::kLoad);
+  OMNI_RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<Engine> e(new Engine());
   e->options_ = options;
   OMNI_ASSIGN_OR_RETURN(e->source_, OpenWeightSource(options.model));
@@ -29,6 +30,13 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
         fmt::format("{}: config.json not found (needed to run a model)", options.model));
   }
   OMNI_ASSIGN_OR_RETURN(e->config_, LoadModelConfig(e->source_->config_path()));
+  if (const int64_t max_pos = e->config_.text.max_position_embeddings;
+      max_pos > 0 && options.context > max_pos) {
+    return OutOfRange(fmt::format(
+        "--context {}: more than the model's max_position_embeddings, {} (the KV cache holds the "
+        "whole conversation; give --context {} or less)",
+        options.context, max_pos, max_pos));
+  }
   const std::string dir = std::filesystem::path(e->source_->config_path()).parent_path().string();
   if (FileExists(dir + "/tokenizer.json") || FileExists(dir + "/vocab.json")) {
     OMNI_ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::Load(dir));
@@ -38,18 +46,10 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   e->component_ = e->config_.arch == Arch::kQwen3Moe ? Component::kText : Component::kThinker;
   e->total_expert_bytes_ = CachedExperts::TotalExpertBytes(text);
   e->budget_bytes_ = e->total_expert_bytes_;
-  if (options.mode != "exact" && options.mode != "sage") {
-    return InvalidArgument(fmt::format("--mode '{}': choose exact or sage", options.mode));
-  }
   const bool sage_mode = options.mode == "sage";
-  if (!sage_mode && (!options.state.empty() || options.reward != 0)) {
-    return InvalidArgument("--state and --reward need --mode sage");
-  }
-  if (sage_mode || options.policy == "trust") {
-    SageOptions so{.select = sage_mode,
-                   .state = options.state,
-                   .reward = options.reward,
-                   .trust_file = options.trust_file};
+  if (sage_mode || options.cache.policy == "trust") {
+    SageOptions so = options.sage;
+    so.select = sage_mode;
     if (so.trust_file.empty()) so.trust_file = DefaultTrustFile(options.model);
     OMNI_ASSIGN_OR_RETURN(e->sage_, SageController::Create(text, e->component_, so));
   }
@@ -57,11 +57,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
     auto spec = ParseSize(options.budget);
     if (!spec.ok()) return InvalidArgument("--budget: " + spec.status().message());
     e->budget_bytes_ = spec->Resolve(e->total_expert_bytes_);
-    CacheOptions cache_options;
+    CacheOptions cache_options = options.cache;
     cache_options.budget_bytes = e->budget_bytes_;
-    cache_options.policy = options.policy;
-    cache_options.io_threads = options.io_threads;
-    cache_options.prefetch = options.prefetch;
     if (SageController* sage = e->sage_.get()) {
       if (!cache_options.trust) cache_options.trust = sage->trust().Lookup();
       cache_options.on_load = [sage](uint64_t key, uint64_t bytes, double ms) {
@@ -74,7 +71,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   }
   OMNI_ASSIGN_OR_RETURN(e->model_, TextModel::Load(*e->source_, e->config_, e->cache_.get()));
   MoeDecoder& decoder = e->model_->decoder();
-  decoder.set_prefetch(options.prefetch && e->cache_ != nullptr);  // nothing to fetch otherwise
+  decoder.set_prefetch(options.cache.prefetch &&
+                       e->cache_ != nullptr);  // nothing to fetch otherwise
   if (e->sage_ != nullptr) {
     e->sage_->AttachCache(e->cache_.get(), e->budget_bytes_);
     decoder.set_selector(e->sage_->selector());
@@ -186,6 +184,7 @@ void Session::Reset() {
 StatusOr<GenerateStats> Session::Generate(const std::vector<int32_t>& prompt,
                                           const GenerateOptions& options,
                                           const std::function<bool(int32_t)>& on_token) {
+  OMNI_RETURN_IF_ERROR(ValidateOptions(options));
   const auto start = std::chrono::steady_clock::now();
   GenerateStats stats;
   std::vector<int32_t> feed = pending_;

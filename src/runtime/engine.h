@@ -17,6 +17,7 @@
 #include "io/weight_source.h"
 #include "model/config.h"
 #include "model/text_model.h"
+#include "runtime/options.h"
 #include "runtime/sage_controller.h"
 #include "runtime/sampler.h"
 #include "tokenizer/tokenizer.h"
@@ -26,31 +27,13 @@
 
 namespace omnisage {
 
-struct EngineOptions {
-  std::string model = "";  // checkpoint directory, .safetensors file or expert store
-  int threads = 0;         // 0: all cores
-  int64_t context = 4096;  // KV cache capacity in tokens
-  // Expert memory: empty loads every expert at start (unlimited); otherwise a hard budget for
-  // the expert cache, in bytes with a unit ("2GiB") or as a percentage of the bytes of all the
-  // routed experts the model runs ("25%").
-  std::string budget = "";
-  std::string policy = "lru";  // eviction policy (experts/eviction_policy.h)
-  int io_threads = 2;          // expert loading threads
-  bool prefetch = true;        // next-layer prediction during decode
-  // "exact" (the router's top-k: output equals the unlimited run) or "sage" (SAGE's selection,
-  // approximate; docs/sage.md).
-  std::string mode = "exact";
-  std::string state = "";       // pin a metabolic state (sage)
-  double reward = 0;            // initial reward in [-1, 1] (sage)
-  std::string trust_file = "";  // trust records; "" → <model dir>/omnisage-trust.json
-  std::string trace = "";       // write a routing trace here ("" → none)
-};
-
 // Where trust records live by default: <model dir>/omnisage-trust.json.
 std::string DefaultTrustFile(const std::string& model);
 
 class Engine {
  public:
+  // Errors: an option out of its range (EngineOptions::Validate, checked before any file is
+  // opened), a context beyond the model's max_position_embeddings, and whatever loading finds.
   static StatusOr<std::unique_ptr<Engine>> Load(const EngineOptions& options);
 
   const ModelConfig& config() const { return config_; }
@@ -107,12 +90,6 @@ class Engine {
   Component component_ = Component::kThinker;
   std::unique_ptr<Tokenizer> tokenizer_;
   double load_seconds_ = 0;
-};
-
-struct GenerateOptions {
-  int max_tokens = 256;
-  SamplerOptions sampling;
-  std::vector<int32_t> stop_ids;  // generation ends after emitting one of these
 };
 
 struct GenerateStats {

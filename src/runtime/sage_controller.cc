@@ -20,14 +20,12 @@ SageController::SageController(const DecoderConfig& config, Component component,
 StatusOr<std::unique_ptr<SageController>> SageController::Create(const DecoderConfig& config,
                                                                  Component component,
                                                                  const SageOptions& options) {
+  OMNI_RETURN_IF_ERROR(ValidateOptions(options));
   std::unique_ptr<SageController> c(new SageController(config, component, options));
   if (!options.state.empty()) {
     auto state = ParseMetabolicState(options.state);
     if (!state.ok()) return InvalidArgument("--state: " + state.status().message());
     c->states_.Pin(*state);
-  }
-  if (options.reward < -1 || options.reward > 1) {
-    return InvalidArgument(fmt::format("--reward {} is outside [-1, 1]", options.reward));
   }
   c->salience_.SetReward(options.reward);
   if (!options.trust_file.empty() && FileExists(options.trust_file)) {

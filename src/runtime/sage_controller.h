@@ -22,6 +22,7 @@
 #include "sage/salience.h"
 #include "sage/selector.h"
 #include "sage/trust.h"
+#include "util/options.h"
 
 namespace omnisage {
 
@@ -31,11 +32,24 @@ struct SageOptions {
   double reward = 0.0;          // --reward, in [-1, 1]
   std::string trust_file = "";  // where trust records live ("" keeps them in memory only)
   double rest_floor = kDefaultRestFloor;
+
+  // The options a user sets (util/options.h); `select` follows the engine's --mode.
+  template <typename Visitor>
+  void ForEach(Visitor&& v) {
+    v(state, {.name = "state",
+              .help = "Pin a metabolic state (sage): wake, focus, crisis, rest or dream",
+              .choices = &MetabolicStateNames()});
+    v(reward, {.name = "reward", .help = "Reward signal (sage)", .min = -1, .max = 1});
+    v(trust_file, {.name = "trust-file",
+                   .help = "Trust records (sage, --policy trust); default: "
+                           "<model>/omnisage-trust.json"});
+  }
 };
 
 class SageController {
  public:
-  // Loads the trust file when it exists. Errors: a bad state name, a malformed trust file.
+  // Loads the trust file when it exists. Errors: an option out of its range (a bad state name,
+  // a reward outside [-1, 1]), a malformed trust file.
   static StatusOr<std::unique_ptr<SageController>> Create(const DecoderConfig& config,
                                                           Component component,
                                                           const SageOptions& options);

@@ -7,6 +7,8 @@
 #include <random>
 #include <vector>
 
+#include "util/options.h"
+
 namespace omnisage {
 
 struct SamplerOptions {
@@ -16,6 +18,21 @@ struct SamplerOptions {
   float min_p = 0.0f;               // 0: off
   float repetition_penalty = 1.0f;  // 1: off; >1 discourages tokens already seen
   uint64_t seed = 0;
+
+  // Each option once, with its flag name, help and valid range (util/options.h).
+  template <typename Visitor>
+  void ForEach(Visitor&& v) {
+    v(temperature, {.name = "temperature", .help = "0 is greedy", .min = 0});
+    v(top_k, {.name = "top-k", .help = "Keep the k most likely tokens (0: off)", .min = 0});
+    v(top_p, {.name = "top-p", .help = "Nucleus mass (1: off)", .min = 0, .max = 1});
+    v(min_p, {.name = "min-p",
+              .help = "Drop tokens below min-p x the top probability",
+              .min = 0,
+              .max = 1});
+    v(repetition_penalty,
+      {.name = "repetition-penalty", .help = "1: off", .min = 0, .above_min = true});
+    v(seed, {.name = "seed", .help = "Sampling seed"});
+  }
 };
 
 class Sampler {

@@ -36,14 +36,24 @@ StatusOr<SizeSpec> ParseSize(std::string_view text) {
   auto bad = [&](std::string_view why) {
     return InvalidArgument(fmt::format("size '{}': {}", text, why));
   };
-  size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
-    ++i;
+  auto digits = [&](size_t i) {
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+      ++i;
+    return i;
+  };
+  size_t i = digits(0);
   if (i == 0) return bad("expected a number, e.g. 2GiB, 512MiB or 25%");
+  // An exponent ("1e3", "2.5E+2") belongs to the number, not to the unit.
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    size_t j = i + 1;
+    if (j < text.size() && (text[j] == '+' || text[j] == '-')) ++j;
+    if (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j]))) i = digits(j);
+  }
   std::string number(text.substr(0, i));
   char* end = nullptr;
   double value = std::strtod(number.c_str(), &end);
-  if (end != number.c_str() + number.size() || !std::isfinite(value)) return bad("bad number");
+  if (end != number.c_str() + number.size()) return bad("bad number");
+  if (!std::isfinite(value)) return bad("too large");
   std::string unit(text.substr(i));
   while (!unit.empty() && unit.front() == ' ') unit.erase(unit.begin());
   SizeSpec spec;
@@ -78,7 +88,7 @@ StatusOr<SizeSpec> ParseSize(std::string_view text) {
     return bad("unknown unit (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB or %)");
   }
   double bytes = value * mult;
-  if (bytes >= 1.8e19) return bad("too large");
+  if (bytes >= 0x1p64) return bad("too large: more than 2^64 bytes (16 EiB)");
   spec.bytes = static_cast<uint64_t>(std::llround(bytes));
   return spec;
 }

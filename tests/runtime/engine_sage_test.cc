@@ -28,8 +28,7 @@ TEST(EngineSageTest, RestShrinksTheCacheAndTheNextAnswerWakesIt) {
                               .context = 128,
                               .budget = "100%",
                               .mode = "sage",
-                              .state = "",
-                              .trust_file = dir + "/trust.json"});
+                              .sage = {.state = "", .trust_file = dir + "/trust.json"}});
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
   Engine& e = **engine;
   ExpertCache& cache = e.expert_cache()->cache();

@@ -192,7 +192,7 @@ TEST(ParseSizeTest, UnknownUnit) {
   ExpectBad("5 bytes");
   ExpectBad("5PiB");
   ExpectBad("5Gi");
-  ExpectBad("1e9");
+  ExpectBad("1e");  // an "e" without exponent digits is a unit, and not a known one
   ExpectBad("5G%");
 }
 
@@ -209,9 +209,31 @@ TEST(ParseSizeTest, Negative) {
   ExpectBad("-25%");
 }
 
+TEST(ParseSizeTest, Exponents) {
+  StatusOr<SizeSpec> s = ParseSize("1e9");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->bytes, 1000000000u);
+  s = ParseSize("2.5E+1GiB");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->bytes, 25 * kGiB);
+  s = ParseSize("5e-1KiB");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->bytes, 512u);
+}
+
+// Expects `text` to be refused as too large (not as an unknown unit).
+void ExpectTooLarge(const std::string& text) {
+  ExpectBad(text);
+  EXPECT_NE(ParseSize(text).status().message().find("too large"), std::string::npos)
+      << ParseSize(text).status().message();
+}
+
 TEST(ParseSizeTest, TooLarge) {
-  ExpectBad("20000000000G");
-  ExpectBad("99999999999999999999");
+  ExpectTooLarge("20000000000G");
+  ExpectTooLarge("99999999999999999999");
+  ExpectTooLarge("17179869184GiB");  // 2^64 bytes
+  ExpectTooLarge("1e99GiB");
+  ExpectTooLarge("1e400");
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include "commands.h"
 #include "generate_flags.h"
+#include "option_flags.h"
 #include "runtime/report.h"
 #include "util/proc_memory.h"
 #include "util/units.h"
@@ -22,7 +23,7 @@ namespace omnisage::cli {
 namespace {
 
 struct BenchArgs {
-  EngineArgs engine;
+  EngineOptions engine;
   int prompt_tokens = 128;
   int gen_tokens = 64;
   int repeat = 3;
@@ -30,6 +31,24 @@ struct BenchArgs {
   bool cold = false;
   bool json = false;
   bool context_given = false;
+
+  // bench's own options (util/options.h); the engine's are registered beside them.
+  template <typename Visitor>
+  void ForEach(Visitor&& v) {
+    const double max_tokens = static_cast<double>(kMaxContext);
+    v(prompt_tokens,
+      {.name = "prompt-tokens", .help = "Prompt length in tokens", .min = 1, .max = max_tokens});
+    v(gen_tokens, {.name = "gen-tokens",
+                   .help = "Tokens to generate per repetition",
+                   .min = 1,
+                   .max = max_tokens});
+    v(repeat, {.name = "repeat", .help = "Timed repetitions", .min = 1});
+    v(warmup, {.name = "warmup", .help = "Untimed repetitions first", .min = 0, .max = 1});
+    v(cold, {.name = "cold",
+             .help = "Empty the expert cache before every repetition (default: keep what the "
+                     "last one left, reset only the statistics)"});
+    v(json, {.name = "json", .help = "Print one JSON object instead of the table"});
+  }
 };
 
 // The prompt: `n` ids from a fixed SplitMix64 sequence, below the model's (and the tokenizer's)
@@ -157,12 +176,16 @@ std::string Cell(const std::optional<Summary>& s, double scale, const char* form
          fmt::format(fmt::runtime(format), s->max * scale) + ")";
 }
 
-int RunBench(const BenchArgs& a) {
-  if (a.prompt_tokens < 1 || a.gen_tokens < 1 || a.repeat < 1) {
-    return ReportError("--prompt-tokens, --gen-tokens and --repeat must be at least 1");
-  }
-  EngineOptions eo = MakeEngineOptions(a.engine);
+int RunBench(const BenchArgs& a, const CLI::App& sub) {
+  if (Status s = CheckEngineFlags(sub, a.engine); !s.ok()) return ReportError(s.message());
+  if (Status s = ValidateOptions(a); !s.ok()) return ReportError(s.message());
+  EngineOptions eo = a.engine;
   const int64_t needed = static_cast<int64_t>(a.prompt_tokens) + a.gen_tokens;
+  if (needed > kMaxContext) {
+    return ReportError(fmt::format(
+        "--prompt-tokens + --gen-tokens = {} is more than the largest context, {} tokens", needed,
+        kMaxContext));
+  }
   if (!a.context_given) {
     eo.context = needed;
   } else if (eo.context < needed) {
@@ -242,8 +265,8 @@ int RunBench(const BenchArgs& a) {
         {"policy", cache != nullptr ? nlohmann::ordered_json(cache->options().policy) : nullptr},
         {"mode", a.engine.mode},
         {"threads", engine.pool().num_threads()},
-        {"io_threads", a.engine.io_threads},
-        {"prefetch", !a.engine.no_prefetch},
+        {"io_threads", a.engine.cache.io_threads},
+        {"prefetch", a.engine.cache.prefetch},
         {"context", eo.context},
         {"prompt_tokens", a.prompt_tokens},
         {"gen_tokens", a.gen_tokens},
@@ -308,25 +331,10 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
   CLI::App* sub = app.add_subcommand(
       "bench", "Time prefill and decode of a fixed synthetic prompt over repeated sessions");
   AddEngineFlags(sub, &args->engine);
-  sub->add_option("--prompt-tokens", args->prompt_tokens, "Prompt length in tokens")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  sub->add_option("--gen-tokens", args->gen_tokens, "Tokens to generate per repetition")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  sub->add_option("--repeat", args->repeat, "Timed repetitions")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  sub->add_option("--warmup", args->warmup, "Untimed repetitions first: 0 or 1")
-      ->check(CLI::Range(0, 1))
-      ->capture_default_str();
-  sub->add_flag("--cold", args->cold,
-                "Empty the expert cache before every repetition (default: keep what the last "
-                "one left, reset only the statistics)");
-  sub->add_flag("--json", args->json, "Print one JSON object instead of the table");
+  AddOptionFlags(sub, args.get());
   sub->callback([args, exit_code, sub] {
     args->context_given = sub->get_option("--context")->count() > 0;
-    *exit_code = RunBench(*args);
+    *exit_code = RunBench(*args, *sub);
   });
 }
 

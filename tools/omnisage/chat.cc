@@ -16,8 +16,9 @@
 namespace omnisage::cli {
 namespace {
 
-int RunChat(const GenerateArgs& a) {
-  auto engine = Engine::Load(MakeEngineOptions(a.engine));
+int RunChat(const GenerateArgs& a, const CLI::App& sub) {
+  if (Status s = CheckGenerateFlags(sub, a); !s.ok()) return ReportError(s.message());
+  auto engine = Engine::Load(a.engine);
   if (!engine.ok()) return ReportError(engine.status().message());
   const Tokenizer* tok = (*engine)->tokenizer();
   if (tok == nullptr) return ReportError(a.engine.model + ": no tokenizer.json; chat needs one");
@@ -56,9 +57,7 @@ int RunChat(const GenerateArgs& a) {
     // After a finished answer the session holds its <|im_end|> unfed; ChatML wants a newline next.
     std::string text = first_turn ? *rendered : "\n" + *rendered;
     first_turn = false;
-    GenerateOptions opts;
-    opts.max_tokens = a.max_tokens;
-    opts.sampling = a.sampling;
+    GenerateOptions opts = a.generate;
     if (stop >= 0) opts.stop_ids.push_back(stop);
     StreamDecoder stream(*tok, /*skip_special=*/true);
     auto stats = session.Generate(tok->Encode(text), opts, [&](int32_t id) {
@@ -81,7 +80,7 @@ void AddChatCommand(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<GenerateArgs>();
   CLI::App* sub = app.add_subcommand("chat", "Interactive multi-turn chat in the terminal");
   AddGenerateFlags(sub, args.get());
-  sub->callback([args, exit_code] { *exit_code = RunChat(*args); });
+  sub->callback([args, exit_code, sub] { *exit_code = RunChat(*args, *sub); });
 }
 
 }  // namespace omnisage::cli

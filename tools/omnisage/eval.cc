@@ -14,16 +14,21 @@ namespace omnisage::cli {
 namespace {
 
 struct EvalArgs {
-  EngineArgs engine;
+  EngineOptions engine;
   std::string token_ids;
   std::string logits_out;
 };
 
-int RunEval(const EvalArgs& a) {
+int RunEval(const EvalArgs& a, const CLI::App& sub) {
+  if (Status s = CheckEngineFlags(sub, a.engine); !s.ok()) return ReportError(s.message());
   auto parsed = ParseTokenIds(a.token_ids);
   if (!parsed.ok()) return ReportError("--token-ids: " + parsed.status().message());
   const std::vector<int32_t>& ids = *parsed;
-  EngineOptions eo = MakeEngineOptions(a.engine);
+  if (static_cast<int64_t>(ids.size()) > kMaxContext) {
+    return ReportError(fmt::format("--token-ids: {} ids, more than the largest context ({} tokens)",
+                                   ids.size(), kMaxContext));
+  }
+  EngineOptions eo = a.engine;
   eo.context = static_cast<int64_t>(ids.size());
   auto engine = Engine::Load(eo);
   if (!engine.ok()) return ReportError(engine.status().message());
@@ -49,7 +54,7 @@ void AddEvalCommand(CLI::App& app, int* exit_code) {
   sub->add_option("--token-ids", args->token_ids, "Comma-separated token ids, e.g. 1,2,3")
       ->required();
   sub->add_option("--logits-out", args->logits_out, "Output file")->required();
-  sub->callback([args, exit_code] { *exit_code = RunEval(*args); });
+  sub->callback([args, exit_code, sub] { *exit_code = RunEval(*args, *sub); });
 }
 
 }  // namespace omnisage::cli

@@ -1,40 +1,31 @@
-// Flags shared by the commands that generate (run, chat), declared once.
+// Flags shared by the commands that load a model and generate (run, chat, eval, bench).
 #pragma once
 
 #include <CLI/CLI.hpp>
 #include <string>
 
 #include "runtime/engine.h"
+#include "runtime/options.h"
 
 namespace omnisage::cli {
 
-// How the model is loaded and where its experts live (run, chat, eval, bench).
-struct EngineArgs {
-  std::string model;
-  int threads = 0;
-  int64_t context = 4096;
-  std::string budget;
-  std::string policy = "lru";
-  int io_threads = 2;
-  bool no_prefetch = false;
-  std::string mode = "exact";
-  std::string state;
-  double reward = 0;
-  std::string trust_file;
-  std::string trace;
-};
-void AddEngineFlags(CLI::App* sub, EngineArgs* args);
-EngineOptions MakeEngineOptions(const EngineArgs& args);
+// How the model is loaded and where its experts live (run, chat, eval, bench): one flag per
+// option of EngineOptions (runtime/options.h).
+void AddEngineFlags(CLI::App* sub, EngineOptions* options);
 
 struct GenerateArgs {
-  EngineArgs engine;
-  int max_tokens = 256;
+  EngineOptions engine;
+  GenerateOptions generate;  // max_tokens and sampling; stop ids are the command's
   std::string system;
-  SamplerOptions sampling;
 };
 
-// The engine flags plus sampling, --max-tokens and --system.
+// The engine flags plus --max-tokens, the sampling flags and --system.
 void AddGenerateFlags(CLI::App* sub, GenerateArgs* args);
+
+// Every flag given to `sub` and every option, checked before any model file is opened: the
+// first error, or OK.
+Status CheckEngineFlags(const CLI::App& sub, const EngineOptions& options);
+Status CheckGenerateFlags(const CLI::App& sub, const GenerateArgs& args);
 
 // "1,2,3" -> {1, 2, 3}; an error names the bad item.
 StatusOr<std::vector<int32_t>> ParseTokenIds(const std::string& text);

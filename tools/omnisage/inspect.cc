@@ -9,6 +9,7 @@
 #include "experts/store.h"
 #include "model/config.h"
 #include "model/inventory.h"
+#include "option_flags.h"
 #include "util/units.h"
 
 namespace omnisage::cli {
@@ -81,7 +82,14 @@ void PrintText(const Inventory& inv, const std::vector<MemoryPlan>& plans) {
   }
 }
 
-int RunInspect(const InspectArgs& a) {
+int RunInspect(const InspectArgs& a, const CLI::App& sub) {
+  if (Status s = CheckGivenFlags(sub); !s.ok()) return ReportError(s.message());
+  std::optional<SizeSpec> spec;
+  if (!a.budget.empty()) {
+    auto parsed = ParseSize(a.budget);
+    if (!parsed.ok()) return ReportError("--budget: " + parsed.status().message());
+    spec = *parsed;
+  }
   auto source = OpenWeightSource(a.path);
   if (!source.ok()) return ReportError(source.status().message());
   std::optional<ModelConfig> config;
@@ -92,11 +100,7 @@ int RunInspect(const InspectArgs& a) {
   }
   Inventory inv = TakeInventory(**source, config ? &*config : nullptr);
   std::optional<uint64_t> budget;
-  if (!a.budget.empty()) {
-    auto spec = ParseSize(a.budget);
-    if (!spec.ok()) return ReportError("--budget: " + spec.status().message());
-    budget = spec->Resolve(inv.expert_bytes);
-  }
+  if (spec) budget = spec->Resolve(inv.expert_bytes);
   std::vector<MemoryPlan> plans = MemoryPlans(inv, budget);
   if (a.json) {
     std::printf("%s\n", InventoryToJson(inv, plans).dump(2).c_str());
@@ -117,7 +121,7 @@ void AddInspectCommand(CLI::App& app, int* exit_code) {
   sub->add_option("--budget", args->budget,
                   "Add a plan for this expert-cache budget: bytes with a unit (2GiB, 512MiB) or a "
                   "percentage of all expert bytes (25%)");
-  sub->callback([args, exit_code] { *exit_code = RunInspect(*args); });
+  sub->callback([args, exit_code, sub] { *exit_code = RunInspect(*args, *sub); });
 }
 
 }  // namespace omnisage::cli

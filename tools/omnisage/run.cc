@@ -24,16 +24,22 @@ struct RunArgs {
   bool json = false;
 };
 
-int RunRun(const RunArgs& a) {
-  auto engine = Engine::Load(MakeEngineOptions(a.gen.engine));
-  if (!engine.ok()) return ReportError(engine.status().message());
-  const Tokenizer* tok = (*engine)->tokenizer();
-  if (tok == nullptr) return ReportError(a.gen.engine.model + ": no tokenizer.json; run needs one");
+int RunRun(const RunArgs& a, const CLI::App& sub) {
+  // Every flag is checked before any model file is opened.
+  if (sub.get_option("--prompt")->count() > 0 && a.prompt.empty()) {
+    return ReportError("--prompt is empty: give the user's message, e.g. --prompt 'Hello'");
+  }
+  if (Status s = CheckGenerateFlags(sub, a.gen); !s.ok()) return ReportError(s.message());
   if (a.prompt.empty() == a.prompt_ids.empty()) {
     return ReportError("give exactly one of --prompt and --prompt-ids");
   }
-  std::string text = a.prompt;
-  if (!a.raw && a.prompt_ids.empty()) {
+  std::vector<int32_t> prompt;
+  std::string text = a.prompt;  // encoded once the tokenizer is loaded
+  if (!a.prompt_ids.empty()) {
+    auto ids = ParseTokenIds(a.prompt_ids);
+    if (!ids.ok()) return ReportError("--prompt-ids: " + ids.status().message());
+    prompt = *ids;
+  } else if (!a.raw) {
     std::vector<ChatMessage> messages;
     if (!a.gen.system.empty()) messages.push_back({"system", a.gen.system});
     messages.push_back({"user", a.prompt});
@@ -41,17 +47,12 @@ int RunRun(const RunArgs& a) {
     if (!rendered.ok()) return ReportError(rendered.status().message());
     text = *rendered;
   }
-  std::vector<int32_t> prompt;
-  if (!a.prompt_ids.empty()) {
-    auto ids = ParseTokenIds(a.prompt_ids);
-    if (!ids.ok()) return ReportError("--prompt-ids: " + ids.status().message());
-    prompt = *ids;
-  } else {
-    prompt = tok->Encode(text);
-  }
-  GenerateOptions opts;
-  opts.max_tokens = a.gen.max_tokens;
-  opts.sampling = a.gen.sampling;
+  auto engine = Engine::Load(a.gen.engine);
+  if (!engine.ok()) return ReportError(engine.status().message());
+  const Tokenizer* tok = (*engine)->tokenizer();
+  if (tok == nullptr) return ReportError(a.gen.engine.model + ": no tokenizer.json; run needs one");
+  if (a.prompt_ids.empty()) prompt = tok->Encode(text);
+  GenerateOptions opts = a.gen.generate;
   const int32_t stop = tok->TokenId(kChatStopToken);
   if (stop >= 0 && !a.ignore_stop) opts.stop_ids.push_back(stop);
   Session session(engine->get());
@@ -111,7 +112,7 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
                 "Generate exactly --max-tokens tokens, past <|im_end|> (benchmarks)");
   sub->add_flag("--json", args->json,
                 "Print one JSON object (text, token_ids, speed and memory figures) instead");
-  sub->callback([args, exit_code] { *exit_code = RunRun(*args); });
+  sub->callback([args, exit_code, sub] { *exit_code = RunRun(*args, *sub); });
 }
 
 }  // namespace omnisage::cli

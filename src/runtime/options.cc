@@ -1,0 +1,25 @@
+#include "runtime/options.h"
+
+#include "util/units.h"
+
+namespace omnisage {
+
+const std::vector<std::string>& EngineModeNames() {
+  static const std::vector<std::string> names = {"exact", "sage"};
+  return names;
+}
+
+Status EngineOptions::Validate() const {
+  OMNI_RETURN_IF_ERROR(ValidateOptions(*this));
+  if (mode.empty()) return InvalidArgument("--mode must be one of exact, sage (got '')");
+  if (!budget.empty()) {
+    auto spec = ParseSize(budget);
+    if (!spec.ok()) return InvalidArgument("--budget: " + spec.status().message());
+  }
+  if (mode != "sage" && (!sage.state.empty() || sage.reward != 0)) {
+    return InvalidArgument("--state and --reward need --mode sage");
+  }
+  return Status::Ok();
+}
+
+}  // namespace omnisage

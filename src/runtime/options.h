@@ -1,0 +1,84 @@
+// The options of the runtime, each declared once (util/options.h): how an engine loads a model
+// and runs its experts (EngineOptions, which embeds the expert cache's and SAGE's options), and how
+// a session generates (GenerateOptions, which embeds the sampler's). The CLI's flags, their help
+// and their checks all come from these declarations.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "experts/cached_experts.h"
+#include "runtime/sage_controller.h"
+#include "runtime/sampler.h"
+#include "util/options.h"
+#include "util/status.h"
+
+namespace omnisage {
+
+// The largest KV cache capacity --context accepts, in tokens (the model's max_position_embeddings
+// bounds it further when the config gives one).
+inline constexpr int64_t kMaxContext = int64_t{1} << 20;
+// The most compute threads --threads accepts.
+inline constexpr int kMaxThreads = 1024;
+
+// The modes --mode accepts: "exact" (the router's top-k: output equals the unlimited run) or
+// "sage" (SAGE's selection, approximate; docs/sage.md).
+const std::vector<std::string>& EngineModeNames();  // {"exact", "sage"}
+
+struct EngineOptions {
+  std::string model = "";  // checkpoint directory, .safetensors file or expert store
+  int threads = 0;         // 0: all cores
+  int64_t context = 4096;  // KV cache capacity in tokens
+  // Expert memory: empty loads every expert at start (unlimited); otherwise a hard budget for
+  // the expert cache, in bytes with a unit ("2GiB") or as a percentage of the bytes of all the
+  // routed experts the model runs ("25%").
+  std::string budget = "";
+  std::string mode = "exact";  // EngineModeNames()
+  std::string trace = "";      // write a routing trace here ("" → none)
+  // Eviction policy, I/O threads, prefetch; the engine sets the budget in bytes (from `budget`).
+  CacheOptions cache = {};
+  // State, reward, trust file ("" → <model dir>/omnisage-trust.json); the engine sets `select`.
+  SageOptions sage = {};
+
+  template <typename Visitor>
+  void ForEach(Visitor&& v) {
+    v(model, {.name = "model", .help = "Checkpoint directory or expert store", .required = true});
+    v(threads, {.name = "threads", .help = "Threads (0: all cores)", .min = 0, .max = kMaxThreads});
+    v(context, {.name = "context",
+                .help = "KV cache capacity in tokens (at most the model's "
+                        "max_position_embeddings)",
+                .min = 1,
+                .max = static_cast<double>(kMaxContext)});
+    v(budget, {.name = "budget",
+               .help = "Hard cap on expert memory: bytes with a unit (2GiB) or a percentage of "
+                       "all expert bytes (25%); default: every expert resident"});
+    cache.ForEach(v);
+    v(mode, {.name = "mode",
+             .help = "exact: the router's top-k, output equals an unlimited run; sage: SAGE "
+                     "selection (approximate, docs/sage.md)",
+             .choices = &EngineModeNames()});
+    sage.ForEach(v);
+    v(trace, {.name = "trace",
+              .help = "Write the routing of every token and layer here (JSON Lines; omnisage "
+                      "simulate replays it)"});
+  }
+
+  // Every option against its declaration, then what one option alone cannot say: the budget's
+  // syntax, --state and --reward only with --mode sage. Needs no model file.
+  Status Validate() const;
+};
+
+struct GenerateOptions {
+  int max_tokens = 256;
+  SamplerOptions sampling;
+  std::vector<int32_t> stop_ids;  // generation ends after emitting one of these
+
+  template <typename Visitor>
+  void ForEach(Visitor&& v) {
+    v(max_tokens, {.name = "max-tokens", .help = "Most tokens to generate per answer", .min = 1});
+    sampling.ForEach(v);
+  }
+};
+
+}  // namespace omnisage
