@@ -101,12 +101,12 @@ StatusOr<std::unique_ptr<CachedExperts>> CachedExperts::Create(const WeightSourc
     ++s.evictions;
     if (unused) ++s.prefetch_wasted;
   });
-  p->io_ = std::make_unique<TaskQueue>(options.io_threads);
+  OMNI_ASSIGN_OR_RETURN(p->io_, TaskQueue::Create(options.io_threads));
   return p;
 }
 
 CachedExperts::~CachedExperts() {
-  io_->Drain();
+  if (io_ != nullptr) io_->Drain();  // null when Create failed to start it
   for (ExpertCache::Handle* h : hot_) cache_->Release(h);
   for (auto& [key, held] : held_) {
     if (held.handle != nullptr) cache_->Release(held.handle);

@@ -41,7 +41,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   if (FileExists(dir + "/tokenizer.json") || FileExists(dir + "/vocab.json")) {
     OMNI_ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::Load(dir));
   }
-  e->pool_ = std::make_unique<ThreadPool>(options.threads);
+  OMNI_ASSIGN_OR_RETURN(e->pool_, ThreadPool::Create(options.threads));
   const DecoderConfig& text = e->config_.text;
   e->component_ = e->config_.arch == Arch::kQwen3Moe ? Component::kText : Component::kThinker;
   e->total_expert_bytes_ = CachedExperts::TotalExpertBytes(text);

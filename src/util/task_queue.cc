@@ -1,11 +1,25 @@
 #include "util/task_queue.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <system_error>
 
 namespace omnisage {
 
-TaskQueue::TaskQueue(int num_threads) {
-  for (int i = 0; i < std::max(1, num_threads); ++i) threads_.emplace_back([this] { Loop(); });
+StatusOr<std::unique_ptr<TaskQueue>> TaskQueue::Create(int num_threads) {
+  std::unique_ptr<TaskQueue> q(new TaskQueue());
+  num_threads = std::max(1, num_threads);
+  for (int i = 0; i < num_threads; ++i) {
+    try {
+      q->threads_.emplace_back([self = q.get()] { self->Loop(); });
+    } catch (const std::system_error& e) {
+      return ResourceExhausted(fmt::format("task queue: could not start thread {} of {}: {}", i + 1,
+                                           num_threads,
+                                           e.what()));  // the destructor joins those that started
+    }
+  }
+  return q;
 }
 
 TaskQueue::~TaskQueue() {

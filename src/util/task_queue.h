@@ -9,15 +9,20 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "util/status.h"
 
 namespace omnisage {
 
 class TaskQueue {
  public:
-  explicit TaskQueue(int num_threads);
+  // A queue with `num_threads` threads (at least 1). Errors: a thread the system refuses to
+  // start (ResourceExhausted); the threads already started are joined.
+  static StatusOr<std::unique_ptr<TaskQueue>> Create(int num_threads);
   ~TaskQueue();
   TaskQueue(const TaskQueue&) = delete;
   TaskQueue& operator=(const TaskQueue&) = delete;
@@ -28,6 +33,7 @@ class TaskQueue {
   int num_threads() const { return static_cast<int>(threads_.size()); }
 
  private:
+  TaskQueue() = default;
   void Loop();
 
   std::mutex mu_;

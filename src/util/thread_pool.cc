@@ -1,8 +1,11 @@
 #include "util/thread_pool.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <system_error>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -48,7 +51,21 @@ ThreadPool::ThreadPool(int num_threads) {
   // for a newer one): 16384 threads keep that below 2^16.
   num_threads = std::clamp(num_threads, 1, 16384);
   workers_.reserve(num_threads - 1);
-  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  for (int i = 1; i < num_threads; ++i) {
+    try {
+      workers_.emplace_back([this] { WorkerLoop(); });
+    } catch (const std::system_error& e) {
+      start_error_ =
+          fmt::format("could not start thread {} of {}: {}", i + 1, num_threads, e.what());
+      break;
+    }
+  }
+}
+
+StatusOr<std::unique_ptr<ThreadPool>> ThreadPool::Create(int num_threads) {
+  auto pool = std::make_unique<ThreadPool>(num_threads);
+  if (!pool->start_error().empty()) return ResourceExhausted("thread pool: " + pool->start_error());
+  return pool;
 }
 
 ThreadPool::~ThreadPool() {

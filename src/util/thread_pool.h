@@ -19,10 +19,14 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <vector>
+
+#include "util/status.h"
 
 namespace omnisage {
 
@@ -50,14 +54,19 @@ class ThreadPool {
   static constexpr int kSpinMicros = 100;
 
   // A pool running loops on `num_threads` threads in all: num_threads - 1 workers plus the thread
-  // calling ParallelFor. 0 means std::thread::hardware_concurrency() (at least 1).
+  // calling ParallelFor. 0 means std::thread::hardware_concurrency() (at least 1). A worker the
+  // system refuses to start leaves a smaller pool (start_error() says why); no exception escapes.
   explicit ThreadPool(int num_threads = 0);
+  // The same, but a worker the system refuses to start is an error (ResourceExhausted) instead.
+  static StatusOr<std::unique_ptr<ThreadPool>> Create(int num_threads = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   // Threads that run a loop, the caller included (>= 1).
   int num_threads() const { return static_cast<int>(workers_.size()) + 1; }
+  // Why fewer workers started than asked for; empty when all did.
+  const std::string& start_error() const { return start_error_; }
 
   // Runs fn(begin, end) over contiguous chunks covering [0, n); blocks until all have returned.
   // n <= 0 does nothing; with one thread, or n == 1, fn(0, n) runs on the calling thread.
@@ -75,6 +84,7 @@ class ThreadPool {
   void WorkerLoop();
 
   std::vector<std::thread> workers_;
+  std::string start_error_;
   std::mutex call_mu_;  // serialises ParallelFor callers
 
   // The current loop; written by the caller before it publishes a new epoch in state_, and

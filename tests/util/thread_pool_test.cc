@@ -1,15 +1,20 @@
 #include "util/thread_pool.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "util/task_queue.h"
 
 namespace omnisage {
 namespace {
@@ -19,6 +24,40 @@ TEST(ThreadPoolTest, DefaultSizeIsHardwareConcurrency) {
   EXPECT_EQ(pool.num_threads(), std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
   EXPECT_EQ(ThreadPool(1).num_threads(), 1);
   EXPECT_EQ(ThreadPool(3).num_threads(), 3);
+}
+
+// Bytes of address space the process maps now (/proc/self/statm's first field, in pages).
+uint64_t MappedBytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  unsigned long long pages = 0;
+  if (f != nullptr) {
+    if (std::fscanf(f, "%llu", &pages) != 1) pages = 0;
+    std::fclose(f);
+  }
+  return pages * 4096;
+}
+
+// In a process whose address space leaves room for a few thread stacks only: a thread the
+// system refuses to start is a Status from Create (and a smaller, working pool from the
+// constructor), never an exception that aborts. Returns 0, or which check failed.
+int RefusedThreads() {
+  const rlimit limit{MappedBytes() + (24u << 20), RLIM_INFINITY};
+  if (MappedBytes() == 0 || setrlimit(RLIMIT_AS, &limit) != 0) return 2;
+  auto pool = ThreadPool::Create(256);
+  if (pool.ok() || pool.status().code() != StatusCode::kResourceExhausted) return 3;
+  if (pool.status().message().find("could not start thread") == std::string::npos) return 4;
+  ThreadPool smaller(256);
+  if (smaller.num_threads() >= 256 || smaller.start_error().empty()) return 5;
+  std::atomic<int64_t> sum{0};
+  smaller.ParallelFor(1000, [&](int64_t b, int64_t e) { sum += e - b; });
+  if (sum != 1000) return 6;
+  auto queue = TaskQueue::Create(256);
+  if (queue.ok() || queue.status().code() != StatusCode::kResourceExhausted) return 7;
+  return 0;
+}
+
+TEST(ThreadPoolDeathTest, ThreadsTheSystemRefusesAreAStatusNotAnAbort) {
+  EXPECT_EXIT(std::_Exit(RefusedThreads()), ::testing::ExitedWithCode(0), "");
 }
 
 // Every index in [0, n) is visited exactly once, by at most num_threads() contiguous, non-empty
