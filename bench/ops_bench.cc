@@ -28,6 +28,7 @@
 #include "ops/ops.h"
 #include "ops/ref/kernels.h"
 #include "tensor/bf16.h"
+#include "util/elapsed.h"
 #include "util/thread_pool.h"
 
 namespace omnisage {
@@ -83,7 +84,7 @@ double ReadOnce(int threads, int streams) {
     }
   });
   benchmark::DoNotOptimize(total.load());
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return SecondsSince(start);
 }
 
 void BM_MemoryRead(benchmark::State& state, int threads, int streams) {
@@ -152,8 +153,7 @@ void RunMatMul(benchmark::State& state, const Shape& s, int64_t rows, int thread
     }
     benchmark::ClobberMemory();
   }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = SecondsSince(start);
   const double weight_bytes = 2.0 * s.out * s.in;
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * weight_bytes));
   state.counters["flops"] = benchmark::Counter(2.0 * rows * s.out * s.in * state.iterations(),

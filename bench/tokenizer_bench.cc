@@ -16,6 +16,7 @@
 
 #include "test_tokenizers.h"
 #include "tokenizer/tokenizer.h"
+#include "util/elapsed.h"
 
 #ifndef OMNISAGE_SOURCE_DIR
 #define OMNISAGE_SOURCE_DIR "."
@@ -25,10 +26,6 @@ namespace omnisage {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
 
 std::unique_ptr<Tokenizer> Make(const std::string& model, size_t cache) {
   TokenizerOptions options;
@@ -64,7 +61,7 @@ double TimePasses(const Tokenizer& tok, const std::vector<testing::GoldenCase>& 
       });
     }
     for (std::thread& th : pool) th.join();
-    best = std::min(best, Seconds(start));
+    best = std::min(best, SecondsSince(start));
     *tokens = 0;
     for (size_t c : counts) *tokens += c;
   }
@@ -98,7 +95,7 @@ int Main(int argc, char** argv) {
 
   auto start = Clock::now();
   std::unique_ptr<Tokenizer> tok = Make(model, TokenizerOptions().cache_capacity);
-  std::printf("load: %.2f s\n", Seconds(start));
+  std::printf("load: %.2f s\n", SecondsSince(start));
   size_t mismatches = 0;
   for (const auto& c : *golden) mismatches += tok->Encode(c.text) != c.ids;
   std::printf("%zu strings, %.3f MB, %zu mismatches with the golden ids\n", golden->size(), mb,

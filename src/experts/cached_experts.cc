@@ -5,17 +5,10 @@
 #include <algorithm>
 #include <chrono>
 
+#include "util/elapsed.h"
 #include "util/units.h"
 
 namespace omnisage {
-namespace {
-
-double Since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-}  // namespace
-
 template <typename Op>
 void ExpertCacheStats::Combine(const ExpertCacheStats& o, Op op) {
   op(accesses, o.accesses);
@@ -117,7 +110,7 @@ Status CachedExperts::Load(int layer, int expert, ExpertCache::Handle* h) {
   const auto start = std::chrono::steady_clock::now();
   Status s = ReadExpert(*source_, names_[layer], expert, config_.moe_intermediate_size,
                         config_.hidden_size, reinterpret_cast<uint16_t*>(cache_->Value(h)));
-  const double seconds = Since(start);
+  const double seconds = SecondsSince(start);
   {
     MutexLock lock(&mu_);
     ExpertCacheStats& st = stats_[layer];
@@ -142,7 +135,7 @@ void CachedExperts::Expect(int layer, int expert) {
   }
   const auto start = std::chrono::steady_clock::now();
   auto pinned = cache_->Pin(key, expert_bytes_, ExpertCache::PinMode::kUse);
-  const double waited = Since(start);
+  const double waited = SecondsSince(start);
   Held& held = held_[key];
   if (!pinned.ok()) {
     held.status = pinned.status();
@@ -183,7 +176,7 @@ StatusOr<ExpertWeights> CachedExperts::Acquire(int layer, int expert) {
   }
   const auto start = std::chrono::steady_clock::now();
   Status loaded = cache_->Wait(held.handle);
-  const double waited = Since(start);
+  const double waited = SecondsSince(start);
   {
     MutexLock lock(&mu_);
     stats_[layer].stall_seconds += waited;

@@ -16,6 +16,7 @@
 #include "io/file.h"
 #include "io/safetensors_writer.h"
 #include "util/checksum.h"
+#include "util/elapsed.h"
 #include "util/proc_memory.h"
 #include "util/progress.h"
 
@@ -413,7 +414,7 @@ StatusOr<ExtractReport> Extractor::Run() {
                                            ManifestToJson(m).dump(1) + "\n"));
   journal_file_.reset();
   OMNI_RETURN_IF_ERROR(fs_->Remove(Out(std::string(kJournalFileName))));
-  report_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report_.seconds = SecondsSince(start);
   report_.peak_rss_bytes = PeakRssBytes();
   return report_;
 }

@@ -12,6 +12,7 @@
 #include "experts/store.h"
 #include "io/checkpoint.h"
 #include "io/safetensors_writer.h"
+#include "util/elapsed.h"
 #include "util/progress.h"
 
 namespace omnisage {
@@ -87,7 +88,7 @@ StatusOr<RepackReport> RepackStore(const RepackOptions& o) {
                                   {"weight_map", weight_map}};
   OMNI_RETURN_IF_ERROR(
       WriteFileAtomically(fs, o.out + "/" + std::string(kIndexFileName), index.dump(2) + "\n"));
-  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.seconds = SecondsSince(start);
   return report;
 }
 

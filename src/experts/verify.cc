@@ -11,6 +11,7 @@
 #include "io/file.h"
 #include "io/safetensors.h"
 #include "util/checksum.h"
+#include "util/elapsed.h"
 #include "util/progress.h"
 
 namespace omnisage {
@@ -105,7 +106,7 @@ StatusOr<VerifyReport> VerifyStore(const std::string& dir, bool progress, FileSy
     }
   }
   if (bar) bar->Finish();
-  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.seconds = SecondsSince(start);
   return report;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "util/elapsed.h"
 #include "util/proc_memory.h"
 
 namespace omnisage {
@@ -92,7 +93,7 @@ PageCacheStats MemorySampler::page_cache_stats() const {
 MemorySample MemorySampler::Snapshot(Phase phase) {
   MemorySample s;
   const auto now = std::chrono::steady_clock::now();
-  s.t_s = started_ ? std::chrono::duration<double>(now - start_).count() : 0.0;
+  s.t_s = started_ ? SecondsBetween(start_, now) : 0.0;
   s.phase = phase;
   const MemoryLedger& ledger = MemoryLedger::Global();
   for (int k = 0; k < kNumMemoryKinds; ++k)

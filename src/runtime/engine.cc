@@ -7,16 +7,11 @@
 
 #include "experts/store.h"
 #include "io/file.h"
+#include "util/elapsed.h"
 #include "util/phase.h"
 #include "util/units.h"
 
 namespace omnisage {
-
-namespace {
-double Since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-}  // namespace
 
 StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   const auto start = std::chrono::steady_clock::now();
@@ -88,7 +83,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
     decoder.set_routing_observer([self](const RoutingEvent& ev) { self->OnRouting(ev); });
   }
 
-  e->load_seconds_ = Since(start);
+  e->load_seconds_ = SecondsSince(start);
   return e;
 }
 
@@ -200,7 +195,7 @@ StatusOr<GenerateStats> Session::Generate(const std::vector<int32_t>& prompt,
   OMNI_RETURN_IF_ERROR(model.Forward(feed.data(), static_cast<int64_t>(feed.size()), &cache_, false,
                                      logits_.data(), &engine_->pool()));
   history_.insert(history_.end(), feed.begin(), feed.end());
-  stats.prefill_seconds = Since(start);
+  stats.prefill_seconds = SecondsSince(start);
   double step_seconds = stats.prefill_seconds;
   auto decode_start = std::chrono::steady_clock::now();
   SetPhase(Phase::kDecode);
@@ -209,7 +204,7 @@ StatusOr<GenerateStats> Session::Generate(const std::vector<int32_t>& prompt,
     engine_->AfterToken(logits_.data(), id, step_seconds);
     stats.generated_tokens++;
     if (i == 0) {
-      stats.ttft_seconds = Since(start);
+      stats.ttft_seconds = SecondsSince(start);
       decode_start = std::chrono::steady_clock::now();
     }
     const bool keep_going = on_token(id);
@@ -221,10 +216,10 @@ StatusOr<GenerateStats> Session::Generate(const std::vector<int32_t>& prompt,
     const auto step_start = std::chrono::steady_clock::now();
     engine_->BeginForward();
     OMNI_RETURN_IF_ERROR(model.Forward(&id, 1, &cache_, false, logits_.data(), &engine_->pool()));
-    step_seconds = Since(step_start);
+    step_seconds = SecondsSince(step_start);
     history_.push_back(id);
   }
-  stats.decode_seconds = stats.generated_tokens > 0 ? Since(decode_start) : 0;
+  stats.decode_seconds = stats.generated_tokens > 0 ? SecondsSince(decode_start) : 0;
   (void)engine_->Flush();  // its errors are among the warnings
   stats.warnings = engine_->Warnings();
   return stats;

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "util/elapsed.h"
 #include "util/units.h"
 
 namespace omnisage {
@@ -38,7 +39,7 @@ void ProgressBar::Finish() {
 
 void ProgressBar::Draw(bool final) {
   drawn_ = true;
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  double secs = SecondsSince(start_);
   double frac = total_ == 0 ? 1.0 : static_cast<double>(done_) / static_cast<double>(total_);
   if (frac > 1) frac = 1;
   constexpr int kWidth = 30;

@@ -16,6 +16,7 @@
 #include "generate_flags.h"
 #include "option_flags.h"
 #include "runtime/report.h"
+#include "util/elapsed.h"
 #include "util/proc_memory.h"
 #include "util/units.h"
 
@@ -193,9 +194,7 @@ int RunBench(const BenchArgs& a, const CLI::App& sub) {
                                    eo.context, needed));
   }
   const auto wall_start = std::chrono::steady_clock::now();
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  };
+  auto elapsed = [&] { return SecondsSince(wall_start); };
   std::fprintf(stderr, "bench: loading %s\n", a.engine.model.c_str());
   auto loaded = Engine::Load(eo);
   if (!loaded.ok()) return ReportError(loaded.status().message());

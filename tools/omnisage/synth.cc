@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "util/elapsed.h"
 #include "util/units.h"
 
 #ifndef OMNISAGE_DATA_DIR
@@ -47,7 +48,7 @@ int RunSynth(const SynthArgs& a) {
   auto start = std::chrono::steady_clock::now();
   auto report = SynthesizeCheckpoint(o);
   if (!report.ok()) return ReportError(report.status().message());
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double secs = SecondsSince(start);
   std::printf("wrote %s: %s %s, %s tensors, %s parameters, %s in %d shards%s (%.1f s)\n",
               a.out.c_str(), a.arch.c_str(), a.preset.c_str(), FormatCount(report->tensors).c_str(),
               FormatCount(report->parameters).c_str(), FormatBytes(report->bytes).c_str(),
