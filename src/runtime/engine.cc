@@ -176,6 +176,12 @@ void Session::Reset() {
   pending_.clear();
 }
 
+void Session::RollBack(const Mark& m) {
+  history_.resize(m.history);
+  pending_ = m.pending;
+  cache_.set_length(static_cast<int64_t>(m.history));
+}
+
 StatusOr<GenerateStats> Session::Generate(const std::vector<int32_t>& prompt,
                                           const GenerateOptions& options,
                                           const std::function<bool(int32_t)>& on_token) {

@@ -112,7 +112,9 @@ class Session {
   explicit Session(Engine* engine);
 
   // Feeds `prompt` (after any token generated but not yet fed by the previous call) and samples
-  // up to max_tokens tokens, calling on_token for each (return false to stop early).
+  // up to max_tokens tokens, calling on_token for each (return false to stop early). Errors:
+  // OutOfRange when the prompt or the answer outgrows the KV cache (context()); the tokens fed
+  // before that stay in the session (RollBack undoes them).
   StatusOr<GenerateStats> Generate(const std::vector<int32_t>& prompt,
                                    const GenerateOptions& options,
                                    const std::function<bool(int32_t)>& on_token);
@@ -123,6 +125,19 @@ class Session {
   void Reset();
   // Tokens fed to the model so far.
   const std::vector<int32_t>& history() const { return history_; }
+  // The KV cache's capacity in tokens: the whole conversation must fit.
+  int64_t context() const { return cache_.capacity(); }
+
+  // A point in the conversation (mark) and the way back to it (RollBack): every token fed or
+  // sampled after the mark is forgotten and the KV cache keeps only the positions before it, so
+  // a message whose answer does not fit can be refused while the conversation goes on.
+  struct Mark {
+    size_t history = 0;
+    std::vector<int32_t> pending;
+  };
+  Mark mark() const { return {history_.size(), pending_}; }
+  // REQUIRES: `m` came from mark() on this session, with no Reset or EvalAll since.
+  void RollBack(const Mark& m);
 
  private:
   Engine* engine_;

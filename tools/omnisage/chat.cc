@@ -1,7 +1,7 @@
 // omnisage chat: an interactive multi-turn conversation in the terminal.
 #include <fmt/format.h>
 
-#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -15,6 +15,19 @@
 
 namespace omnisage::cli {
 namespace {
+
+// "/reward R": R is a number in [-1, 1].
+StatusOr<double> ParseReward(const std::string& arg) {
+  const size_t begin = arg.find_first_not_of(' '), last = arg.find_last_not_of(' ');
+  const std::string text = begin == std::string::npos ? "" : arg.substr(begin, last - begin + 1);
+  char* end = nullptr;
+  const double r = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(r) || r < -1 || r > 1) {
+    return InvalidArgument(
+        fmt::format("/reward takes a number in [-1, 1], e.g. /reward 0.5 (got '{}')", text));
+  }
+  return r;
+}
 
 int RunChat(const GenerateArgs& a, const CLI::App& sub) {
   if (Status s = CheckGenerateFlags(sub, a); !s.ok()) return ReportError(s.message());
@@ -37,10 +50,11 @@ int RunChat(const GenerateArgs& a, const CLI::App& sub) {
     if (line.rfind("/reward", 0) == 0) {
       if ((*engine)->sage() == nullptr) {
         std::fprintf(stderr, "/reward needs --mode sage\n");
+      } else if (auto r = ParseReward(line.substr(7)); !r.ok()) {
+        std::fprintf(stderr, "%s\n", r.status().message().c_str());
       } else {
-        const double r = std::clamp(std::atof(line.c_str() + 7), -1.0, 1.0);
-        (*engine)->sage()->SetReward(r);
-        std::fprintf(stderr, "reward %.2f\n", r);
+        (*engine)->sage()->SetReward(*r);
+        std::fprintf(stderr, "reward %.2f\n", *r);
       }
       continue;
     }
@@ -56,17 +70,36 @@ int RunChat(const GenerateArgs& a, const CLI::App& sub) {
     if (!rendered.ok()) return ReportError(rendered.status().message());
     // After a finished answer the session holds its <|im_end|> unfed; ChatML wants a newline next.
     std::string text = first_turn ? *rendered : "\n" + *rendered;
+    const Session::Mark before = session.mark();
+    const bool was_first_turn = first_turn;
     first_turn = false;
     GenerateOptions opts = a.generate;
     if (stop >= 0) opts.stop_ids.push_back(stop);
     StreamDecoder stream(*tok, /*skip_special=*/true);
+    int64_t answered = 0;
     auto stats = session.Generate(tok->Encode(text), opts, [&](int32_t id) {
+      ++answered;
       if (id == stop) return true;
       const std::string piece = stream.Push(id);
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
       return true;
     });
+    if (!stats.ok() && stats.status().code() == StatusCode::kOutOfRange) {
+      // Out of context: refuse this one message, keep the conversation before it.
+      session.RollBack(before);
+      first_turn = was_first_turn;
+      if (answered > 0) std::printf("\n");
+      const std::string why =
+          answered == 0 ? fmt::format("this message does not fit in the {} tokens of context left",
+                                      session.context() - static_cast<int64_t>(before.history))
+                        : fmt::format("the answer ran out of context after {} tokens", answered);
+      std::fprintf(stderr,
+                   "[%s (--context %lld): the message is dropped and the conversation goes on "
+                   "from before it; /reset starts a new one]\n",
+                   why.c_str(), static_cast<long long>(session.context()));
+      continue;
+    }
     if (!stats.ok()) return ReportError(stats.status().message());
     std::printf("%s\n", stream.Flush().c_str());
     std::fprintf(stderr, "[%s]\n%s", SummaryLine(*stats).c_str(), MemoryReport(**engine).c_str());
