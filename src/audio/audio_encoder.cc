@@ -13,9 +13,6 @@
 namespace omnisage {
 namespace {
 
-// Python's a // b for b > 0 (the reference's length formulas floor negative values).
-int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
 // Output length of a 3x3, stride 2, padding 1 convolution.
 int64_t Halve(int64_t n) { return (n - 1) / 2 + 1; }
 
@@ -71,12 +68,6 @@ void LayerNormRows(const float* x, int64_t rows, int64_t dim, const Bf16Tensor& 
 }
 
 }  // namespace
-
-int64_t AudioTokenCount(int64_t mel_frames, int64_t n_window) {
-  const int64_t chunk = 2 * n_window;
-  const int64_t feat = FloorDiv(mel_frames % chunk - 1, 2) + 1;
-  return FloorDiv(FloorDiv(feat - 1, 2) + 1 - 1, 2) + 1 + (mel_frames / chunk) * 13;
-}
 
 StatusOr<std::unique_ptr<AudioEncoder>> AudioEncoder::Load(const WeightSource& source,
                                                            const AudioEncoderConfig& c) {

@@ -29,16 +29,13 @@
 #include "audio/log_mel.h"
 #include "io/weight_source.h"
 #include "model/config.h"
+#include "model/media_tokens.h"  // AudioTokenCount: the rows Encode writes per clip
 #include "model/weights.h"
 #include "util/status.h"
 
 namespace omnisage {
 
 class ThreadPool;
-
-// The number of audio tokens (embeddings) for a clip of `mel_frames` log-mel frames (spec §6.2):
-// 13 per full chunk of 2·n_window frames, plus the three halvings of the remainder.
-int64_t AudioTokenCount(int64_t mel_frames, int64_t n_window = 50);
 
 class AudioEncoder {
  public:

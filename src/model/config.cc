@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "io/file.h"
 #include "util/json_fields.h"
 
@@ -228,6 +230,8 @@ StatusOr<ModelConfig> ParseModelConfig(const json& root, const std::string& file
   OMNI_ASSIGN_OR_RETURN(t.audio_end, GetIntOr(*thinker, "audio_end_token_id", tat, -1));
   OMNI_ASSIGN_OR_RETURN(t.vision_start, GetIntOr(*thinker, "vision_start_token_id", tat, -1));
   OMNI_ASSIGN_OR_RETURN(t.vision_end, GetIntOr(*thinker, "vision_end_token_id", tat, -1));
+  OMNI_ASSIGN_OR_RETURN(c.position_id_per_seconds,
+                        GetDouble(*thinker, "position_id_per_seconds", tat));
   OMNI_ASSIGN_OR_RETURN(t.im_start, GetInt(root, "im_start_token_id", at));
   OMNI_ASSIGN_OR_RETURN(t.im_end, GetInt(root, "im_end_token_id", at));
   OMNI_ASSIGN_OR_RETURN(t.tts_pad, GetIntOr(root, "tts_pad_token_id", at, -1));
@@ -311,6 +315,11 @@ ordered_json ModelConfigToJson(const ModelConfig& c) {
     return j;
   }
   const SpecialTokens& t = c.tokens;
+  // Written as an integer when it is one, as the official file has it (13).
+  ordered_json pps = c.position_id_per_seconds;
+  if (c.position_id_per_seconds == std::floor(c.position_id_per_seconds)) {
+    pps = static_cast<int64_t>(c.position_id_per_seconds);
+  }
   ordered_json audio = {{"model_type", "qwen3_omni_moe_audio_encoder"},
                         {"num_mel_bins", c.audio.num_mel_bins},
                         {"d_model", c.audio.d_model},
@@ -353,7 +362,7 @@ ordered_json ModelConfigToJson(const ModelConfig& c) {
                           {"audio_end_token_id", t.audio_end},
                           {"vision_start_token_id", t.vision_start},
                           {"vision_end_token_id", t.vision_end},
-                          {"position_id_per_seconds", 13},
+                          {"position_id_per_seconds", pps},
                           {"seconds_per_chunk", 2},
                           {"user_token_id", 872},
                           {"initializer_range", 0.02},

@@ -121,6 +121,8 @@ struct ModelConfig {
   TalkerConfig talker;
   Code2WavConfig code2wav;
   SpecialTokens tokens;
+  // qwen3_omni_moe: temporal rotary positions per second of video (thinker_config).
+  double position_id_per_seconds = 0;
 };
 
 std::string_view ArchName(Arch arch);

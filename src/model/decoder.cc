@@ -75,7 +75,8 @@ void MoeDecoder::Reserve(int64_t max_tokens, int64_t context, int workers) {
                /*contributions=*/contribution_observer_ != nullptr);
 }
 
-Status MoeDecoder::Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool) {
+Status MoeDecoder::Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool,
+                           const float* positions) {
   const int64_t hidden = config_.hidden_size, start = cache->length();
   const float eps = config_.rms_norm_eps;
   if (start + n > cache->capacity()) {
@@ -89,7 +90,7 @@ Status MoeDecoder::Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool
     const Layer& w = layers_[l];
     const int layer = static_cast<int>(l);
     RmsNormRows(x, n, hidden, w.input_norm, eps, normed);  // normed = RMSNorm(x)
-    Attention(w, layer, n, cache, pool);                   // delta = o_proj(attention(normed))
+    Attention(w, layer, n, positions, cache, pool);        // delta = o_proj(attention(normed))
     AddInPlace(delta, n * hidden, x);                      // x += delta
     RmsNormRows(x, n, hidden, w.post_norm, eps, normed);   // normed = RMSNorm(x)
     if (w.moe) {
@@ -106,7 +107,8 @@ Status MoeDecoder::Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool
   return Status::Ok();
 }
 
-void MoeDecoder::Attention(const Layer& w, int layer, int64_t n, KvCache* cache, ThreadPool* pool) {
+void MoeDecoder::Attention(const Layer& w, int layer, int64_t n, const float* positions,
+                           KvCache* cache, ThreadPool* pool) {
   const DecoderConfig& c = config_;
   const int64_t head_dim = c.head_dim, heads = c.num_heads, kv_heads = c.num_kv_heads;
   const int64_t q_dim = heads * head_dim, kv_dim = kv_heads * head_dim, start = cache->length();
@@ -122,7 +124,11 @@ void MoeDecoder::Attention(const Layer& w, int layer, int64_t n, KvCache* cache,
   // Per-head q/k RMSNorm, then RoPE (the norm comes first, as in the reference); k and v join
   // the cache.
   for (int64_t t = 0; t < n; ++t) {
-    rope_.Angles(start + t, cos, sin);
+    if (positions != nullptr) {
+      rope_.Angles(positions[3 * t], positions[3 * t + 1], positions[3 * t + 2], cos, sin);
+    } else {
+      rope_.Angles(start + t, cos, sin);
+    }
     for (int64_t i = 0; i < heads; ++i) {
       float* qh = q + t * q_dim + i * head_dim;
       ops::RmsNorm(qh, w.q_norm.ptr(), head_dim, c.rms_norm_eps, qh);

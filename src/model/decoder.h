@@ -49,11 +49,13 @@ class MoeDecoder {
                                                     const std::string& prefix,
                                                     ExpertProvider* experts);
 
-  // x: [n, hidden], the inputs at positions cache->length() .. + n − 1; replaced by the outputs
-  // (before the final norm). Appends to the cache. Allocates nothing when Reserve covered n
-  // tokens over the cache's capacity (it grows the activations otherwise).
+  // x: [n, hidden], the inputs at cache slots cache->length() .. + n − 1; replaced by the outputs
+  // (before the final norm). Appends to the cache. `positions` [n, 3]: each token's rotary
+  // (t, h, w) (rope_index.h); null: the slot index on every axis (text). Allocates nothing when
+  // Reserve covered n tokens over the cache's capacity (it grows the activations otherwise).
   // Errors: the cache is full (nothing is appended), or an expert could not be loaded.
-  Status Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool);
+  Status Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool,
+                 const float* positions = nullptr);
 
   // Sizes the activations for up to `max_tokens` tokens per Forward over `context` positions,
   // attention split over `workers` threads.
@@ -89,7 +91,8 @@ class MoeDecoder {
   // The most experts one token may be routed to (the selector's maximum, else top-k).
   int MaxExpertsPerToken() const;
   // Each step reads act_.normed and writes act_.delta [n, hidden] unless it says otherwise.
-  void Attention(const Layer& w, int layer, int64_t n, KvCache* cache, ThreadPool* pool);
+  void Attention(const Layer& w, int layer, int64_t n, const float* positions, KvCache* cache,
+                 ThreadPool* pool);
   void PredictNext(int layer, const float* x);
   // Routes every token (router softmax, exact top-k or the selector), groups the uses by expert
   // into act_.uses; returns how many distinct experts were chosen (act_.used_experts).

@@ -235,6 +235,7 @@ ModelConfig Qwen3Omni(Preset preset) {
   m.arch = Arch::kQwen3OmniMoe;
   m.model_type = "qwen3_omni_moe";
   m.has_talker = true;
+  m.position_id_per_seconds = 13;
   if (preset == Preset::kTiny) {
     m.text = TinyDecoder();
     TinyOmniParts(m);

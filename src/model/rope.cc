@@ -26,8 +26,8 @@ Rope::Rope(int64_t head_dim, double theta, const std::vector<int64_t>& section, 
   }
 }
 
-void Rope::Angles(int64_t t, int64_t h, int64_t w, float* cos, float* sin) const {
-  const float pos[3] = {static_cast<float>(t), static_cast<float>(h), static_cast<float>(w)};
+void Rope::Angles(float t, float h, float w, float* cos, float* sin) const {
+  const float pos[3] = {t, h, w};
   for (size_t j = 0; j < inv_freq_.size(); ++j) {
     const float a = pos[axis_[j]] * inv_freq_[j];
     cos[j] = std::cos(a);

@@ -22,8 +22,12 @@ class Rope {
       : Rope(c.head_dim, c.rope_theta, c.mrope_section, c.mrope_interleaved) {}
 
   int64_t half() const { return static_cast<int64_t>(inv_freq_.size()); }
-  // cos/sin of the half() angles for a token at position (t, h, w).
-  void Angles(int64_t t, int64_t h, int64_t w, float* cos, float* sin) const;
+  // cos/sin of the half() angles for a token at position (t, h, w). Positions are float32, as the
+  // reference's (a video's t may be fractional; integers are exact up to 2^24).
+  void Angles(float t, float h, float w, float* cos, float* sin) const;
+  void Angles(int64_t t, int64_t h, int64_t w, float* cos, float* sin) const {
+    Angles(static_cast<float>(t), static_cast<float>(h), static_cast<float>(w), cos, sin);
+  }
   // The same for a text token (t = h = w = pos).
   void Angles(int64_t pos, float* cos, float* sin) const { Angles(pos, pos, pos, cos, sin); }
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "ops/ops.h"
 #include "tensor/bf16.h"
 #include "util/thread_pool.h"
@@ -24,6 +26,7 @@ StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const WeightSource& source,
   OMNI_ASSIGN_OR_RETURN(m->decoder_, MoeDecoder::Load(source, c, names.prefix, experts));
   OMNI_ASSIGN_OR_RETURN(m->embed_, LoadBf16(source, names.embed, {c.vocab_size, c.hidden_size}));
   OMNI_ASSIGN_OR_RETURN(m->norm_, LoadBf16(source, names.norm, {c.hidden_size}));
+  m->audio_token_ = static_cast<int32_t>(config.tokens.audio_token);
   m->tied_ = names.head.empty();
   if (!m->tied_) {
     OMNI_ASSIGN_OR_RETURN(m->head_, LoadBf16(source, names.head, {c.vocab_size, c.hidden_size}));
@@ -32,7 +35,7 @@ StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const WeightSource& source,
 }
 
 Status TextModel::Forward(const int32_t* tokens, int64_t n, KvCache* cache, bool all_positions,
-                          float* logits, ThreadPool* pool) {
+                          float* logits, ThreadPool* pool, const MediaInputs* media) {
   const int64_t hidden = config().hidden_size, vocab = config().vocab_size;
   if (n <= 0) return InvalidArgument("Forward: no tokens");
   for (int64_t t = 0; t < n; ++t) {
@@ -41,13 +44,30 @@ Status TextModel::Forward(const int32_t* tokens, int64_t n, KvCache* cache, bool
           fmt::format("token id {} is outside the vocabulary [0, {})", tokens[t], vocab));
     }
   }
+  if (media != nullptr && media->audio != nullptr) {
+    const int64_t placeholders = std::count(tokens, tokens + n, audio_token_);
+    if (audio_token_ < 0 || placeholders != media->audio_rows) {
+      return InvalidArgument(fmt::format(
+          "the prompt holds {} audio placeholder tokens but the audio encoder gave {} embeddings",
+          placeholders, media->audio_rows));
+    }
+  }
   decoder_->Reserve(n, cache->capacity(), pool != nullptr ? pool->num_threads() : 1);
   float* x = decoder_->activations().x.data();  // [n, hidden]
   for (int64_t t = 0; t < n; ++t) {
     const uint16_t* row = embed_.ptr() + static_cast<int64_t>(tokens[t]) * hidden;
     for (int64_t i = 0; i < hidden; ++i) x[t * hidden + i] = Bf16ToFloat(row[i]);
   }
-  OMNI_RETURN_IF_ERROR(decoder_->Forward(x, n, cache, pool));
+  // Audio embeddings take the placeholders' rows, in order (the reference's masked_scatter).
+  if (media != nullptr && media->audio != nullptr) {
+    int64_t next = 0;
+    for (int64_t t = 0; t < n; ++t) {
+      if (tokens[t] != audio_token_) continue;
+      std::copy_n(media->audio + next++ * hidden, hidden, x + t * hidden);
+    }
+  }
+  OMNI_RETURN_IF_ERROR(
+      decoder_->Forward(x, n, cache, pool, media != nullptr ? media->positions : nullptr));
   const int64_t first = all_positions ? 0 : n - 1;
   for (int64_t t = first; t < n; ++t) {
     ops::RmsNorm(x + t * hidden, norm_.ptr(), hidden, config().rms_norm_eps, x + t * hidden);

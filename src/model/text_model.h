@@ -1,6 +1,7 @@
 // A causal language model over token ids: embedding → MoeDecoder → final RMSNorm → lm_head.
-// One class serves plain Qwen3-MoE (`model.*`, `lm_head`) and the Qwen3-Omni thinker's text
-// path (`thinker.model.*`, `thinker.lm_head`); media inputs come later.
+// One class serves plain Qwen3-MoE (`model.*`, `lm_head`) and the Qwen3-Omni thinker
+// (`thinker.model.*`, `thinker.lm_head`), whose prompts may carry media: encoder outputs take the
+// place of the placeholder tokens' embeddings, and tokens get per-token (t, h, w) positions.
 // Not thread-safe: one Forward at a time.
 #pragma once
 
@@ -18,6 +19,13 @@ namespace omnisage {
 
 class ThreadPool;
 
+// What a multimodal prompt adds to its token ids (all optional).
+struct MediaInputs {
+  const float* positions = nullptr;  // [n, 3] rotary (t, h, w) per token; null: the slot index
+  const float* audio = nullptr;      // [audio_rows, hidden] audio encoder outputs, replacing the
+  int64_t audio_rows = 0;            // embeddings of the audio_token ids, in order (spec §4)
+};
+
 class TextModel {
  public:
   // Loads the dense weights from `source`. `experts` provides routed experts and must outlive
@@ -28,8 +36,10 @@ class TextModel {
 
   // Runs `n` tokens at positions cache->length() … and appends them to the cache. Writes logits
   // [vocab] of the last token to `logits`, or [n, vocab] of every token when `all_positions`.
+  // `media` (may be null): positions and encoder outputs; an error if the ids hold a different
+  // number of audio tokens than media->audio_rows (nothing is run).
   Status Forward(const int32_t* tokens, int64_t n, KvCache* cache, bool all_positions,
-                 float* logits, ThreadPool* pool);
+                 float* logits, ThreadPool* pool, const MediaInputs* media = nullptr);
 
   KvCache NewCache(int64_t capacity) const { return decoder_->NewCache(capacity); }
   const DecoderConfig& config() const { return decoder_->config(); }
@@ -45,6 +55,7 @@ class TextModel {
   std::unique_ptr<MoeDecoder> decoder_;
   Bf16Tensor embed_, norm_, head_;
   bool tied_ = false;
+  int32_t audio_token_ = -1;  // <|audio_pad|> (qwen3_omni_moe), else -1
 };
 
 }  // namespace omnisage

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -112,6 +113,25 @@ TEST_P(GoldenTest, IncrementalDecodeMatchesBatchedPrefill) {
       ASSERT_NEAR(logits[v], g.logits[t * vocab + v], 1e-4) << "position " << t << " id " << v;
     }
   }
+}
+
+// Text given explicit (i, i, i) rotary positions (the multimodal path) runs bit-identically to the
+// text path's running index.
+TEST_P(GoldenTest, ExplicitTextPositionsAreBitIdentical) {
+  const Golden g = ReadGolden(GetParam().first);
+  const auto ids = g.meta["input_ids"].get<std::vector<int32_t>>();
+  TextModel& model = engine_->model();
+  const int64_t n = static_cast<int64_t>(ids.size()), vocab = model.vocab_size();
+  std::vector<float> plain(n * vocab), explicit_positions(n * vocab), thw(3 * n);
+  for (int64_t i = 0; i < 3 * n; ++i) thw[i] = static_cast<float>(i / 3);
+  KvCache a = model.NewCache(64), b = model.NewCache(64);
+  ASSERT_TRUE(model.Forward(ids.data(), n, &a, true, plain.data(), &engine_->pool()).ok());
+  MediaInputs media;
+  media.positions = thw.data();
+  ASSERT_TRUE(
+      model.Forward(ids.data(), n, &b, true, explicit_positions.data(), &engine_->pool(), &media)
+          .ok());
+  EXPECT_EQ(0, std::memcmp(plain.data(), explicit_positions.data(), plain.size() * sizeof(float)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiny, GoldenTest,

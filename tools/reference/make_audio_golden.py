@@ -16,6 +16,10 @@
              long:   9.3 s alone (121 tokens: two attention windows of 104 + 17)
              pair:   1.3 s and 0.45 s in one prompt (chunks padded to 100 together)
 
+  rope     thinker.model.get_rope_index on prompts built from the checkpoint's special ids: text,
+           audio, image + audio, video (fractional seconds per grid), audio inside a video
+           (use_audio_in_video) and two images; ids, media and positions go to rope/cases.json.
+
 Writes OUT_DIR/<part>/meta.json and one float32 little-endian file per clip: mel [128, frames]
 row-major, encoder [tokens, output_dim].
 
@@ -112,18 +116,94 @@ def write_encoder(out_dir, model_dir):
         json.dump(meta, fh, indent=1)
 
 
+def rope_cases(cfg):
+    """Prompts as the processor lays them out (placeholders already expanded)."""
+    vs, ve = cfg.vision_start_token_id, cfg.vision_end_token_id
+    as_, ae = cfg.audio_start_token_id, cfg.audio_end_token_id
+    img, vid, aud = cfg.image_token_id, cfg.video_token_id, cfg.audio_token_id
+    merge = cfg.vision_config.spatial_merge_size
+    pps = cfg.position_id_per_seconds
+    n_window = cfg.audio_config.n_window
+
+    def tokens(frames):
+        return int(transformers.models.qwen3_omni_moe.modeling_qwen3_omni_moe
+                   ._get_feat_extract_output_lengths(torch.tensor(frames), n_window))
+
+    def text(k, seed):
+        return [(seed * 37 + 11 * i) % 3000 + 5 for i in range(k)]
+
+    def audio(frames):
+        return [as_] + [aud] * tokens(frames) + [ae]
+
+    def vision(pad, g):
+        return [vs] + [pad] * (g[0] * g[1] * g[2] // merge ** 2) + [ve]
+
+    def audio_in_video(g, spg, frames):
+        # Qwen3OmniMoeProcessor.replace_video_with_audio_token's interleaving.
+        n_audio = tokens(frames)
+        hw = (g[1] // merge) * (g[2] // merge)
+        vt = [t * spg * pps for t in range(g[0]) for _ in range(hw)]
+        out, vi, ai = [vs, as_], 0, 0
+        while vi < len(vt) and ai < n_audio:
+            if vt[vi] <= ai:
+                out.append(vid)
+                vi += 1
+            else:
+                out.append(aud)
+                ai += 1
+        out += [vid] * (len(vt) - vi) + [aud] * (n_audio - ai) + [ae, ve]
+        return out
+
+    spg = 2 / 2.3  # temporal_patch_size / fps at 2.3 fps: fractional t positions
+    return {
+        "text": {"ids": text(10, 1)},
+        "audio": {"ids": text(5, 2) + audio(130) + text(4, 3), "audio_frames": [130]},
+        "image_audio": {"ids": text(3, 4) + vision(img, [1, 4, 6]) + text(2, 5) + audio(70)
+                        + text(3, 6), "images": [[1, 4, 6]], "audio_frames": [70]},
+        "video": {"ids": text(4, 7) + vision(vid, [3, 4, 4]) + text(5, 8), "videos": [[3, 4, 4]],
+                  "video_seconds_per_grid": [spg]},
+        "audio_in_video": {"ids": text(2, 9) + audio_in_video([4, 4, 4], 2.0, 230) + text(3, 10),
+                           "videos": [[4, 4, 4]], "video_seconds_per_grid": [2.0],
+                           "audio_frames": [230], "use_audio_in_video": True},
+        "two_images": {"ids": text(2, 11) + vision(img, [1, 2, 4]) + vision(img, [2, 4, 2])
+                       + text(3, 12), "images": [[1, 2, 4], [2, 4, 2]]},
+    }
+
+
+def write_rope(out_dir, model_dir):
+    thinker = load_thinker(model_dir)
+    cases = rope_cases(thinker.config)
+    for name, c in cases.items():
+        ids = torch.tensor([c["ids"]])
+        grid = lambda k: torch.tensor(c[k]) if k in c else None
+        pos, delta = thinker.model.get_rope_index(
+            ids, image_grid_thw=grid("images"), video_grid_thw=grid("videos"),
+            attention_mask=torch.ones_like(ids), use_audio_in_video=c.get("use_audio_in_video", False),
+            audio_seqlens=grid("audio_frames"),
+            second_per_grids=grid("video_seconds_per_grid"))
+        c["positions"] = pos[:, 0, :].T.float().tolist()  # [n, 3]
+        c["delta"] = float(delta.reshape(-1)[0])
+        print(f"rope {name}: {len(c['ids'])} tokens, delta {c['delta']}")
+    d = os.path.join(out_dir, "rope")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "cases.json"), "w") as fh:
+        json.dump({"transformers": transformers.__version__, "cases": cases}, fh)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--model", help="omnisage synth --preset tiny --seed 0 checkpoint")
-    ap.add_argument("--parts", default="mel,encoder")
+    ap.add_argument("--parts", default="mel,encoder,rope")
     args = ap.parse_args()
     parts = args.parts.split(",")
     if "mel" in parts:
         write_mel(args.out)
     if "encoder" in parts:
         write_encoder(args.out, args.model)
+    if "rope" in parts:
+        write_rope(args.out, args.model)
 
 
 if __name__ == "__main__":
