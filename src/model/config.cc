@@ -237,6 +237,9 @@ StatusOr<ModelConfig> ParseModelConfig(const json& root, const std::string& file
   OMNI_ASSIGN_OR_RETURN(t.tts_pad, GetIntOr(root, "tts_pad_token_id", at, -1));
   OMNI_ASSIGN_OR_RETURN(t.tts_bos, GetIntOr(root, "tts_bos_token_id", at, -1));
   OMNI_ASSIGN_OR_RETURN(t.tts_eos, GetIntOr(root, "tts_eos_token_id", at, -1));
+  OMNI_ASSIGN_OR_RETURN(t.system, GetIntOr(root, "system_token_id", at, -1));
+  OMNI_ASSIGN_OR_RETURN(t.user, GetIntOr(root, "user_token_id", at, -1));
+  OMNI_ASSIGN_OR_RETURN(t.assistant, GetIntOr(root, "assistant_token_id", at, -1));
   OMNI_ASSIGN_OR_RETURN(c.has_talker, GetBoolOr(root, "enable_audio_output", at, true));
   if (c.has_talker) {
     OMNI_ASSIGN_OR_RETURN(const json* talker, GetObject(root, "talker_config", at));
@@ -364,7 +367,7 @@ ordered_json ModelConfigToJson(const ModelConfig& c) {
                           {"vision_end_token_id", t.vision_end},
                           {"position_id_per_seconds", pps},
                           {"seconds_per_chunk", 2},
-                          {"user_token_id", 872},
+                          {"user_token_id", t.user},
                           {"initializer_range", 0.02},
                           {"tie_word_embeddings", false}};
   ordered_json j;
@@ -374,9 +377,9 @@ ordered_json ModelConfigToJson(const ModelConfig& c) {
   j["enable_audio_output"] = c.has_talker;
   j["im_start_token_id"] = t.im_start;
   j["im_end_token_id"] = t.im_end;
-  j["system_token_id"] = 8948;
-  j["user_token_id"] = 872;
-  j["assistant_token_id"] = 77091;
+  j["system_token_id"] = t.system;
+  j["user_token_id"] = t.user;
+  j["assistant_token_id"] = t.assistant;
   j["tts_pad_token_id"] = t.tts_pad;
   j["tts_bos_token_id"] = t.tts_bos;
   j["tts_eos_token_id"] = t.tts_eos;

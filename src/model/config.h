@@ -108,6 +108,9 @@ struct SpecialTokens {
   int64_t audio_token = -1, image_token = -1, video_token = -1;
   int64_t audio_start = -1, audio_end = -1, vision_start = -1, vision_end = -1;
   int64_t tts_pad = -1, tts_bos = -1, tts_eos = -1;
+  // The role words after <|im_start|> (the first token of each when the tokenizer splits the
+  // word); the talker prompt finds the user turns and the answer by them (spec §8.2).
+  int64_t system = -1, user = -1, assistant = -1;
 };
 
 struct ModelConfig {

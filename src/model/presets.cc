@@ -187,7 +187,9 @@ void TinyOmniParts(ModelConfig& m) {
               .deepstack_visual_indexes = {0, 1}};
   TalkerConfig& t = m.talker;
   t.text = TinyDecoder();
-  t.text.vocab_size = 96;  // codes 0..63, specials 64..
+  // Codes 0..63, then 1024 ids for specials (64..) and the rest: transformers suppresses the
+  // last 1024 ids of the talker's vocabulary (all but codec_eos), as the real 3072 = 2048 + 1024.
+  t.text.vocab_size = 64 + 1024;
   t.text.hidden_size = 32;
   t.text.intermediate_size = 64;
   t.text.moe_intermediate_size = 16;
@@ -272,6 +274,18 @@ ModelConfig Qwen3Omni(Preset preset) {
   t.tts_bos = id(151672);
   t.tts_eos = id(151673);
   t.audio_token = id(151675);
+  if (preset == Preset::kTiny) {
+    // The tiny BPE (the first 4000 merges) keeps "user" (872) but splits "system" into 82 612 and
+    // "assistant" into 395 380 517; the config names the first piece, which is what transformers
+    // matches after <|im_start|>.
+    t.system = 82;
+    t.user = 872;
+    t.assistant = 395;
+  } else {
+    t.system = 8948;
+    t.user = 872;
+    t.assistant = 77091;
+  }
   return m;
 }
 
