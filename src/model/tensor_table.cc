@@ -432,7 +432,12 @@ void Code2Wav(TableBuilder& b, const Code2WavConfig& w) {
   }
   const size_t n = w.upsample_rates.size();
   snake(fmt::format("code2wav.decoder.{}.", n + 1), ch);
-  conv(fmt::format("code2wav.decoder.{}.", n + 2), 1, ch, 7);
+  // The output conv is drawn 100× smaller than fan-in scaling: the signal reaching it has a
+  // standard deviation ~10 in generated weights, and a waveform that is mostly clamped to ±1
+  // would hide differences in a comparison.
+  const std::string out = fmt::format("code2wav.decoder.{}.", n + 2);
+  b.Add(out + "conv.weight", {1, ch, 7}, Init::kLinear, ch * 7 * 10000);
+  b.Add(out + "conv.bias", {1}, Init::kBias);
 }
 
 }  // namespace

@@ -213,8 +213,8 @@ TEST(DepthwiseConv1dTest, MatchesReference) {
         for (int64_t ch = 0; ch < c; ++ch) {
           double abs_sum = 0;
           for (int64_t j = 0; j < k; ++j) {
-            abs_sum += std::fabs(static_cast<double>(x[(t + j) * c + ch]) *
-                                 Bf16ToFloat(w[ch * k + j]));
+            abs_sum +=
+                std::fabs(static_cast<double>(x[(t + j) * c + ch]) * Bf16ToFloat(w[ch * k + j]));
           }
           const double r = want[t * c + ch];
           const double bound = (k + 2) * kU * abs_sum +

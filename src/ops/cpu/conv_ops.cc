@@ -133,7 +133,8 @@ std::vector<uint16_t> PackConvTranspose1dWeight(const uint16_t* w, int64_t c_in,
   std::vector<uint16_t> packed(c_in * c_out * k);
   for (int64_t i = 0; i < c_in; ++i) {
     for (int64_t o = 0; o < c_out; ++o) {
-      for (int64_t j = 0; j < k; ++j) packed[(j * c_out + o) * c_in + i] = w[(i * c_out + o) * k + j];
+      for (int64_t j = 0; j < k; ++j)
+        packed[(j * c_out + o) * c_in + i] = w[(i * c_out + o) * k + j];
     }
   }
   return packed;
