@@ -109,7 +109,12 @@ CachedExperts::~CachedExperts() {
 Status CachedExperts::Load(int layer, int expert, ExpertCache::Handle* h) {
   const auto start = std::chrono::steady_clock::now();
   Status s = ReadExpert(*source_, names_[layer], expert, config_.moe_intermediate_size,
-                        config_.hidden_size, reinterpret_cast<uint16_t*>(cache_->Value(h)));
+                        config_.hidden_size, reinterpret_cast<uint16_t*>(cache_->Value(h)),
+                        options_.verify_checksums);
+  if (!s.ok()) {
+    s = Status(s.code(), fmt::format("{} layer {} expert {}: {}", ComponentName(component_), layer,
+                                     expert, s.message()));
+  }
   const double seconds = SecondsSince(start);
   {
     MutexLock lock(&mu_);

@@ -49,6 +49,9 @@ struct CacheOptions {
   TrustLookup trust = nullptr;  // for the trust-weighted policy (null: neutral)
   int io_threads = 2;
   bool prefetch = true;  // next-layer prediction (decode)
+  // Check each expert read from an expert store against the manifest's XXH3 of its file; a
+  // mismatch is the read's error (docs/expert-cache.md gives its measured cost).
+  bool verify_checksums = true;
   // Called after each successful read (from an I/O thread): key, bytes, milliseconds.
   std::function<void(uint64_t key, uint64_t bytes, double ms)> on_load = nullptr;
 

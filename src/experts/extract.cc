@@ -181,9 +181,9 @@ Status Extractor::Plan(const WeightSource& src) {
     const std::vector<FusedExpertPart> parts = FusedExpertParts(t.name, t.shape);
     if (parts.empty()) {
       return InvalidArgument(
-          fmt::format("{}: tensor '{}': shape: a fused expert tensor must be "
+          fmt::format("{}: tensor '{}': shape {}: a fused expert tensor must be "
                       "[experts, rows, cols] (gate_up rows even)",
-                      src.files()[t.file], t.name));
+                      src.files()[t.file], t.name, ShapeString(t.shape)));
     }
     const uint64_t elem = t.nbytes / t.numel;
     for (size_t i = 0; i < parts.size(); ++i) {

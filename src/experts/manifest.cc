@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "util/checksum.h"
 #include "util/json_fields.h"
 
@@ -33,6 +35,61 @@ std::string DenseFilePath(Component c) {
 }
 std::string RouterFilePath(Component c) {
   return fmt::format("routers/{}.safetensors", ComponentName(c));
+}
+
+std::optional<std::string> TilingProblem(const StoreFile& f) {
+  if (f.tensors.empty()) return std::nullopt;
+  std::vector<const StoreTensor*> sorted;
+  for (const StoreTensor& t : f.tensors) sorted.push_back(&t);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const StoreTensor* a, const StoreTensor* b) { return a->offset < b->offset; });
+  if (sorted[0]->offset < 8) {
+    return fmt::format("tensor '{}' at offset {} overlaps the header", sorted[0]->name,
+                       sorted[0]->offset);
+  }
+  for (size_t i = 0; i + 1 < sorted.size(); ++i) {
+    const StoreTensor& a = *sorted[i];
+    const StoreTensor& b = *sorted[i + 1];
+    if (a.offset + a.bytes != b.offset) {
+      return fmt::format("tensor '{}' ends at offset {} but the next, '{}', starts at {}", a.name,
+                         a.offset + a.bytes, b.name, b.offset);
+    }
+  }
+  const StoreTensor& last = *sorted.back();
+  if (last.offset + last.bytes != f.bytes) {
+    return fmt::format("the last tensor, '{}', ends at offset {}, the file at {}", last.name,
+                       last.offset + last.bytes, f.bytes);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> HeaderProblem(const SafetensorsHeader& header, uint64_t data_offset,
+                                         const StoreFile& f) {
+  if (header.tensors.size() != f.tensors.size()) {
+    return fmt::format("holds {} tensors, manifest lists {}", header.tensors.size(),
+                       f.tensors.size());
+  }
+  auto shape = [](const std::vector<int64_t>& s) { return json(s).dump(); };
+  for (const StoreTensor& t : f.tensors) {
+    const TensorInfo* info = nullptr;
+    for (const TensorInfo& i : header.tensors) {
+      if (i.name == t.name) info = &i;
+    }
+    if (info == nullptr) return fmt::format("tensor '{}' is missing", t.name);
+    if (info->dtype != t.dtype) {
+      return fmt::format("tensor '{}': dtype {} in the file, {} in the manifest", t.name,
+                         DTypeName(info->dtype), DTypeName(t.dtype));
+    }
+    if (info->shape != t.shape) {
+      return fmt::format("tensor '{}': shape {} in the file, {} in the manifest", t.name,
+                         shape(info->shape), shape(t.shape));
+    }
+    if (data_offset + info->data_begin != t.offset) {
+      return fmt::format("tensor '{}': data at offset {} in the file, {} in the manifest", t.name,
+                         data_offset + info->data_begin, t.offset);
+    }
+  }
+  return std::nullopt;
 }
 
 ordered_json ManifestToJson(const Manifest& m) {

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "io/safetensors.h"
 #include "model/tensor_table.h"
 #include "tensor/dtype.h"
 #include "util/status.h"
@@ -74,6 +75,17 @@ struct Manifest {
 std::string ExpertFilePath(Component c, int layer, int expert);
 std::string DenseFilePath(Component c);
 std::string RouterFilePath(Component c);
+
+// Why a store file's tensors, as the manifest records them, do not lie end to end after its
+// header to the end of the file, as extract writes them (an offset edited or overlapping); nullopt
+// when they do or the file has no tensors.
+std::optional<std::string> TilingProblem(const StoreFile& f);
+
+// Why a safetensors header read from a store file (its data section starting at `data_offset`)
+// disagrees with the manifest's record of that file — tensor count, names, dtypes, shapes or
+// offsets; nullopt when they agree.
+std::optional<std::string> HeaderProblem(const SafetensorsHeader& header, uint64_t data_offset,
+                                         const StoreFile& f);
 
 nlohmann::ordered_json ManifestToJson(const Manifest& m);
 // Parses manifest.json; errors name `file_name` and the field.

@@ -1,7 +1,11 @@
 // ExpertStore: an extracted store opened as a WeightSource (see manifest.h for the layout).
 //
-// Open() reads manifest.json only; files are opened on first read (pread, never mapped), so
-// opening a store of thousands of expert files is cheap and reading one expert touches one file.
+// Open() reads manifest.json (and config.json) only; files are opened on first read (pread, never
+// mapped), so opening a store of thousands of expert files is cheap and reading one expert
+// touches one file. Open checks what it can without reading data: the manifest's tensors of each
+// file lie end to end after its header, as extract writes them, and config.json agrees with the
+// config the manifest recorded. VerifyFile checks the bytes of a file as they are read against
+// the manifest's XXH3, and the file's header against the manifest the first time it is checked.
 // Thread-safe after Open.
 #pragma once
 
@@ -26,6 +30,7 @@ class ExpertStore final : public WeightSource {
   const std::string& config_path() const override { return config_path_; }
   const std::vector<std::string>& files() const override { return paths_; }
   Status Read(const WeightEntry& t, uint64_t offset, size_t n, void* dst) const override;
+  Status VerifyFile(std::span<const TensorBytes> parts) const override;
 
   const Manifest& manifest() const { return manifest_; }
 
@@ -37,9 +42,11 @@ class ExpertStore final : public WeightSource {
   std::string config_path_;
   FileSystem* fs_ = nullptr;
   Manifest manifest_;
-  std::vector<std::string> paths_;  // absolute paths of the data files, as manifest_.files
+  std::vector<std::string> paths_;         // absolute paths of the data files
+  std::vector<const StoreFile*> records_;  // their manifest records, as paths_
   mutable std::mutex mu_;
   mutable std::vector<std::unique_ptr<File>> open_;  // guarded by mu_ while opening
+  mutable std::vector<uint8_t> header_checked_;      // as paths_; guarded by mu_
 };
 
 // True when `path` is a directory holding manifest.json.

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "experts/extract.h"
@@ -17,33 +16,13 @@
 namespace omnisage {
 namespace {
 
-std::string ShapeString(const std::vector<int64_t>& shape) { return nlohmann::json(shape).dump(); }
-
 // Compares a safetensors file's header with the manifest's record of it.
 std::optional<std::string> CheckHeader(std::unique_ptr<File> file, const StoreFile& f) {
   auto st = SafetensorsFile::Open(std::move(file));
   if (!st.ok()) return st.status().message();
-  if ((*st)->tensors().size() != f.tensors.size()) {
-    return fmt::format("holds {} tensors, manifest lists {}", (*st)->tensors().size(),
-                       f.tensors.size());
-  }
-  for (const StoreTensor& t : f.tensors) {
-    const TensorInfo* info = (*st)->Find(t.name);
-    if (info == nullptr) return fmt::format("tensor '{}' is missing", t.name);
-    if (info->dtype != t.dtype) {
-      return fmt::format("tensor '{}': dtype {} in the file, {} in the manifest", t.name,
-                         DTypeName(info->dtype), DTypeName(t.dtype));
-    }
-    if (info->shape != t.shape) {
-      return fmt::format("tensor '{}': shape {} in the file, {} in the manifest", t.name,
-                         ShapeString(info->shape), ShapeString(t.shape));
-    }
-    if ((*st)->data_offset() + info->data_begin != t.offset) {
-      return fmt::format("tensor '{}': data at offset {} in the file, {} in the manifest", t.name,
-                         (*st)->data_offset() + info->data_begin, t.offset);
-    }
-  }
-  return std::nullopt;
+  SafetensorsHeader header;
+  header.tensors = (*st)->tensors();
+  return HeaderProblem(header, (*st)->data_offset(), f);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -48,6 +49,19 @@ class WeightSource {
 
   // Reads bytes [offset, offset + n) of tensor `t` into `dst`.
   virtual Status Read(const WeightEntry& t, uint64_t offset, size_t n, void* dst) const = 0;
+
+  // One tensor's bytes as just read whole (nbytes of them), for VerifyFile.
+  struct TensorBytes {
+    const WeightEntry* tensor = nullptr;
+    const void* data = nullptr;
+  };
+  // Checks tensors just read against the checksum the source recorded for their file (an expert
+  // store's manifest records the XXH3-64 of every file): `parts` are every tensor of one file,
+  // whose remaining bytes (the header) are read again. The bytes are hashed as they were read,
+  // so what is checked is exactly what the caller will use. OK when the source records no
+  // checksums (an original checkpoint). Errors (InvalidArgument: the data is corrupt) name the
+  // file and the expected and actual XXH3; a read error is returned as it is.
+  virtual Status VerifyFile(std::span<const TensorBytes> parts) const { return Status::Ok(); }
 
  protected:
   // Subclasses fill entries_ and then call BuildIndex().

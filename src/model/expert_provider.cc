@@ -7,12 +7,13 @@
 namespace omnisage {
 
 Status ReadExpert(const WeightSource& source, const DecoderLayerNames& names, int expert,
-                  int64_t inter, int64_t hidden, uint16_t* dst) {
+                  int64_t inter, int64_t hidden, uint16_t* dst, bool verify) {
   const uint64_t block = static_cast<uint64_t>(inter * hidden);
   const std::pair<ExpertProj, std::vector<int64_t>> parts[] = {
       {ExpertProj::kGate, {inter, hidden}},
       {ExpertProj::kUp, {inter, hidden}},
       {ExpertProj::kDown, {hidden, inter}}};
+  WeightSource::TensorBytes read[3];
   for (int i = 0; i < 3; ++i) {
     const std::string name = names.Expert(expert, parts[i].first);
     const WeightEntry* t = source.Find(name);
@@ -20,18 +21,25 @@ Status ReadExpert(const WeightSource& source, const DecoderLayerNames& names, in
       return NotFound(fmt::format("{}: expert tensor '{}' is missing", source.path(), name));
     }
     if (t->dtype != DType::kBF16 || t->shape != parts[i].second) {
-      return InvalidArgument(fmt::format("{}: tensor '{}': expected BF16 [{}, {}]",
-                                         source.files()[t->file], name, parts[i].second[0],
-                                         parts[i].second[1]));
+      return InvalidArgument(fmt::format(
+          "{}: tensor '{}': expected BF16 [{}, {}], found {} {}", source.files()[t->file], name,
+          parts[i].second[0], parts[i].second[1], DTypeName(t->dtype), ShapeString(t->shape)));
     }
     OMNI_RETURN_IF_ERROR(ReadBf16(source, *t, 0, block, dst + i * block));
+    read[i] = {t, dst + i * block};
   }
+  // An expert store keeps each expert in a file of its own; other layouts have no per-expert
+  // checksum.
+  const bool own_file =
+      read[0].tensor->file == read[1].tensor->file && read[0].tensor->file == read[2].tensor->file;
+  if (verify && own_file) OMNI_RETURN_IF_ERROR(source.VerifyFile(read));
   return Status::Ok();
 }
 
 StatusOr<std::unique_ptr<ResidentExperts>> ResidentExperts::Load(const WeightSource& source,
                                                                  const std::string& stack_prefix,
-                                                                 const DecoderConfig& c) {
+                                                                 const DecoderConfig& c,
+                                                                 bool verify) {
   auto r = std::make_unique<ResidentExperts>();
   r->inter_ = c.moe_intermediate_size;
   r->hidden_ = c.hidden_size;
@@ -45,8 +53,11 @@ StatusOr<std::unique_ptr<ResidentExperts>> ResidentExperts::Load(const WeightSou
     buf.resize(per_expert * c.num_experts);
     r->charges_.emplace_back(MemoryKind::kExpertCache, buf.size() * sizeof(uint16_t));
     for (int64_t e = 0; e < c.num_experts; ++e) {
-      OMNI_RETURN_IF_ERROR(ReadExpert(source, names, static_cast<int>(e), r->inter_, r->hidden_,
-                                      buf.data() + e * per_expert));
+      Status s = ReadExpert(source, names, static_cast<int>(e), r->inter_, r->hidden_,
+                            buf.data() + e * per_expert, verify);
+      if (!s.ok()) {
+        return Status(s.code(), fmt::format("layer {} expert {}: {}", l, e, s.message()));
+      }
     }
   }
   return r;

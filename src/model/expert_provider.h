@@ -45,16 +45,22 @@ class ExpertProvider {
 };
 
 // Reads one expert's three tensors from `source` into `dst` (3 · inter · hidden values: gate, up,
-// down). Shapes and dtypes are checked; errors name the tensor.
+// down). Shapes and dtypes are checked; errors name the tensor and give the shape found. With
+// `verify`, the bytes read are checked against the checksum the source records for the expert's
+// file (WeightSource::VerifyFile: an expert store's manifest) when the three tensors are its
+// whole file.
 Status ReadExpert(const WeightSource& source, const DecoderLayerNames& names, int expert,
-                  int64_t inter, int64_t hidden, uint16_t* dst);
+                  int64_t inter, int64_t hidden, uint16_t* dst, bool verify = false);
 
 // Every expert of every MoE layer loaded at start-up (the unlimited baseline).
 class ResidentExperts final : public ExpertProvider {
  public:
+  // `verify`: each expert's bytes are checked as ReadExpert's `verify` does. Errors name the
+  // layer and the expert.
   static StatusOr<std::unique_ptr<ResidentExperts>> Load(const WeightSource& source,
                                                          const std::string& stack_prefix,
-                                                         const DecoderConfig& config);
+                                                         const DecoderConfig& config,
+                                                         bool verify = true);
   StatusOr<ExpertWeights> Acquire(int layer, int expert) override;
   void Release(int layer, int expert) override {}
 

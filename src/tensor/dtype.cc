@@ -46,4 +46,13 @@ std::optional<DType> ParseDType(std::string_view name) {
 
 bool IsComputeDType(DType t) { return t == DType::kBF16 || t == DType::kF16 || t == DType::kF32; }
 
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += std::to_string(shape[i]);
+  }
+  return out + "]";
+}
+
 }  // namespace omnisage

@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace omnisage {
 
@@ -36,5 +38,8 @@ std::optional<DType> ParseDType(std::string_view name);
 uint32_t DTypeSize(DType t);
 // True for the dtypes the compute kernels accept as weights.
 bool IsComputeDType(DType t);
+
+// A shape for messages: "[768, 2048]" ("[]" for a scalar).
+std::string ShapeString(const std::vector<int64_t>& shape);
 
 }  // namespace omnisage

@@ -124,4 +124,35 @@ StatusOr<bool> GetBoolOr(const json& obj, std::string_view key, const JsonPath& 
   return AsBool(*v, at.Child(key));
 }
 
+namespace {
+
+std::optional<std::string> DifferenceAt(const nlohmann::json& a, const nlohmann::json& b,
+                                        const std::string& path) {
+  if (a == b) return std::nullopt;
+  const auto here = [&](std::string_view key) {
+    return path.empty() ? std::string(key) : path + "." + std::string(key);
+  };
+  if (a.is_object() && b.is_object()) {
+    for (const auto& [key, va] : a.items()) {
+      if (!b.contains(key)) return fmt::format("{}: {} vs (absent)", here(key), va.dump());
+      if (auto d = DifferenceAt(va, b[key], here(key))) return d;
+    }
+    for (const auto& [key, vb] : b.items()) {
+      if (!a.contains(key)) return fmt::format("{}: (absent) vs {}", here(key), vb.dump());
+    }
+  }
+  if (a.is_array() && b.is_array() && a.size() == b.size()) {
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (auto d = DifferenceAt(a[i], b[i], here(std::to_string(i)))) return d;
+    }
+  }
+  return fmt::format("{}: {} vs {}", path.empty() ? "(the whole value)" : path, a.dump(), b.dump());
+}
+
+}  // namespace
+
+std::optional<std::string> FirstDifference(const nlohmann::json& a, const nlohmann::json& b) {
+  return DifferenceAt(a, b, "");
+}
+
 }  // namespace omnisage

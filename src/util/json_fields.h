@@ -51,4 +51,9 @@ StatusOr<double> GetDoubleOr(const nlohmann::json& obj, std::string_view key, co
 StatusOr<bool> GetBoolOr(const nlohmann::json& obj, std::string_view key, const JsonPath& at,
                          bool fallback);
 
+// The first place where two JSON values differ, as "a.b.c: <a's value> vs <b's value>" (a
+// missing key reads "(absent)"), or nullopt when they are equal. Objects are compared key by key
+// in key order, arrays element by element.
+std::optional<std::string> FirstDifference(const nlohmann::json& a, const nlohmann::json& b);
+
 }  // namespace omnisage
