@@ -50,7 +50,8 @@ struct CacheOptions {
   int io_threads = 2;
   bool prefetch = true;  // next-layer prediction (decode)
   // Check each expert read from an expert store against the manifest's XXH3 of its file; a
-  // mismatch is the read's error (docs/expert-cache.md gives its measured cost).
+  // mismatch is the read's error (docs/expert-cache.md gives its measured cost). Also applies
+  // when there is no budget and every expert is loaded at start.
   bool verify_checksums = true;
   // Called after each successful read (from an I/O thread): key, bytes, milliseconds.
   std::function<void(uint64_t key, uint64_t bytes, double ms)> on_load = nullptr;
@@ -65,6 +66,9 @@ struct CacheOptions {
       {.name = "io-threads", .help = "Threads loading experts", .min = 1, .max = kMaxIoThreads});
     v(prefetch, {.name = "no-prefetch",
                  .help = "Do not predict and prefetch the next layer's experts during decode"});
+    v(verify_checksums,
+      {.name = "no-verify-checksums",
+       .help = "Do not check each expert read from an expert store against its checksum"});
   }
 };
 

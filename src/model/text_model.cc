@@ -12,14 +12,15 @@ namespace omnisage {
 
 StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const WeightSource& source,
                                                      const ModelConfig& config,
-                                                     ExpertProvider* experts) {
+                                                     ExpertProvider* experts, bool verify_experts) {
   std::unique_ptr<TextModel> m(new TextModel());
   const Component component =
       config.arch == Arch::kQwen3Moe ? Component::kText : Component::kThinker;
   const DecoderStackNames names = StackNames(config, component);
   const DecoderConfig& c = config.text;
   if (experts == nullptr) {
-    OMNI_ASSIGN_OR_RETURN(m->owned_experts_, ResidentExperts::Load(source, names.prefix, c));
+    OMNI_ASSIGN_OR_RETURN(m->owned_experts_,
+                          ResidentExperts::Load(source, names.prefix, c, verify_experts));
     experts = m->owned_experts_.get();
   }
   m->experts_ = experts;

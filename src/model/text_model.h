@@ -29,10 +29,12 @@ struct MediaInputs {
 class TextModel {
  public:
   // Loads the dense weights from `source`. `experts` provides routed experts and must outlive
-  // the model; when null, every expert is loaded into memory (ResidentExperts).
+  // the model; when null, every expert is loaded into memory (ResidentExperts), each checked
+  // against its recorded checksum when `verify_experts`.
   static StatusOr<std::unique_ptr<TextModel>> Load(const WeightSource& source,
                                                    const ModelConfig& config,
-                                                   ExpertProvider* experts = nullptr);
+                                                   ExpertProvider* experts = nullptr,
+                                                   bool verify_experts = true);
 
   // Runs `n` tokens at positions cache->length() … and appends them to the cache. Writes logits
   // [vocab] of the last token to `logits`, or [n, vocab] of every token when `all_positions`.

