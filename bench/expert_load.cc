@@ -20,6 +20,7 @@
 #include "model/config.h"
 #include "model/expert_provider.h"
 #include "util/checksum.h"
+#include "util/elapsed.h"
 
 namespace omnisage {
 namespace {
@@ -77,7 +78,7 @@ int Main(const std::string& dir, int passes, bool cold) {
         const auto start = std::chrono::steady_clock::now();
         Status s = ReadExpert(**store, x.names, x.expert, c.moe_intermediate_size, c.hidden_size,
                               buffer.data(), verify != 0);
-        total += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        total += SecondsSince(start);
         if (!s.ok()) {
           std::fprintf(stderr, "%s\n", s.message().c_str());
           return 1;
@@ -91,8 +92,7 @@ int Main(const std::string& dir, int passes, bool cold) {
   uint64_t sink = 0;
   constexpr int kHashes = 200;
   for (int i = 0; i < kHashes; ++i) sink ^= Xxh3(buffer.data(), expert_bytes);
-  const double hash_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / kHashes;
+  const double hash_s = SecondsSince(start) / kHashes;
   const uint64_t bytes = experts.size() * expert_bytes;
   const double off = Median(seconds[0]), on = Median(seconds[1]);
   std::printf("%s page cache, %zu experts of %.2f MiB (%.2f GiB), median of %d passes\n\n",
