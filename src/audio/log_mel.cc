@@ -154,8 +154,7 @@ StatusOr<std::vector<MelFeatures>> LogMel::ComputeBatch(
   out.reserve(clips.size());
   for (const std::vector<float>& clip : clips) {
     const int64_t n = static_cast<int64_t>(clip.size());
-    const int64_t keep = std::min((n + kHop - 1) / kHop, longest / kHop);
-    out.push_back(Run(clip, longest, keep));
+    out.push_back(Run(clip, longest, KeptFrames(n, longest)));
   }
   return out;
 }

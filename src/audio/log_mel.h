@@ -20,6 +20,7 @@
 // Thread-safety: a LogMel is immutable after construction; Compute may run on several threads.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -53,6 +54,12 @@ class LogMel {
   int64_t bins() const { return bins_; }
   // [bins, kFftSize / 2 + 1] float32: the filter bank (transposed from the reference's layout).
   const std::vector<float>& filters() const { return filters_; }
+
+  // How many frames ComputeBatch keeps of a clip of `samples` samples batched with clips of at
+  // most `longest` samples (a clip alone: longest = samples, giving samples / kHop).
+  static int64_t KeptFrames(int64_t samples, int64_t longest) {
+    return std::min((samples + kHop - 1) / kHop, longest / kHop);
+  }
 
   // The features of one clip of `samples` (16 kHz mono). `name` names the clip in errors: fewer
   // than kMinSamples samples.

@@ -147,6 +147,28 @@ Status Engine::Flush() {
   return trace_status_.ok() ? s : trace_status_;
 }
 
+StatusOr<AudioEncoder*> Engine::audio_encoder() {
+  if (audio_encoder_ == nullptr) {
+    if (config_.arch != Arch::kQwen3OmniMoe) {
+      return InvalidArgument(
+          fmt::format("{}: a {} model has no audio encoder", options_.model, config_.model_type));
+    }
+    OMNI_ASSIGN_OR_RETURN(audio_encoder_, AudioEncoder::Load(*source_, config_.audio));
+    if (config_.audio.output_dim != config_.text.hidden_size) {
+      audio_encoder_.reset();
+      return InvalidArgument(
+          fmt::format("{}: audio_config.output_dim {} differs from the thinker's hidden_size {}",
+                      options_.model, config_.audio.output_dim, config_.text.hidden_size));
+    }
+  }
+  return audio_encoder_.get();
+}
+
+const LogMel& Engine::log_mel() {
+  if (log_mel_ == nullptr) log_mel_ = std::make_unique<LogMel>(config_.audio.num_mel_bins);
+  return *log_mel_;
+}
+
 std::vector<std::string> Engine::Warnings() const {
   std::vector<std::string> out;
   if (!trace_status_.ok()) {
@@ -165,13 +187,15 @@ Engine::~Engine() {
   if (sage_ != nullptr) (void)sage_->SaveTrust();
 }
 
-Session::Session(Engine* engine)
+Session::Session(Engine* engine, int64_t context)
     : engine_(engine),
-      cache_(engine->model().NewCache(engine->options().context)),
+      cache_(engine->model().NewCache(context > 0 ? context : engine->options().context)),
       kv_charge_(MemoryKind::kKvCache, cache_.bytes()),
-      logits_(engine->model().vocab_size()) {}
+      logits_(engine->model().vocab_size()),
+      step_positions_(3) {}
 
 void Session::Reset() {
+  rope_delta_ = 0;
   cache_.Clear();
   history_.clear();
   pending_.clear();
@@ -180,17 +204,27 @@ void Session::Reset() {
 void Session::RollBack(const Mark& m) {
   history_.resize(m.history);
   pending_ = m.pending;
+  rope_delta_ = m.rope_delta;
   cache_.set_length(static_cast<int64_t>(m.history));
 }
 
 StatusOr<GenerateStats> Session::Generate(const std::vector<int32_t>& prompt,
                                           const GenerateOptions& options,
                                           const std::function<bool(int32_t)>& on_token) {
+  return Generate(Prompt{prompt, {}}, options, on_token);
+}
+
+StatusOr<GenerateStats> Session::Generate(const Prompt& prompt, const GenerateOptions& options,
+                                          const std::function<bool(int32_t)>& on_token) {
   OMNI_RETURN_IF_ERROR(ValidateOptions(options));
   const auto start = std::chrono::steady_clock::now();
   GenerateStats stats;
-  std::vector<int32_t> feed = pending_;
-  feed.insert(feed.end(), prompt.begin(), prompt.end());
+  // Everything that can fail on the prompt's media fails here, before the session changes.
+  OMNI_ASSIGN_OR_RETURN(
+      PreparedPrompt prepared,
+      PreparePrompt(*engine_, pending_, prompt, static_cast<float>(cache_.length()) + rope_delta_,
+                    cache_.capacity() - cache_.length()));
+  const std::vector<int32_t>& feed = prepared.ids;
   pending_.clear();
   if (feed.empty()) return InvalidArgument("Generate: empty prompt");
   stats.prompt_tokens = static_cast<int64_t>(feed.size());
@@ -199,9 +233,14 @@ StatusOr<GenerateStats> Session::Generate(const std::vector<int32_t>& prompt,
   Sampler sampler(options.sampling);
   const ScopedPhase phase(Phase::kPrefill);
   engine_->BeginForward();
+  // Text after text and audio keeps the running positions: the text path, untouched.
+  const bool plain = prompt.audio.empty() && rope_delta_ == 0;
+  const MediaInputs media{prepared.positions.thw.data(), prepared.audio.data(),
+                          prepared.audio_rows};
   OMNI_RETURN_IF_ERROR(model.Forward(feed.data(), static_cast<int64_t>(feed.size()), &cache_, false,
-                                     logits_.data(), &engine_->pool()));
+                                     logits_.data(), &engine_->pool(), plain ? nullptr : &media));
   history_.insert(history_.end(), feed.begin(), feed.end());
+  rope_delta_ = prepared.positions.next - static_cast<float>(cache_.length());
   stats.prefill_seconds = SecondsSince(start);
   double step_seconds = stats.prefill_seconds;
   auto decode_start = std::chrono::steady_clock::now();
@@ -222,7 +261,12 @@ StatusOr<GenerateStats> Session::Generate(const std::vector<int32_t>& prompt,
     }
     const auto step_start = std::chrono::steady_clock::now();
     engine_->BeginForward();
-    OMNI_RETURN_IF_ERROR(model.Forward(&id, 1, &cache_, false, logits_.data(), &engine_->pool()));
+    // After images or videos a step's position is its slot + rope_delta_ on every axis.
+    std::fill(step_positions_.begin(), step_positions_.end(),
+              static_cast<float>(cache_.length()) + rope_delta_);
+    const MediaInputs step{step_positions_.data(), nullptr, 0};
+    OMNI_RETURN_IF_ERROR(model.Forward(&id, 1, &cache_, false, logits_.data(), &engine_->pool(),
+                                       rope_delta_ != 0 ? &step : nullptr));
     step_seconds = SecondsSince(step_start);
     history_.push_back(id);
   }
@@ -233,14 +277,25 @@ StatusOr<GenerateStats> Session::Generate(const std::vector<int32_t>& prompt,
 }
 
 StatusOr<std::vector<float>> Session::EvalAll(const std::vector<int32_t>& ids) {
+  return EvalAll(Prompt{ids, {}});
+}
+
+StatusOr<std::vector<float>> Session::EvalAll(const Prompt& prompt) {
   Reset();
-  if (ids.empty()) return InvalidArgument("eval: no token ids");
+  if (prompt.ids.empty()) return InvalidArgument("eval: no token ids");
+  OMNI_ASSIGN_OR_RETURN(PreparedPrompt prepared,
+                        PreparePrompt(*engine_, {}, prompt, 0.0f, cache_.capacity()));
+  const std::vector<int32_t>& ids = prepared.ids;
   std::vector<float> out(ids.size() * engine_->model().vocab_size());
   const ScopedPhase phase(Phase::kPrefill);
   engine_->BeginForward();
+  const MediaInputs media{prepared.positions.thw.data(), prepared.audio.data(),
+                          prepared.audio_rows};
   OMNI_RETURN_IF_ERROR(engine_->model().Forward(ids.data(), static_cast<int64_t>(ids.size()),
-                                                &cache_, true, out.data(), &engine_->pool()));
+                                                &cache_, true, out.data(), &engine_->pool(),
+                                                prompt.audio.empty() ? nullptr : &media));
   history_ = ids;
+  rope_delta_ = prepared.positions.next - static_cast<float>(cache_.length());
   return out;
 }
 

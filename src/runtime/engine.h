@@ -12,11 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "audio/audio_encoder.h"
+#include "audio/log_mel.h"
 #include "experts/cached_experts.h"
 #include "experts/trace.h"
 #include "io/weight_source.h"
 #include "model/config.h"
 #include "model/text_model.h"
+#include "runtime/media_prompt.h"
 #include "runtime/options.h"
 #include "runtime/sage_controller.h"
 #include "runtime/sampler.h"
@@ -53,6 +56,13 @@ class Engine {
   Component component() const { return component_; }
   // The SAGE layer (sage mode, or the trust policy), else null.
   SageController* sage() { return sage_.get(); }
+  // The audio encoder, loaded on first use (its weights join the ledger then). Errors: a model
+  // without an audio tower, and whatever loading finds.
+  StatusOr<AudioEncoder*> audio_encoder();
+  // Null until audio_encoder() has loaded it.
+  const AudioEncoder* loaded_audio_encoder() const { return audio_encoder_.get(); }
+  // Log-mel features for the audio encoder (built on first use).
+  const LogMel& log_mel();
 
   // Called by sessions around each forward pass and sampled token (traces, SAGE, REST).
   void BeginForward() { ++step_; }
@@ -90,6 +100,8 @@ class Engine {
   Component component_ = Component::kThinker;
   std::unique_ptr<Tokenizer> tokenizer_;
   double load_seconds_ = 0;
+  std::unique_ptr<AudioEncoder> audio_encoder_;
+  std::unique_ptr<LogMel> log_mel_;
 };
 
 struct GenerateStats {
@@ -109,7 +121,8 @@ struct GenerateStats {
 
 class Session {
  public:
-  explicit Session(Engine* engine);
+  // `context`: the KV cache's capacity in tokens; 0 takes the engine's (EngineOptions::context).
+  explicit Session(Engine* engine, int64_t context = 0);
 
   // Feeds `prompt` (after any token generated but not yet fed by the previous call) and samples
   // up to max_tokens tokens, calling on_token for each (return false to stop early). Errors:
@@ -118,9 +131,16 @@ class Session {
   StatusOr<GenerateStats> Generate(const std::vector<int32_t>& prompt,
                                    const GenerateOptions& options,
                                    const std::function<bool(int32_t)>& on_token);
+  // The same for a prompt that may carry audio (media_prompt.h); GenerateStats::prompt_tokens
+  // counts the expanded placeholders. Errors also name a clip that does not fit or decode.
+  StatusOr<GenerateStats> Generate(const Prompt& prompt, const GenerateOptions& options,
+                                   const std::function<bool(int32_t)>& on_token);
 
   // Runs `ids` as one prompt in a fresh context and returns logits [n, vocab] of every position.
   StatusOr<std::vector<float>> EvalAll(const std::vector<int32_t>& ids);
+  // The same for a prompt with audio: logits of every position of the expanded prompt
+  // (history() holds its ids afterwards).
+  StatusOr<std::vector<float>> EvalAll(const Prompt& prompt);
 
   void Reset();
   // Tokens fed to the model so far.
@@ -134,8 +154,9 @@ class Session {
   struct Mark {
     size_t history = 0;
     std::vector<int32_t> pending;
+    float rope_delta = 0;
   };
-  Mark mark() const { return {history_.size(), pending_}; }
+  Mark mark() const { return {history_.size(), pending_, rope_delta_}; }
   // REQUIRES: `m` came from mark() on this session, with no Reset or EvalAll since.
   void RollBack(const Mark& m);
 
@@ -146,6 +167,10 @@ class Session {
   std::vector<int32_t> history_;
   std::vector<int32_t> pending_;  // sampled, not yet fed
   std::vector<float> logits_;
+  // The next token's rotary position minus its cache slot: non-zero after images or videos
+  // (rope_index.h), 0 for text and audio.
+  float rope_delta_ = 0;
+  std::vector<float> step_positions_;  // [1, 3] a decode step's (t, h, w) when rope_delta_ != 0
 };
 
 }  // namespace omnisage

@@ -27,6 +27,10 @@ std::string MemoryReport(Engine& engine) {
       FormatBytes(ledger.peak(MemoryKind::kKvCache)),
       FormatBytes(ledger.peak(MemoryKind::kActivations)), FormatBytes(ledger.peak_total()),
       FormatBytes(PeakRssBytes()), FormatBytes(total > expert_peak ? total - expert_peak : 0));
+  if (const AudioEncoder* audio = engine.loaded_audio_encoder()) {
+    out += fmt::format("audio encoder: {} of weights (within dense), loaded on first use\n",
+                       FormatBytes(audio->weight_bytes()));
+  }
   if (CachedExperts* cache = engine.expert_cache()) {
     const ExpertCacheStats s = cache->total_stats();
     out += fmt::format(
@@ -49,6 +53,9 @@ nlohmann::ordered_json MemoryJson(Engine& engine) {
           {"total_expert_bytes", total},
           {"expert_peak_bytes", expert_peak},
           {"dense_bytes", ledger.current(MemoryKind::kDense)},
+          {"audio_encoder_bytes", engine.loaded_audio_encoder() != nullptr
+                                      ? engine.loaded_audio_encoder()->weight_bytes()
+                                      : 0},
           {"kv_cache_bytes", ledger.peak(MemoryKind::kKvCache)},
           {"activations_peak_bytes", ledger.peak(MemoryKind::kActivations)},
           {"ledger_peak_bytes", ledger.peak_total()},

@@ -5,9 +5,9 @@
 //
 // Generation stops at <|im_end|> (kChatStopToken). Roles are "system", "user" and "assistant".
 // Content is inserted verbatim: an added token spelled inside it (e.g. "<|im_start|>") is
-// recognised by Tokenizer::Encode like any other, as with HF's template. Media placeholders and
-// tool calls are not rendered here yet; neither are <think> blocks stripped from earlier
-// assistant turns. Pure functions; thread-safe.
+// recognised by Tokenizer::Encode like any other, as with HF's template. Media parts become
+// placeholder blocks in the content (runtime/messages.h); tool calls are not rendered here yet,
+// nor are <think> blocks stripped from earlier assistant turns. Pure functions; thread-safe.
 #pragma once
 
 #include <string>

@@ -9,6 +9,8 @@
 
 #include "commands.h"
 #include "generate_flags.h"
+#include "media_flags.h"
+#include "runtime/messages.h"
 #include "runtime/report.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/stream_decoder.h"
@@ -29,8 +31,32 @@ StatusOr<double> ParseReward(const std::string& arg) {
   return r;
 }
 
-int RunChat(const GenerateArgs& a, const CLI::App& sub) {
+struct ChatArgs {
+  GenerateArgs gen;
+  MediaArgs media;
+};
+
+// The user's turn: an audio part per clip, then the text.
+StatusOr<std::string> RenderTurn(const std::string& system, const std::vector<AudioClip>& audio,
+                                 const std::string& line) {
+  std::vector<Message> messages;
+  if (!system.empty()) messages.push_back({"system", {{MessagePart::Kind::kText, system, ""}}});
+  Message user{"user", {}};
+  for (const AudioClip& clip : audio)
+    user.parts.push_back({MessagePart::Kind::kAudio, "", clip.name});
+  user.parts.push_back({MessagePart::Kind::kText, line, ""});
+  messages.push_back(std::move(user));
+  OMNI_ASSIGN_OR_RETURN(RenderedMessages rendered, RenderMessages(messages));
+  return rendered.text;
+}
+
+int RunChat(const ChatArgs& args, const CLI::App& sub) {
+  const GenerateArgs& a = args.gen;
   if (Status s = CheckGenerateFlags(sub, a); !s.ok()) return ReportError(s.message());
+  // --audio goes with the first message; /audio PATH adds a clip to the next one.
+  auto first_audio = LoadAudioClips(args.media.audio);
+  if (!first_audio.ok()) return ReportError(first_audio.status().message());
+  std::vector<AudioClip> audio = std::move(*first_audio);
   auto engine = Engine::Load(a.engine);
   if (!engine.ok()) return ReportError(engine.status().message());
   const Tokenizer* tok = (*engine)->tokenizer();
@@ -38,8 +64,9 @@ int RunChat(const GenerateArgs& a, const CLI::App& sub) {
   const int32_t stop = tok->TokenId(kChatStopToken);
   Session session(engine->get());
   std::fprintf(stderr,
-               "%s loaded in %.1f s. Type a message; /reset starts over, /reward R (sage) "
-               "rates the last answer in [-1, 1], /exit or Ctrl-D quits.\n",
+               "%s loaded in %.1f s. Type a message; /audio PATH adds a sound file to your next "
+               "message, /reset starts over, /reward R (sage) rates the last answer in [-1, 1], "
+               "/exit or Ctrl-D quits.\n",
                a.engine.model.c_str(), (*engine)->load_seconds());
   bool first_turn = true;
   std::string line;
@@ -58,16 +85,27 @@ int RunChat(const GenerateArgs& a, const CLI::App& sub) {
       }
       continue;
     }
+    if (line.rfind("/audio", 0) == 0) {
+      const size_t begin = line.find_first_not_of(' ', 6);
+      auto clip = LoadAudioClips({begin == std::string::npos ? "" : line.substr(begin)});
+      if (!clip.ok()) {
+        std::fprintf(stderr, "%s\n", clip.status().message().c_str());
+      } else {
+        std::fprintf(stderr, "[%s: %.1f s, goes with your next message]\n", (*clip)[0].name.c_str(),
+                     (*clip)[0].samples.size() / 16000.0);
+        audio.push_back(std::move((*clip)[0]));
+      }
+      continue;
+    }
     if (line == "/reset") {
       session.Reset();
       first_turn = true;
       continue;
     }
-    std::vector<ChatMessage> messages;
-    if (first_turn && !a.system.empty()) messages.push_back({"system", a.system});
-    messages.push_back({"user", line});
-    auto rendered = RenderChat(messages);
+    auto rendered = RenderTurn(first_turn ? a.system : "", audio, line);
     if (!rendered.ok()) return ReportError(rendered.status().message());
+    Prompt prompt{{}, std::move(audio)};
+    audio.clear();
     // After a finished answer the session holds its <|im_end|> unfed; ChatML wants a newline next.
     std::string text = first_turn ? *rendered : "\n" + *rendered;
     const Session::Mark before = session.mark();
@@ -77,7 +115,8 @@ int RunChat(const GenerateArgs& a, const CLI::App& sub) {
     if (stop >= 0) opts.stop_ids.push_back(stop);
     StreamDecoder stream(*tok, /*skip_special=*/true);
     int64_t answered = 0;
-    auto stats = session.Generate(tok->Encode(text), opts, [&](int32_t id) {
+    prompt.ids = tok->Encode(text);
+    auto stats = session.Generate(prompt, opts, [&](int32_t id) {
       ++answered;
       if (id == stop) return true;
       const std::string piece = stream.Push(id);
@@ -100,6 +139,14 @@ int RunChat(const GenerateArgs& a, const CLI::App& sub) {
                    why.c_str(), static_cast<long long>(session.context()));
       continue;
     }
+    if (!stats.ok() && answered == 0 && !prompt.audio.empty()) {
+      // The message's audio could not be heard (nothing was fed): drop the message, go on.
+      session.RollBack(before);
+      first_turn = was_first_turn;
+      std::fprintf(stderr, "[%s: the message is dropped and the conversation goes on]\n",
+                   stats.status().message().c_str());
+      continue;
+    }
     if (!stats.ok()) return ReportError(stats.status().message());
     std::printf("%s\n", stream.Flush().c_str());
     std::fprintf(stderr, "[%s]\n%s", SummaryLine(*stats).c_str(), MemoryReport(**engine).c_str());
@@ -110,9 +157,10 @@ int RunChat(const GenerateArgs& a, const CLI::App& sub) {
 }  // namespace
 
 void AddChatCommand(CLI::App& app, int* exit_code) {
-  auto args = std::make_shared<GenerateArgs>();
+  auto args = std::make_shared<ChatArgs>();
   CLI::App* sub = app.add_subcommand("chat", "Interactive multi-turn chat in the terminal");
-  AddGenerateFlags(sub, args.get());
+  AddGenerateFlags(sub, &args->gen);
+  AddAudioFlag(sub, &args->media);
   sub->callback([args, exit_code, sub] { *exit_code = RunChat(*args, *sub); });
 }
 

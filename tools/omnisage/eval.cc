@@ -1,4 +1,5 @@
-// omnisage eval: run token ids as one prompt and write the logits of every position.
+// omnisage eval: run a prompt (token ids, or messages with audio) and write the logits of every
+// position.
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include "experts/extract.h"
 #include "generate_flags.h"
 #include "io/file.h"
+#include "media_flags.h"
 #include "runtime/engine.h"
 
 namespace omnisage::cli {
@@ -16,31 +18,53 @@ namespace {
 struct EvalArgs {
   EngineOptions engine;
   std::string token_ids;
+  MediaArgs media;
   std::string logits_out;
 };
 
 int RunEval(const EvalArgs& a, const CLI::App& sub) {
   if (Status s = CheckEngineFlags(sub, a.engine); !s.ok()) return ReportError(s.message());
-  auto parsed = ParseTokenIds(a.token_ids);
-  if (!parsed.ok()) return ReportError("--token-ids: " + parsed.status().message());
-  const std::vector<int32_t>& ids = *parsed;
-  if (static_cast<int64_t>(ids.size()) > kMaxContext) {
+  if (a.token_ids.empty() == a.media.messages.empty()) {
+    return ReportError("give exactly one of --token-ids and --messages");
+  }
+  Prompt prompt;
+  std::string text;  // --messages: encoded once the tokenizer is loaded
+  if (!a.token_ids.empty()) {
+    auto parsed = ParseTokenIds(a.token_ids);
+    if (!parsed.ok()) return ReportError("--token-ids: " + parsed.status().message());
+    prompt.ids = *parsed;
+    auto clips = LoadAudioClips(a.media.audio);  // the ids hold their placeholders
+    if (!clips.ok()) return ReportError(clips.status().message());
+    prompt.audio = std::move(*clips);
+  } else {
+    auto built = BuildMediaText(a.media, "", "");
+    if (!built.ok()) return ReportError(built.status().message());
+    text = std::move(built->text);
+    prompt.audio = std::move(built->audio);
+  }
+  if (static_cast<int64_t>(prompt.ids.size()) > kMaxContext) {
     return ReportError(fmt::format("--token-ids: {} ids, more than the largest context ({} tokens)",
-                                   ids.size(), kMaxContext));
+                                   prompt.ids.size(), kMaxContext));
   }
   EngineOptions eo = a.engine;
-  eo.context = static_cast<int64_t>(ids.size());
+  eo.context = std::max<int64_t>(1, static_cast<int64_t>(prompt.ids.size()));
   auto engine = Engine::Load(eo);
   if (!engine.ok()) return ReportError(engine.status().message());
-  Session session(engine->get());
-  auto logits = session.EvalAll(ids);
+  if (!text.empty()) {
+    const Tokenizer* tok = (*engine)->tokenizer();
+    if (tok == nullptr) return ReportError(eo.model + ": no tokenizer.json; --messages needs one");
+    prompt.ids = tok->Encode(text);
+  }
+  // The context is the prompt, its placeholders expanded.
+  Session session(engine->get(), ExpandedLength(prompt, (*engine)->config()));
+  auto logits = session.EvalAll(prompt);
   if (!logits.ok()) return ReportError(logits.status().message());
   const std::string_view bytes(reinterpret_cast<const char*>(logits->data()),
                                logits->size() * sizeof(float));
   Status s = WriteFileAtomically(a.logits_out, bytes);
   if (!s.ok()) return ReportError(s.message());
   std::printf("wrote %s: float32 little-endian logits [%zu, %lld]\n", a.logits_out.c_str(),
-              ids.size(), static_cast<long long>((*engine)->model().vocab_size()));
+              session.history().size(), static_cast<long long>((*engine)->model().vocab_size()));
   return 0;
 }
 
@@ -49,10 +73,12 @@ int RunEval(const EvalArgs& a, const CLI::App& sub) {
 void AddEvalCommand(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<EvalArgs>();
   CLI::App* sub = app.add_subcommand(
-      "eval", "Run token ids as one prompt and write float32 logits [n_tokens, vocab]");
-  AddEngineFlags(sub, &args->engine);  // --context is ignored: the ids set it
-  sub->add_option("--token-ids", args->token_ids, "Comma-separated token ids, e.g. 1,2,3")
-      ->required();
+      "eval", "Run a prompt (token ids or messages) and write float32 logits [n_tokens, vocab]");
+  AddEngineFlags(sub, &args->engine);  // --context is ignored: the prompt sets it
+  sub->add_option("--token-ids", args->token_ids,
+                  "Comma-separated token ids, e.g. 1,2,3 (one <|audio_pad|> id per --audio)");
+  AddMessagesFlag(sub, &args->media);
+  AddAudioFlag(sub, &args->media);
   sub->add_option("--logits-out", args->logits_out, "Output file")->required();
   sub->callback([args, exit_code, sub] { *exit_code = RunEval(*args, *sub); });
 }

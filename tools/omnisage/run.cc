@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "generate_flags.h"
+#include "media_flags.h"
 #include "runtime/report.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/stream_decoder.h"
@@ -19,6 +20,7 @@ struct RunArgs {
   GenerateArgs gen;
   std::string prompt;
   std::string prompt_ids;
+  MediaArgs media;
   bool raw = false;
   bool ignore_stop = false;
   bool json = false;
@@ -30,28 +32,32 @@ int RunRun(const RunArgs& a, const CLI::App& sub) {
     return ReportError("--prompt is empty: give the user's message, e.g. --prompt 'Hello'");
   }
   if (Status s = CheckGenerateFlags(sub, a.gen); !s.ok()) return ReportError(s.message());
-  if (a.prompt.empty() == a.prompt_ids.empty()) {
-    return ReportError("give exactly one of --prompt and --prompt-ids");
+  if (!a.prompt.empty() + !a.prompt_ids.empty() + !a.media.messages.empty() != 1) {
+    return ReportError("give exactly one of --prompt, --prompt-ids and --messages");
   }
-  std::vector<int32_t> prompt;
+  // The prompt's text and audio are read before the model: a bad file costs no load.
+  Prompt prompt;
   std::string text = a.prompt;  // encoded once the tokenizer is loaded
   if (!a.prompt_ids.empty()) {
     auto ids = ParseTokenIds(a.prompt_ids);
     if (!ids.ok()) return ReportError("--prompt-ids: " + ids.status().message());
-    prompt = *ids;
-  } else if (!a.raw) {
-    std::vector<ChatMessage> messages;
-    if (!a.gen.system.empty()) messages.push_back({"system", a.gen.system});
-    messages.push_back({"user", a.prompt});
-    auto rendered = RenderChat(messages);
-    if (!rendered.ok()) return ReportError(rendered.status().message());
-    text = *rendered;
+    prompt.ids = *ids;
+  }
+  if (!a.prompt_ids.empty() || a.raw) {  // the ids or the raw text hold the placeholders
+    auto clips = LoadAudioClips(a.media.audio);
+    if (!clips.ok()) return ReportError(clips.status().message());
+    prompt.audio = std::move(*clips);
+  } else {
+    auto built = BuildMediaText(a.media, a.gen.system, a.prompt);
+    if (!built.ok()) return ReportError(built.status().message());
+    text = std::move(built->text);
+    prompt.audio = std::move(built->audio);
   }
   auto engine = Engine::Load(a.gen.engine);
   if (!engine.ok()) return ReportError(engine.status().message());
   const Tokenizer* tok = (*engine)->tokenizer();
   if (tok == nullptr) return ReportError(a.gen.engine.model + ": no tokenizer.json; run needs one");
-  if (a.prompt_ids.empty()) prompt = tok->Encode(text);
+  if (a.prompt_ids.empty()) prompt.ids = tok->Encode(text);
   GenerateOptions opts = a.gen.generate;
   const int32_t stop = tok->TokenId(kChatStopToken);
   if (stop >= 0 && !a.ignore_stop) opts.stop_ids.push_back(stop);
@@ -107,7 +113,11 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   sub->add_option("--prompt", args->prompt, "The user's message");
   sub->add_option("--prompt-ids", args->prompt_ids,
                   "Token ids to feed as is instead of a text prompt, e.g. 1,2,3 (benchmarks)");
-  sub->add_flag("--raw", args->raw, "Feed the prompt as is, without the chat template");
+  AddAudioFlag(sub, &args->media);
+  AddMessagesFlag(sub, &args->media);
+  sub->add_flag("--raw", args->raw,
+                "Feed the prompt as is, without the chat template (it must then hold one "
+                "<|audio_start|><|audio_pad|><|audio_end|> per --audio)");
   sub->add_flag("--ignore-stop", args->ignore_stop,
                 "Generate exactly --max-tokens tokens, past <|im_end|> (benchmarks)");
   sub->add_flag("--json", args->json,

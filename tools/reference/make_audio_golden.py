@@ -20,14 +20,29 @@
            audio, image + audio, video (fractional seconds per grid), audio inside a video
            (use_audio_in_video) and two images; ids, media and positions go to rope/cases.json.
 
+  thinker  Qwen3OmniMoeForConditionalGeneration(...).thinker (float32) on ChatML prompts with audio,
+           tokenized by the checkpoint's tokenizer, each <|audio_pad|> repeated to the clip's
+           token count and the features computed as Qwen3OmniMoeProcessor does:
+             short:      0.7 s clip, then a question
+             long:       9.3 s clip (two attention windows), then a question
+             two_clips:  1.3 s and 0.45 s clips in one turn, text between them
+             stereo_44k: a 44.1 kHz stereo 16-bit WAV (written here with `wave`; the C++ test
+                         writes the same samples with libsndfile), resampled by OmniSage
+                         (`omnisage audio --samples-out`, --omnisage) and fed to transformers
+           Per prompt: the expanded ids, the argmax at every position, float32 logits of the last
+           LAST positions, and 16 greedy tokens.
+
 Writes OUT_DIR/<part>/meta.json and one float32 little-endian file per clip: mel [128, frames]
 row-major, encoder [tokens, output_dim].
 
-Usage: make_audio_golden.py --out tests/golden/audio [--model DIR]
+Usage: make_audio_golden.py --out tests/golden/audio --model DIR --omnisage BUILD/omnisage
 """
 import argparse
 import json
 import os
+import subprocess
+import tempfile
+import wave
 
 import numpy as np
 import torch
@@ -190,12 +205,101 @@ def write_rope(out_dir, model_dir):
         json.dump({"transformers": transformers.__version__, "cases": cases}, fh)
 
 
+LAST = 6
+GREEDY = 16
+STEREO = {"rate": 44100, "frames": 35280, "seeds": [31, 32]}  # 0.8 s
+
+
+def stereo_wav(path):
+    """16-bit stereo at 44.1 kHz: left test_clip(31), right test_clip(32), as integers."""
+    n = STEREO["frames"]
+    left, right = (np.round(test_clip(s, n) * 32768).astype("<i2") for s in STEREO["seeds"])
+    inter = np.empty(2 * n, dtype="<i2")
+    inter[0::2], inter[1::2] = left, right
+    with wave.open(path, "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(STEREO["rate"])
+        w.writeframes(inter.tobytes())
+
+
+def thinker_cases(omnisage):
+    audio = "<|audio_start|><|audio_pad|><|audio_end|>"
+
+    def chat(user):
+        return f"<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav, raw = os.path.join(tmp, "stereo.wav"), os.path.join(tmp, "stereo.f32")
+        stereo_wav(wav)
+        subprocess.run([omnisage, "audio", wav, "--samples-out", raw], check=True,
+                       stdout=subprocess.DEVNULL)
+        resampled = np.fromfile(raw, dtype="<f4")
+    return {
+        "short": {"text": chat(audio + "What is this sound?"), "clips": [(11, 11200)]},
+        "long": {"text": chat(audio + "Describe it."), "clips": [(21, 148800)]},
+        "two_clips": {"text": chat(audio + " and " + audio + " Which is longer?"),
+                      "clips": [(12, 20800), (13, 7213)]},
+        "stereo_44k": {"text": chat(audio + "Left or right?"), "clips": ["stereo"],
+                       "samples": [resampled]},
+    }
+
+
+def write_thinker(out_dir, model_dir, omnisage):
+    thinker = load_thinker(model_dir)
+    tok = transformers.AutoTokenizer.from_pretrained(model_dir)
+    fe = feature_extractor()
+    audio_id = thinker.config.audio_token_id
+    n_window = thinker.config.audio_config.n_window
+    d = os.path.join(out_dir, "thinker")
+    os.makedirs(d, exist_ok=True)
+    meta = {"transformers": transformers.__version__, "torch": torch.__version__,
+            "model": "synth --preset tiny --seed 0", "dtype": "float32", "last": LAST,
+            "stereo": STEREO, "cases": {}}
+    for name, c in thinker_cases(omnisage).items():
+        clips = c.get("samples") or [test_clip(seed, n) for seed, n in c["clips"]]
+        feats = fe(clips, sampling_rate=16000, padding=True, truncation=False,
+                   return_attention_mask=True, return_tensors="pt")
+        # Qwen3OmniMoeProcessor.replace_audio_token: each pad becomes num_audio_tokens pads.
+        counts = transformers.models.qwen3_omni_moe.processing_qwen3_omni_moe \
+            ._get_feat_extract_output_lengths(feats["attention_mask"].sum(-1), n_window).tolist()
+        ids, k = [], 0
+        for t in tok(c["text"])["input_ids"]:
+            if t == audio_id:
+                ids += [audio_id] * counts[k]
+                k += 1
+            else:
+                ids.append(t)
+        assert k == len(clips)
+        kwargs = {"input_features": feats["input_features"],
+                  "feature_attention_mask": feats["attention_mask"]}
+        with torch.no_grad():
+            x = torch.tensor([ids])
+            logits = thinker(input_ids=x, attention_mask=torch.ones_like(x), **kwargs).logits[0]
+            greedy = list(ids)
+            for _ in range(GREEDY):
+                x = torch.tensor([greedy])
+                out = thinker(input_ids=x, attention_mask=torch.ones_like(x), **kwargs).logits[0, -1]
+                greedy.append(int(torch.argmax(out)))
+        logits = logits.float().numpy()
+        logits[-LAST:].astype("<f4").tofile(os.path.join(d, f"{name}.f32"))
+        meta["cases"][name] = {
+            "text": c["text"], "clips": [list(x) if not isinstance(x, str) else x
+                                         for x in c["clips"]],
+            "audio_tokens": counts, "ids": ids, "argmax": logits.argmax(-1).tolist(),
+            "vocab": int(logits.shape[1]), "file": f"{name}.f32", "greedy": greedy[len(ids):]}
+        print(f"thinker {name}: {len(ids)} tokens ({counts} audio), greedy {greedy[len(ids):]}")
+    with open(os.path.join(d, "meta.json"), "w") as fh:
+        json.dump(meta, fh)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--model", help="omnisage synth --preset tiny --seed 0 checkpoint")
-    ap.add_argument("--parts", default="mel,encoder,rope")
+    ap.add_argument("--omnisage", help="the omnisage binary (resamples the stereo clip)")
+    ap.add_argument("--parts", default="mel,encoder,rope,thinker")
     args = ap.parse_args()
     parts = args.parts.split(",")
     if "mel" in parts:
@@ -204,6 +308,8 @@ def main():
         write_encoder(args.out, args.model)
     if "rope" in parts:
         write_rope(args.out, args.model)
+    if "thinker" in parts:
+        write_thinker(args.out, args.model, args.omnisage)
 
 
 if __name__ == "__main__":
