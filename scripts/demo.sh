@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on generated models: build, generate a tiny Qwen3-Omni checkpoint, inspect it,
-# extract it into an expert store, verify and repack it, answer a prompt from both; chat under an
-# expert-memory budget (same answer as with every expert resident, with the cache's statistics);
+# extract it into an expert store, verify and repack it, answer a prompt from both and a question
+# about a sound file it writes; chat under an expert-memory budget (same answer as with every
+# expert resident, with the cache's statistics);
 # then generate the full-size model as a sparse checkpoint (real shapes, almost no disk), show
 # what each memory plan costs, and run it under a 2 GiB expert budget. Outputs go to $OUT
 # (default: out/).
@@ -28,6 +29,20 @@ echo; echo "== 3. Answer a prompt, from the checkpoint and from the expert store
 $omnisage run --model "$out/tiny" --prompt "Hello! What can you do?" --max-tokens 24
 $omnisage run --model "$out/tiny-store" --prompt "Hello! What can you do?" --max-tokens 24
 echo "(random weights: the text is gibberish, identical from both sources)"
+
+echo; echo "== 3b. Ask about a sound: a 2-second rising tone, 44.1 kHz stereo, written here =="
+# perl (essential in Debian) writes a 16-bit PCM WAV; omnisage hears it as 16 kHz mono.
+perl -e '
+  my ($rate, $n) = (44100, 88200); my $data = "";
+  for my $i (0 .. $n - 1) {
+    my $t = $i / $rate; my $s = int(9000 * sin(2 * 3.14159265 * (300 + 200 * $t) * $t));
+    $data .= pack("s<s<", $s, $s / 2);
+  }
+  print pack("A4 V A4 A4 V v v V V v v A4 V", "RIFF", 36 + length($data), "WAVE", "fmt ", 16,
+             1, 2, $rate, 4 * $rate, 4, 16, "data", length($data)), $data;' > "$out/tone.wav"
+$omnisage audio "$out/tone.wav"
+$omnisage run --model "$out/tiny" --audio "$out/tone.wav" --prompt "What do you hear?" --max-tokens 24
+echo "(the clip became 26 audio tokens through the AuT encoder; docs/audio.md)"
 
 echo; echo "== 4. A chat turn with a quarter of the experts' memory (exact: the same answer) =="
 printf 'Hello! What can you do?\n' |
