@@ -3,7 +3,12 @@
 // model), bad numbers get one readable kind of message, and values that used to crash or be
 // ignored (a huge context, a hundred thousand I/O threads, NaN, an empty --budget) are refused.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -98,6 +103,68 @@ TEST_F(FlagsCliTest, ContextIsBoundedByTheModel) {
                         " --prompt hi --max-tokens 2 --context 4096 "
                         "--no-prefetch --budget 50% --io-threads 256");
   EXPECT_EQ(ok.exit_code, 0) << ok.out;
+}
+
+// Flags outside the option structs read the same way (they used to say "Value 0 not in range
+// 0.000000 to 1797...").
+TEST_F(FlagsCliTest, RangeMessagesOfOtherCommandsAreReadable) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"synth --preset tiny --shards 0 --out " + Path("x"),
+       "--shards: must be between 1 and 99999 (got 0)"},
+      {"simulate --trace /nonexistent/t --budget 1GiB --window 0",
+       "--window: must be >= 1 (got 0)"},
+      {"dream --model /nonexistent/model --trace /nonexistent/t --budget 1GiB --decay nan",
+       "--decay: must be a finite number (got nan)"},
+  };
+  for (const auto& [args, message] : cases) {
+    CliResult r = RunCli(args);
+    EXPECT_NE(r.exit_code, 0) << args << ": " << r.out;
+    EXPECT_NE(r.out.find(message), std::string::npos) << args << ": " << r.out;
+  }
+}
+
+// Runs the binary as RunCli does, under an address-space limit of `kib` KiB (ulimit -v).
+CliResult RunCliWithMemoryLimit(const std::string& args, int kib) {
+  const std::string cmd =
+      "ulimit -v " + std::to_string(kib) + "; " + OMNISAGE_BINARY + " " + args + " 2>&1";
+  CliResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// Sets every max_position_embeddings in a JSON tree to `value`.
+void SetMaxPositions(nlohmann::json& j, int64_t value) {
+  if (j.is_object()) {
+    for (auto& [key, v] : j.items()) {
+      if (key == "max_position_embeddings") {
+        v = value;
+      } else {
+        SetMaxPositions(v, value);
+      }
+    }
+  } else if (j.is_array()) {
+    for (auto& v : j) SetMaxPositions(v, value);
+  }
+}
+
+// Within every bound, a KV cache the system will not allocate is an error message, not an abort
+// (std::bad_alloc reaches main, which reports it).
+TEST_F(FlagsCliTest, MemoryTheSystemRefusesIsAnErrorNotAnAbort) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(Path("tiny") + "/config.json"));
+  SetMaxPositions(config, int64_t{1} << 20);
+  std::ofstream(Path("tiny") + "/config.json") << config.dump();
+  // A context of 2^20 tokens takes 512 MiB of KV cache on tiny; 400 MB of address space in all.
+  CliResult r = RunCliWithMemoryLimit(
+      "run --model " + Path("tiny") + " --prompt hi --max-tokens 2 --context 1048576", 400000);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("omnisage: error: out of memory"), std::string::npos) << r.out;
 }
 
 }  // namespace

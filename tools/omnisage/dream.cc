@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "experts/trace.h"
+#include "option_flags.h"
 #include "runtime/engine.h"
 #include "sage/trust.h"
 #include "util/units.h"
@@ -83,7 +84,7 @@ void AddDreamCommand(CLI::App& app, int* exit_code) {
   sub->add_option("--trust-file", args->trust_file,
                   "Trust records to update; default: <model>/omnisage-trust.json");
   sub->add_option("--decay", args->decay, "Weight of usage consolidated before, in [0, 1]")
-      ->check(CLI::Range(0.0, 1.0))
+      ->check(InRange({.name = "decay", .min = 0, .max = 1}, /*integral=*/false))
       ->capture_default_str();
   sub->callback([args, exit_code] { *exit_code = RunDream(*args); });
 }

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <new>
 
 #include "commands.h"
 
@@ -38,4 +39,14 @@ int RunOmnisage(int argc, char** argv) {
 
 }  // namespace omnisage::cli
 
-int main(int argc, char** argv) { return omnisage::cli::RunOmnisage(argc, argv); }
+int main(int argc, char** argv) {
+  // The last resort for memory the system will not give (a KV cache larger than the machine
+  // allows, within --context's bound): an error message, not an abort.
+  try {
+    return omnisage::cli::RunOmnisage(argc, argv);
+  } catch (const std::bad_alloc&) {
+    return omnisage::cli::ReportError(
+        "out of memory: the system refused an allocation; a smaller --context (the KV cache) or "
+        "--budget needs less");
+  }
+}

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdlib>
 
 namespace omnisage::cli {
 
@@ -25,6 +26,24 @@ void FlagRegistrar::operator()(std::string& field, const OptionSpec& spec) {
   CLI::Option* opt = app_->add_option(FlagName(spec), field, std::string(spec.help));
   if (!field.empty()) opt->capture_default_str();
   if (spec.required) opt->required();
+}
+
+CLI::Validator InRange(const OptionSpec& spec, bool integral) {
+  const std::string name(spec.name), prefix = "--" + name + " ";
+  const OptionSpec bounds{
+      .name = {}, .min = spec.min, .max = spec.max, .above_min = spec.above_min};
+  return CLI::Validator(
+      [bounds, prefix, integral](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size()) return "";
+        const Status s = CheckOption(v, integral, bounds);
+        if (s.ok()) return "";
+        // CLI11 names the flag itself: keep "must be ..." alone.
+        const size_t at = s.message().find("must be");
+        return at == std::string::npos ? s.message() : s.message().substr(at);
+      },
+      "", name + " range");
 }
 
 Status CheckGivenFlags(const CLI::App& app) {

@@ -42,6 +42,11 @@ void AddOptionFlags(CLI::App* app, Options* options) {
   options->ForEach(FlagRegistrar(app));
 }
 
+// For a number flag that is not in an options struct: a CLI11 check against `spec`'s range with
+// CheckOption's wording, "--window: must be >= 1 (got 0)" (a value that is not a number is left
+// to CLI11's conversion error).
+CLI::Validator InRange(const OptionSpec& spec, bool integral);
+
 // What only the command line can tell: a flag given with an empty value (--budget "") is an
 // error, not the flag's default.
 Status CheckGivenFlags(const CLI::App& app);

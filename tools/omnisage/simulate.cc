@@ -13,6 +13,7 @@
 #include "experts/eviction_policy.h"
 #include "experts/simulator.h"
 #include "experts/trace.h"
+#include "option_flags.h"
 #include "sage/trust.h"
 #include "util/units.h"
 
@@ -203,7 +204,7 @@ void AddSimulateCommand(CLI::App& app, int* exit_code) {
   sub->add_option("--window", args->window,
                   "Experts of a layer pass pinned together (default: the component's k; never "
                   "more than fit in the budget)")
-      ->check(CLI::PositiveNumber);
+      ->check(InRange({.name = "window", .min = 1}, /*integral=*/true));
   sub->add_option("--trust-file", args->trust_file,
                   "Trust records (e.g. <model>/omnisage-trust.json) for the trust policy");
   sub->add_flag("--json", args->json, "Print one JSON object instead of a table");

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "option_flags.h"
 #include "util/elapsed.h"
 #include "util/units.h"
 
@@ -77,7 +78,7 @@ void AddSynthCommand(CLI::App& app, int* exit_code) {
                 "Store experts as fused 3-D tensors (mlp.experts.gate_up_proj / down_proj), as "
                 "transformers v5 re-saves do");
   sub->add_option("--shards", args->shards, "Number of shards (default: tiny 2, small 4, full 15)")
-      ->check(CLI::Range(1, 99999));
+      ->check(InRange({.name = "shards", .min = 1, .max = 99999}, /*integral=*/true));
   sub->add_option("--out", args->out, "Output directory")->required();
   sub->add_option("--tokenizer", args->tokenizer,
                   "Directory with the Qwen3 tokenizer.json and tokenizer_config.json (default: "
