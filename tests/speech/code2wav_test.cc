@@ -9,35 +9,18 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "io/weight_source.h"
 #include "model/config.h"
-#include "model/synth.h"
+#include "tiny_checkpoint.h"
 #include "util/thread_pool.h"
 
 namespace omnisage {
 namespace {
-
-namespace fs = std::filesystem;
-
-const std::string kGolden =
-    std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/speech/qwen3_omni_moe_tiny/";
-
-template <typename T>
-std::vector<T> ReadBinary(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  EXPECT_TRUE(in.good()) << path;
-  std::vector<T> v(static_cast<size_t>(in.tellg()) / sizeof(T));
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(v.data()), v.size() * sizeof(T));
-  return v;
-}
 
 float MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
   float m = 0;
@@ -47,38 +30,21 @@ float MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
 
 class Code2WavTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new fs::path(fs::path(::testing::TempDir()) /
-                        fmt::format("omnisage_code2wav_{}", getpid()));
-    fs::remove_all(*dir_);
-    SynthOptions o;
-    o.preset = Preset::kTiny;
-    o.seed = 0;
-    o.out_dir = dir_->string();
-    o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
-    o.progress = false;
-    ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
-  }
-  static void TearDownTestSuite() {
-    fs::remove_all(*dir_);
-    delete dir_;
-  }
   void SetUp() override {
-    auto config = LoadModelConfig((*dir_ / "config.json").string());
+    auto config = LoadModelConfig(TinyCheckpointDir() + "/config.json");
     ASSERT_TRUE(config.ok()) << config.status().ToString();
-    auto source = OpenCheckpointSource(dir_->string());
+    auto source = OpenCheckpointSource(TinyCheckpointDir());
     ASSERT_TRUE(source.ok()) << source.status().ToString();
     source_ = std::move(*source);
     auto model = Code2Wav::Load(*source_, config->code2wav);
     ASSERT_TRUE(model.ok()) << model.status().ToString();
     model_ = std::move(*model);
-    meta_ = nlohmann::json::parse(std::ifstream(kGolden + "code2wav.json"));
-    codes_ = ReadBinary<int32_t>(kGolden + "code2wav_codes.i32");
+    meta_ = nlohmann::json::parse(std::ifstream(SpeechGolden("code2wav.json")));
+    codes_ = ReadBinaryFile<int32_t>(SpeechGolden("code2wav_codes.i32"));
     frames_ = meta_["frames"].get<int64_t>();
     ASSERT_EQ(codes_.size(), static_cast<size_t>(frames_ * model_->config().num_quantizers));
   }
 
-  static fs::path* dir_;
   std::unique_ptr<WeightSource> source_;
   std::unique_ptr<Code2Wav> model_;
   nlohmann::json meta_;
@@ -86,11 +52,10 @@ class Code2WavTest : public ::testing::Test {
   int64_t frames_ = 0;
   ThreadPool pool_{2};
 };
-fs::path* Code2WavTest::dir_ = nullptr;
 
 TEST_F(Code2WavTest, OneWindowMatchesTransformers) {
   EXPECT_EQ(model_->samples_per_frame(), meta_["samples_per_frame"].get<int64_t>());
-  const std::vector<float> want = ReadBinary<float>(kGolden + "code2wav_full.f32");
+  const std::vector<float> want = ReadBinaryFile<float>(SpeechGolden("code2wav_full.f32"));
   std::vector<float> wav;
   ASSERT_TRUE(model_->Decode(codes_.data(), frames_, &wav, &pool_).ok());
   ASSERT_EQ(wav.size(), want.size());
@@ -104,7 +69,7 @@ TEST_F(Code2WavTest, ChunkedDecodeMatchesTransformers) {
   for (const auto& c : meta_["chunkings"]) {
     const int64_t chunk = c["chunk"], left = c["left_context"];
     const std::vector<float> want =
-        ReadBinary<float>(kGolden + fmt::format("code2wav_chunk_{}_{}.f32", chunk, left));
+        ReadBinaryFile<float>(SpeechGolden(fmt::format("code2wav_chunk_{}_{}.f32", chunk, left)));
     std::vector<float> wav;
     ASSERT_TRUE(model_->ChunkedDecode(codes_.data(), frames_, chunk, left, &wav, &pool_).ok());
     ASSERT_EQ(wav.size(), want.size()) << chunk << "/" << left;

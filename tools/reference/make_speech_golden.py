@@ -5,6 +5,9 @@ For a checkpoint written by `omnisage synth --preset tiny --seed 0`, runs the re
 implementation in float32 (bf16 weights are exact in float32, so this is the engine's function)
 and writes to OUT_DIR:
 
+  code_predictor.json    per trial: the talker hidden state, code 0, the greedy codes 1..Q-1,
+                         each step's logits and the sum of the residual codes' embeddings
+                         (what generate adds to the next talker input besides code 0's)
   code2wav.json          the code2wav inputs and window settings, and the output lengths
   code2wav_codes.i32     int32 codes [frames, Q] (frame-major: one talker step's Q codes together)
   code2wav_full.f32      Qwen3OmniMoeCode2Wav.forward(codes): all frames as one window
@@ -52,6 +55,33 @@ def code2wav_fixture(model, out, frames=39, seed=0):
     print(f"code2wav: {frames} frames -> {len(full)} samples, max |x| {np.abs(full).max():.3f}")
 
 
+def code_predictor_fixture(model, out, trials=3, seed=1):
+    talker = model.talker
+    cp = talker.code_predictor
+    groups = talker.config.num_code_groups
+    g = torch.Generator().manual_seed(seed)
+    result = []
+    with torch.no_grad():
+        for _ in range(trials):
+            hidden = torch.randn((1, 1, cp.config.hidden_size), generator=g)
+            code0 = int(torch.randint(0, cp.config.vocab_size, (1,), generator=g))
+            code0_embed = talker.get_input_embeddings()(torch.tensor([[code0]]))
+            r = cp.generate(inputs_embeds=torch.cat((hidden, code0_embed), dim=1),
+                            max_new_tokens=groups - 1, do_sample=False, output_hidden_states=True,
+                            output_logits=True, return_dict_in_generate=True)
+            # As Qwen3OmniMoeTalkerForConditionalGeneration.prepare_inputs_for_generation.
+            mid = [hid[0] for hid in r.hidden_states[1:]]
+            last = cp.get_input_embeddings()[-1](r.sequences[..., -1:])
+            residual_sum = torch.cat(mid + [last], dim=1).sum(1)[0]
+            result.append({"hidden": hidden[0, 0].tolist(), "code0": code0,
+                           "codes": r.sequences[0].tolist(),
+                           "logits": [l[0].tolist() for l in r.logits],
+                           "residual_embedding_sum": residual_sum.tolist()})
+    with open(os.path.join(out, "code_predictor.json"), "w") as f:
+        json.dump({"groups": groups, "trials": result}, f)
+    print(f"code predictor: codes {[t['codes'] for t in result]}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -62,6 +92,7 @@ def main():
     model = transformers.Qwen3OmniMoeForConditionalGeneration.from_pretrained(
         args.model, dtype=torch.float32).eval()
     os.makedirs(args.out, exist_ok=True)
+    code_predictor_fixture(model, args.out)
     code2wav_fixture(model, args.out)
 
 
