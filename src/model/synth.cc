@@ -104,6 +104,33 @@ std::vector<TensorSpec> DataParts(const TensorSpec& t) {
   return parts;
 }
 
+// preprocessor_config.json of Qwen3-Omni (spec §1.6): WhisperFeatureExtractor's settings (300 s
+// at most, no dither, an attention mask) and Qwen2VLImageProcessor's, in one file as the
+// published repository ships them; the audio values follow the audio config.
+nlohmann::ordered_json PreprocessorConfig(const ModelConfig& c) {
+  return {{"processor_class", "Qwen3OmniMoeProcessor"},
+          {"feature_extractor_type", "WhisperFeatureExtractor"},
+          {"feature_size", c.audio.num_mel_bins},
+          {"sampling_rate", 16000},
+          {"hop_length", 160},
+          {"n_fft", 400},
+          {"chunk_length", 300},
+          {"n_samples", 4800000},
+          {"nb_max_frames", 30000},
+          {"dither", 0.0},
+          {"padding_side", "right"},
+          {"padding_value", 0.0},
+          {"return_attention_mask", true},
+          {"image_processor_type", "Qwen2VLImageProcessor"},
+          {"patch_size", c.vision.patch_size},
+          {"temporal_patch_size", c.vision.temporal_patch_size},
+          {"merge_size", c.vision.spatial_merge_size},
+          {"min_pixels", 3136},
+          {"max_pixels", 12845056},
+          {"image_mean", {0.5, 0.5, 0.5}},
+          {"image_std", {0.5, 0.5, 0.5}}};
+}
+
 }  // namespace
 
 void GenerateBf16(const TensorSpec& spec, uint64_t seed, uint64_t first, uint64_t n,
@@ -130,6 +157,10 @@ StatusOr<SynthReport> SynthesizeCheckpoint(const SynthOptions& o) {
   OMNI_RETURN_IF_ERROR(
       WriteFileAtomically(o.out_dir + "/config.json", ModelConfigToJson(config).dump(2) + "\n"));
   OMNI_RETURN_IF_ERROR(WritePresetTokenizer(o.tokenizer_dir, o.preset, o.arch, o.out_dir));
+  if (config.arch == Arch::kQwen3OmniMoe) {
+    OMNI_RETURN_IF_ERROR(WriteFileAtomically(o.out_dir + "/preprocessor_config.json",
+                                             PreprocessorConfig(config).dump(2) + "\n"));
+  }
 
   SynthReport report;
   report.shards = static_cast<int>(shards.size());

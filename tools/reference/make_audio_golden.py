@@ -96,6 +96,16 @@ def write_mel(out_dir):
         json.dump(meta, fh, indent=1)
 
 
+def checkpoint_feature_extractor(path):
+    """The checkpoint's preprocessor_config.json (written by synth) must give the same extractor."""
+    fe = transformers.WhisperFeatureExtractor.from_pretrained(path)
+    want = feature_extractor()
+    for key in ("feature_size", "sampling_rate", "hop_length", "n_fft", "chunk_length",
+                "n_samples", "dither", "padding_value", "return_attention_mask"):
+        assert getattr(fe, key) == getattr(want, key), (key, getattr(fe, key), getattr(want, key))
+    return fe
+
+
 def load_thinker(path):
     model = transformers.Qwen3OmniMoeForConditionalGeneration.from_pretrained(
         path, dtype=torch.float32)
@@ -114,7 +124,7 @@ def audio_embeddings(thinker, fe, clips):
 
 def write_encoder(out_dir, model_dir):
     thinker = load_thinker(model_dir)
-    fe = feature_extractor()
+    fe = checkpoint_feature_extractor(model_dir)
     d = os.path.join(out_dir, "encoder")
     os.makedirs(d, exist_ok=True)
     meta = {"transformers": transformers.__version__, "torch": torch.__version__,
@@ -248,7 +258,7 @@ def thinker_cases(omnisage):
 def write_thinker(out_dir, model_dir, omnisage):
     thinker = load_thinker(model_dir)
     tok = transformers.AutoTokenizer.from_pretrained(model_dir)
-    fe = feature_extractor()
+    fe = checkpoint_feature_extractor(model_dir)
     audio_id = thinker.config.audio_token_id
     n_window = thinker.config.audio_config.n_window
     d = os.path.join(out_dir, "thinker")
