@@ -175,6 +175,13 @@ TEST_F(SynthTest, WritesTheCheckpointFiles) {
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     EXPECT_NE(entry.path().extension(), ".tmp") << entry.path();
   }
+  // The processor's settings (spec §1.6), for the audio feature extractor.
+  const json pre = ReadJsonFile(dir + "/preprocessor_config.json");
+  EXPECT_EQ(pre["feature_extractor_type"], "WhisperFeatureExtractor");
+  EXPECT_EQ(pre["feature_size"], Config(Variant::kBase).audio.num_mel_bins);
+  EXPECT_EQ(pre["hop_length"], 160);
+  EXPECT_EQ(pre["n_fft"], 400);
+  EXPECT_EQ(pre["dither"], 0.0);
 }
 
 TEST_F(SynthTest, OpensAndMatchesTheTensorTable) {
@@ -240,6 +247,7 @@ TEST_F(SynthTest, Qwen3MoeArch) {
   // No Qwen3-Omni tokens are added for plain Qwen3-MoE.
   const json tok = ReadJsonFile(Dir(Variant::kQwen3Moe) + "/tokenizer.json");
   EXPECT_EQ(tok["added_tokens"].size(), 26u);
+  EXPECT_FALSE(std::filesystem::exists(Dir(Variant::kQwen3Moe) + "/preprocessor_config.json"));
 }
 
 // --- Determinism -------------------------------------------------------------------------------
