@@ -14,7 +14,9 @@
 #include "experts/store.h"
 #include "io/checkpoint.h"
 #include "io/file.h"
+#include "io/file_lock.h"
 #include "io/safetensors_writer.h"
+#include "io/temp_file.h"
 #include "util/checksum.h"
 #include "util/elapsed.h"
 #include "util/proc_memory.h"
@@ -104,6 +106,9 @@ class Extractor {
   Status WriteFile(PlannedFile& f, const WeightSource& src);
   Status CopyExtra(const std::string& name);
   Status Journal(const StoreFile& f);
+  Status RemoveStaleTempFiles();
+  // The error of a run stopped while writing `rel`, with how far it got and how to resume.
+  Status Stopped(const std::string& rel, const Status& s) const;
   std::string Out(const std::string& rel) const { return o_.out + "/" + rel; }
   void Progress(uint64_t bytes) {
     done_ += bytes;
@@ -288,37 +293,27 @@ StatusOr<bool> Extractor::AlreadyComplete(const PlannedFile& f) {
 
 Status Extractor::WriteFile(PlannedFile& f, const WeightSource& src) {
   const std::string final_path = Out(f.meta.path);
-  const std::string tmp = final_path + ".tmp";
   OMNI_RETURN_IF_ERROR(fs_->CreateDirectories(fs::path(final_path).parent_path().string()));
-  OMNI_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> out, fs_->NewWritableFile(tmp));
+  OMNI_ASSIGN_OR_RETURN(TempFile out, TempFile::Create(final_path, fs_));
   Xxh3Stream hash;
   auto append = [&](const void* data, size_t n) -> Status {
     hash.Update(data, n);
-    OMNI_RETURN_IF_ERROR(out->Append(data, n));
+    OMNI_RETURN_IF_ERROR(out.file().Append(data, n));
     Progress(n);
     return Status::Ok();
   };
-  auto write_all = [&]() -> Status {
-    uint8_t len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(f.header.size() >> (8 * i));
-    OMNI_RETURN_IF_ERROR(append(len, 8));
-    OMNI_RETURN_IF_ERROR(append(f.header.data(), f.header.size()));
-    for (const Piece& p : f.pieces) {
-      for (uint64_t off = 0; off < p.bytes; off += buffer_.size()) {
-        const size_t n = std::min<uint64_t>(buffer_.size(), p.bytes - off);
-        OMNI_RETURN_IF_ERROR(src.Read(*p.src, p.src_offset + off, n, buffer_.data()));
-        OMNI_RETURN_IF_ERROR(append(buffer_.data(), n));
-      }
+  uint8_t len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(f.header.size() >> (8 * i));
+  OMNI_RETURN_IF_ERROR(append(len, 8));
+  OMNI_RETURN_IF_ERROR(append(f.header.data(), f.header.size()));
+  for (const Piece& p : f.pieces) {
+    for (uint64_t off = 0; off < p.bytes; off += buffer_.size()) {
+      const size_t n = std::min<uint64_t>(buffer_.size(), p.bytes - off);
+      OMNI_RETURN_IF_ERROR(src.Read(*p.src, p.src_offset + off, n, buffer_.data()));
+      OMNI_RETURN_IF_ERROR(append(buffer_.data(), n));
     }
-    return out->Close();
-  };
-  Status s = write_all();
-  if (s.ok()) s = fs_->Rename(tmp, final_path);
-  if (!s.ok()) {
-    out.reset();
-    (void)fs_->Remove(tmp);
-    return s;
   }
+  OMNI_RETURN_IF_ERROR(out.Commit());  // on any error `out` removes its temporary file
   f.meta.xxh3 = hash.Digest();
   report_.files_written++;
   report_.bytes_written += f.meta.bytes;
@@ -338,6 +333,31 @@ Status Extractor::CopyExtra(const std::string& name) {
   return Status::Ok();
 }
 
+Status Extractor::RemoveStaleTempFiles() {
+  // Under the store's lock no other writer is running: a temporary file here is what a killed
+  // run left behind.
+  std::error_code ec;
+  std::vector<std::string> stale;
+  for (auto it = fs::recursive_directory_iterator(o_.out, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (it->is_regular_file() && it->path().filename().string().ends_with(".tmp")) {
+      stale.push_back(it->path().string());
+    }
+  }
+  if (ec) return IoError(fmt::format("{}: list: {}", o_.out, ec.message()));
+  for (const std::string& path : stale) OMNI_RETURN_IF_ERROR(fs_->Remove(path));
+  return Status::Ok();
+}
+
+Status Extractor::Stopped(const std::string& rel, const Status& s) const {
+  const bool full = s.message().find("No space left") != std::string::npos;
+  return Status(s.code(),
+                fmt::format("extract stopped while writing {}: {}. {} of {} files are complete; "
+                            "{}run the same command again to resume",
+                            Out(rel), s.message(), report_.files_written + report_.files_skipped,
+                            order_.size(), full ? "free some space and " : ""));
+}
+
 StatusOr<ExtractReport> Extractor::Run() {
   const auto start = std::chrono::steady_clock::now();
   if (IsExpertStore(o_.model)) {
@@ -349,6 +369,15 @@ StatusOr<ExtractReport> Extractor::Run() {
   OMNI_ASSIGN_OR_RETURN(std::unique_ptr<WeightSource> src, OpenCheckpointSource(o_.model, fs_));
   OMNI_RETURN_IF_ERROR(Plan(*src));
   OMNI_RETURN_IF_ERROR(fs_->CreateDirectories(o_.out));
+  // One writer per store: a second extraction into the same directory stops here.
+  auto lock = FileLock::Acquire(Out(std::string(kLockFileName)), FileLock::Mode::kTry);
+  if (!lock.ok()) {
+    return Status(lock.status().code(),
+                  fmt::format("{}: another extract is writing this store ({}); wait for it to "
+                              "finish, or extract into another directory",
+                              o_.out, lock.status().message()));
+  }
+  OMNI_RETURN_IF_ERROR(RemoveStaleTempFiles());
   OMNI_RETURN_IF_ERROR(LoadJournal());
   // A previous manifest no longer describes the store once this run starts rewriting files.
   OMNI_RETURN_IF_ERROR(fs_->Remove(Out(std::string(kManifestFileName))));
@@ -366,14 +395,7 @@ StatusOr<ExtractReport> Extractor::Run() {
       OMNI_RETURN_IF_ERROR(Journal(f->meta));
       continue;
     }
-    Status s = WriteFile(*f, *src);
-    if (!s.ok()) {
-      return Status(s.code(),
-                    fmt::format("extract stopped while writing {}: {}. {} of {} files are "
-                                "complete; run the same command again to resume",
-                                Out(f->meta.path), s.message(),
-                                report_.files_written + report_.files_skipped, order_.size()));
-    }
+    if (Status s = WriteFile(*f, *src); !s.ok()) return Stopped(f->meta.path, s);
   }
   if (bar_) bar_->Finish();
 
@@ -389,7 +411,9 @@ StatusOr<ExtractReport> Extractor::Run() {
       extras.push_back(name);
     }
     std::sort(extras.begin(), extras.end());
-    for (const std::string& name : extras) OMNI_RETURN_IF_ERROR(CopyExtra(name));
+    for (const std::string& name : extras) {
+      if (Status s = CopyExtra(name); !s.ok()) return Stopped(name, s);
+    }
   }
 
   Manifest m;
@@ -410,8 +434,11 @@ StatusOr<ExtractReport> Extractor::Run() {
   m.selection.experts = o_.experts;
   m.selection.complete = complete_;
   for (const PlannedFile* f : order_) m.files.push_back(f->meta);
-  OMNI_RETURN_IF_ERROR(WriteFileAtomically(fs_, Out(std::string(kManifestFileName)),
-                                           ManifestToJson(m).dump(1) + "\n"));
+  if (Status s = WriteFileAtomically(fs_, Out(std::string(kManifestFileName)),
+                                     ManifestToJson(m).dump(1) + "\n");
+      !s.ok()) {
+    return Stopped(std::string(kManifestFileName), s);
+  }
   journal_file_.reset();
   OMNI_RETURN_IF_ERROR(fs_->Remove(Out(std::string(kJournalFileName))));
   report_.seconds = SecondsSince(start);

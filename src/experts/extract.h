@@ -2,11 +2,14 @@
 //
 // Streaming and bounded: tensors are copied with pread/write through one reusable buffer
 // (kCopyBufferBytes), never mapping or reading a shard whole, so resident memory stays small
-// whatever the model size. Safe and resumable: every file is written as "<name>.tmp" and renamed
-// when complete, and recorded (path, size, XXH3) in extract.journal; a rerun after a kill or an
-// error skips the journalled files that still verify and rewrites the rest. manifest.json is
-// written last, so a store without one is visibly incomplete. Errors (disk full, I/O) stop the
-// run with a message naming the file; no partial file is left under a final name.
+// whatever the model size. Safe and resumable: every file is written under a temporary name and
+// renamed when complete, and recorded (path, size, XXH3) in extract.journal; a rerun after a kill
+// or an error skips the journalled files that still verify and rewrites the rest. manifest.json
+// is written last, so a store without one is visibly incomplete. Errors (disk full, I/O) stop the
+// run with a message naming the file and saying how to resume; no partial file is left under a
+// final name, nor a temporary one. One writer per store: the run holds extract.lock (flock) in
+// the store, so a second extraction into the same directory fails at once; under the lock,
+// temporary files a killed run left are removed.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +25,8 @@ namespace omnisage {
 
 inline constexpr size_t kCopyBufferBytes = 8 << 20;
 inline constexpr std::string_view kJournalFileName = "extract.journal";
+// Held (flock) by the extraction writing the store; a second one into the same directory fails.
+inline constexpr std::string_view kLockFileName = "extract.lock";
 
 struct ExtractOptions {
   std::string model;  // checkpoint directory or .safetensors file

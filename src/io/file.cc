@@ -223,14 +223,6 @@ StatusOr<std::string> ReadFileToString(const std::string& path) {
   return out;
 }
 
-Status WriteFileAtomically(const std::string& path, std::string_view contents) {
-  std::string tmp = path + ".tmp";
-  OMNI_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> f, NewWritableFile(tmp));
-  OMNI_RETURN_IF_ERROR(f->Append(contents));
-  OMNI_RETURN_IF_ERROR(f->Close());
-  return RenameFile(tmp, path);
-}
-
 Status RenameFile(const std::string& from, const std::string& to) {
   if (std::rename(from.c_str(), to.c_str()) != 0) {
     return ErrnoError(fmt::format("rename {} to {}", from, to), errno);

@@ -5,7 +5,7 @@
 // against short files, read errors and corrupt bytes without touching the disk.
 //
 // WritableFile is a sequential, buffered writer owned by one thread. Writers that must never leave
-// a half-written file visible write to a temporary name and rename (WriteFileAtomically).
+// a half-written file visible write to a temporary name and rename (io/temp_file.h).
 #pragma once
 
 #include <cstddef>
@@ -76,7 +76,9 @@ uint64_t EnsureOpenFileLimit(uint64_t n);
 // Reads a whole (small) file: config.json, index.json, tokenizer.json.
 StatusOr<std::string> ReadFileToString(const std::string& path);
 
-// Writes `contents` to `path` + ".tmp" and renames it over `path`.
+// Writes `contents` to a temporary file beside `path`, fsyncs it and renames it over `path`; on
+// failure no temporary file is left (WriteFileAtomically of file_system.h, on the POSIX file
+// system; defined there).
 Status WriteFileAtomically(const std::string& path, std::string_view contents);
 
 Status RenameFile(const std::string& from, const std::string& to);

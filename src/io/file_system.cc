@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <vector>
 
+#include "io/temp_file.h"
 #include "util/checksum.h"
 
 namespace omnisage {
@@ -43,15 +44,13 @@ FileSystem* FileSystem::Default() {
 }
 
 Status WriteFileAtomically(FileSystem* fs, const std::string& path, std::string_view contents) {
-  const std::string tmp = path + ".tmp";
-  OMNI_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> f, fs->NewWritableFile(tmp));
-  Status s = f->Append(contents);
-  if (s.ok()) s = f->Close(/*sync=*/true);
-  if (!s.ok()) {
-    (void)fs->Remove(tmp);
-    return s;
-  }
-  return fs->Rename(tmp, path);
+  OMNI_ASSIGN_OR_RETURN(TempFile tmp, TempFile::Create(path, fs));
+  OMNI_RETURN_IF_ERROR(tmp.file().Append(contents));
+  return tmp.Commit(/*sync=*/true);
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view contents) {
+  return WriteFileAtomically(FileSystem::Default(), path, contents);
 }
 
 StatusOr<uint64_t> HashFile(const File& file, std::vector<uint8_t>& buffer,
@@ -69,24 +68,16 @@ StatusOr<uint64_t> HashFile(const File& file, std::vector<uint8_t>& buffer,
 StatusOr<uint64_t> CopyFileAtomically(FileSystem* fs, const std::string& from,
                                       const std::string& to, size_t buffer_bytes) {
   OMNI_ASSIGN_OR_RETURN(std::unique_ptr<File> in, fs->OpenFile(from, ReadMode::kPread));
-  const std::string tmp = to + ".tmp";
-  OMNI_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> out, fs->NewWritableFile(tmp));
+  OMNI_ASSIGN_OR_RETURN(TempFile out, TempFile::Create(to, fs));
   std::vector<uint8_t> buffer(std::min<uint64_t>(buffer_bytes, std::max<uint64_t>(in->size(), 1)));
   Xxh3Stream hash;
-  Status s;
-  for (uint64_t off = 0; s.ok() && off < in->size(); off += buffer.size()) {
+  for (uint64_t off = 0; off < in->size(); off += buffer.size()) {
     const size_t n = std::min<uint64_t>(buffer.size(), in->size() - off);
-    s = in->ReadAt(off, n, buffer.data());
-    if (s.ok()) s = out->Append(buffer.data(), n);
+    OMNI_RETURN_IF_ERROR(in->ReadAt(off, n, buffer.data()));
+    OMNI_RETURN_IF_ERROR(out.file().Append(buffer.data(), n));
     hash.Update(buffer.data(), n);
   }
-  if (s.ok()) s = out->Close();
-  if (s.ok()) s = fs->Rename(tmp, to);
-  if (!s.ok()) {
-    out.reset();
-    (void)fs->Remove(tmp);
-    return s;
-  }
+  OMNI_RETURN_IF_ERROR(out.Commit());
   return hash.Digest();
 }
 

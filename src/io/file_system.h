@@ -34,7 +34,8 @@ class FileSystem {
   static FileSystem* Default();
 };
 
-// Writes `contents` to "<path>.tmp" through `fs`, then renames it over `path`.
+// Writes `contents` to a temporary file beside `path` (io/temp_file.h) through `fs`, fsyncs it and
+// renames it over `path`; on failure no temporary file is left.
 Status WriteFileAtomically(FileSystem* fs, const std::string& path, std::string_view contents);
 
 // XXH3-64 of a whole file, read in chunks through `buffer` (whose size sets the chunk size);
@@ -42,8 +43,8 @@ Status WriteFileAtomically(FileSystem* fs, const std::string& path, std::string_
 StatusOr<uint64_t> HashFile(const File& file, std::vector<uint8_t>& buffer,
                             const std::function<void(size_t)>& on_bytes = {});
 
-// Copies `from` to "<to>.tmp" in chunks of `buffer_bytes`, then renames it to `to`; on failure
-// removes the temporary file. Returns the XXH3-64 of the bytes copied.
+// Copies `from` to a temporary file beside `to` in chunks of `buffer_bytes`, then renames it to
+// `to`; on failure removes the temporary file. Returns the XXH3-64 of the bytes copied.
 StatusOr<uint64_t> CopyFileAtomically(FileSystem* fs, const std::string& from,
                                       const std::string& to, size_t buffer_bytes = 8 << 20);
 

@@ -37,14 +37,13 @@ StatusOr<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::Create(
   uint64_t total = 0;
   for (const TensorDecl& t : tensors) total += t.nbytes();
   std::string header = BuildSafetensorsHeader(tensors, metadata);
-  OMNI_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, fs->NewWritableFile(path + ".tmp"));
+  OMNI_ASSIGN_OR_RETURN(TempFile file, TempFile::Create(path, fs));
   uint8_t len[8];
   uint64_t n = header.size();
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
-  OMNI_RETURN_IF_ERROR(file->Append(len, 8));
-  OMNI_RETURN_IF_ERROR(file->Append(header));
-  return std::unique_ptr<SafetensorsWriter>(
-      new SafetensorsWriter(path, std::move(file), total, fs));
+  OMNI_RETURN_IF_ERROR(file.file().Append(len, 8));
+  OMNI_RETURN_IF_ERROR(file.file().Append(header));
+  return std::unique_ptr<SafetensorsWriter>(new SafetensorsWriter(path, std::move(file), total));
 }
 
 Status SafetensorsWriter::CheckRoom(uint64_t n) const {
@@ -57,14 +56,14 @@ Status SafetensorsWriter::CheckRoom(uint64_t n) const {
 
 Status SafetensorsWriter::Append(const void* data, size_t n) {
   OMNI_RETURN_IF_ERROR(CheckRoom(n));
-  OMNI_RETURN_IF_ERROR(file_->Append(data, n));
+  OMNI_RETURN_IF_ERROR(file_.file().Append(data, n));
   written_ += n;
   return Status::Ok();
 }
 
 Status SafetensorsWriter::Skip(uint64_t n) {
   OMNI_RETURN_IF_ERROR(CheckRoom(n));
-  OMNI_RETURN_IF_ERROR(file_->Skip(n));
+  OMNI_RETURN_IF_ERROR(file_.file().Skip(n));
   written_ += n;
   return Status::Ok();
 }
@@ -73,8 +72,7 @@ Status SafetensorsWriter::Finish(bool sync) {
   if (written_ != total_) {
     return Internal(fmt::format("{}: finished after {} of {} data bytes", path_, written_, total_));
   }
-  OMNI_RETURN_IF_ERROR(file_->Close(sync));
-  return fs_->Rename(path_ + ".tmp", path_);
+  return file_.Commit(sync);
 }
 
 }  // namespace omnisage

@@ -1,8 +1,9 @@
 // Writing safetensors files by streaming: declare every tensor up front (the header is written
 // first), then append each tensor's bytes in declaration order, in chunks of any size.
 //
-// The file is written as "<path>.tmp" and renamed to <path> only by a successful Finish(), so a
-// crash or an error never leaves a complete-looking but partial file. Not thread-safe.
+// The file is written under a temporary name (io/temp_file.h) and renamed to <path> only by a
+// successful Finish(), so a crash or an error never leaves a complete-looking but partial file;
+// a writer destroyed without a successful Finish() removes its temporary file. Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 
 #include "io/file.h"
 #include "io/file_system.h"
+#include "io/temp_file.h"
 #include "tensor/dtype.h"
 #include "util/status.h"
 
@@ -33,7 +35,8 @@ std::string BuildSafetensorsHeader(const std::vector<TensorDecl>& tensors,
 
 class SafetensorsWriter {
  public:
-  // Creates "<path>.tmp" (through `fs`; nullptr: POSIX) and writes the header. Metadata defaults to
+  // Creates the temporary file (through `fs`; nullptr: POSIX) and writes the header. Metadata
+  // defaults to
   // {"format": "pt"}, which transformers requires.
   static StatusOr<std::unique_ptr<SafetensorsWriter>> Create(
       const std::string& path, std::vector<TensorDecl> tensors,
@@ -50,16 +53,14 @@ class SafetensorsWriter {
   uint64_t data_written() const { return written_; }
 
  private:
-  SafetensorsWriter(std::string path, std::unique_ptr<WritableFile> file, uint64_t total,
-                    FileSystem* fs)
-      : path_(std::move(path)), file_(std::move(file)), total_(total), fs_(fs) {}
+  SafetensorsWriter(std::string path, TempFile file, uint64_t total)
+      : path_(std::move(path)), file_(std::move(file)), total_(total) {}
   Status CheckRoom(uint64_t n) const;
 
   std::string path_;
-  std::unique_ptr<WritableFile> file_;
+  TempFile file_;
   uint64_t total_;
   uint64_t written_ = 0;
-  FileSystem* fs_;
 };
 
 }  // namespace omnisage

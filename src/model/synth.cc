@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "io/file.h"
+#include "io/file_system.h"
 #include "io/safetensors_writer.h"
 #include "model/synth_tokenizer.h"
 #include "tensor/bf16.h"

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/file.h"
+#include "io/file_system.h"
 #include "util/json_fields.h"
 
 namespace omnisage {

@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "io/file.h"
+#include "io/file_system.h"
 #include "profile/plot.h"
 #include "util/units.h"
 

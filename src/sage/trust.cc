@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "io/file.h"
+#include "io/file_system.h"
 #include "util/json_fields.h"
 
 namespace omnisage {

@@ -9,6 +9,7 @@
 #include "experts/extract.h"
 #include "generate_flags.h"
 #include "io/file.h"
+#include "io/file_system.h"
 #include "media_flags.h"
 #include "runtime/engine.h"
 
