@@ -7,6 +7,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libhwy-dev libpcre2-dev libutf8proc-dev
   libsndfile1-dev libsoxr-dev libfftw3-dev
+  libpng-dev libjpeg62-turbo-dev libwebp-dev
   clang clang-format libclang-rt-14-dev
 )
 missing=()
