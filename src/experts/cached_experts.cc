@@ -67,6 +67,43 @@ StatusOr<std::unique_ptr<CachedExperts>> CachedExperts::Create(const WeightSourc
   }
   OMNI_ASSIGN_OR_RETURN(std::unique_ptr<EvictionPolicy> policy,
                         NewEvictionPolicy(options.policy, options.trust));
+  auto cache = std::make_shared<ExpertCache>(options.budget_bytes, std::move(policy));
+  std::unique_ptr<CachedExperts> p =
+      New(source, stack_prefix, component, config, options, std::move(cache));
+  CachedExperts* self = p.get();
+  // Under the cache's lock; OnEviction takes only mu_s (never held while calling into the cache).
+  p->cache_->set_eviction_listener(
+      [self](uint64_t key, bool unused) { self->OnEviction(key, unused); });
+  OMNI_ASSIGN_OR_RETURN(p->io_, TaskQueue::Create(options.io_threads));
+  return p;
+}
+
+StatusOr<std::unique_ptr<CachedExperts>> CachedExperts::CreateSharing(
+    const WeightSource& source, const std::string& stack_prefix, Component component,
+    const DecoderConfig& config, CachedExperts* owner) {
+  const uint64_t minimum = MinimumBudget(config);
+  if (owner->options_.budget_bytes < minimum) {
+    return ResourceExhausted(fmt::format(
+        "--budget {} is below the minimum of {} for the {} ({} experts of {} at once)",
+        FormatBytes(owner->options_.budget_bytes), FormatBytes(minimum), ComponentName(component),
+        config.num_experts_per_tok, FormatBytes(ExpertBytes(config))));
+  }
+  CacheOptions options = owner->options_;
+  options.on_load = nullptr;  // SAGE's load reports are about the owner's stack
+  std::unique_ptr<CachedExperts> p =
+      New(source, stack_prefix, component, config, options, owner->cache_);
+  OMNI_ASSIGN_OR_RETURN(p->io_, TaskQueue::Create(options.io_threads));
+  p->owner_ = owner;
+  MutexLock lock(&owner->mu_);
+  owner->sharers_.push_back(p.get());
+  return p;
+}
+
+std::unique_ptr<CachedExperts> CachedExperts::New(const WeightSource& source,
+                                                  const std::string& stack_prefix,
+                                                  Component component, const DecoderConfig& config,
+                                                  const CacheOptions& options,
+                                                  std::shared_ptr<ExpertCache> cache) {
   std::unique_ptr<CachedExperts> p(new CachedExperts());
   p->source_ = &source;
   p->component_ = component;
@@ -84,22 +121,45 @@ StatusOr<std::unique_ptr<CachedExperts>> CachedExperts::Create(const WeightSourc
     MutexLock lock(&p->mu_);
     p->stats_.resize(config.num_layers);
   }
-  p->cache_ = std::make_unique<ExpertCache>(options.budget_bytes, std::move(policy));
-  CachedExperts* self = p.get();
-  p->cache_->set_eviction_listener([self](uint64_t key, bool unused) {
-    // Under the cache's lock; takes only mu_ (never held while calling into the cache).
-    const ExpertKey k = ExpertKey::Unpack(key);
-    MutexLock lock(&self->mu_);
-    ExpertCacheStats& s = self->stats_[k.layer];
-    ++s.evictions;
-    if (unused) ++s.prefetch_wasted;
-  });
-  OMNI_ASSIGN_OR_RETURN(p->io_, TaskQueue::Create(options.io_threads));
+  p->cache_ = std::move(cache);
   return p;
+}
+
+void CachedExperts::OnEviction(uint64_t key, bool unused) {
+  const ExpertKey k = ExpertKey::Unpack(key);
+  MutexLock lock(&mu_);
+  CachedExperts* target = this;
+  for (CachedExperts* s : sharers_) {
+    if (s->component_ == k.component) target = s;
+  }
+  auto count = [&](std::vector<ExpertCacheStats>& stats) {
+    if (k.layer < 0 || k.layer >= static_cast<int>(stats.size())) return;
+    ++stats[k.layer].evictions;
+    if (unused) ++stats[k.layer].prefetch_wasted;
+  };
+  if (target == this) {
+    count(stats_);
+  } else {
+    MutexLock sharer_lock(&target->mu_);  // lock order: the owner's mu_, then a sharer's
+    count(target->stats_);
+  }
+}
+
+int CachedExperts::max_held() const {
+  if (owner_ == nullptr) return max_held_;
+  // The owner's hot set takes its room from the shared budget.
+  const uint64_t hot = owner_->hot_.size() * owner_->expert_bytes_;
+  const uint64_t room = options_.budget_bytes - std::min(options_.budget_bytes, hot);
+  return static_cast<int>(
+      std::clamp<uint64_t>(room / expert_bytes_, 1, config_.num_experts_per_tok));
 }
 
 CachedExperts::~CachedExperts() {
   if (io_ != nullptr) io_->Drain();  // null when Create failed to start it
+  if (owner_ != nullptr) {
+    MutexLock lock(&owner_->mu_);
+    std::erase(owner_->sharers_, this);
+  }
   for (ExpertCache::Handle* h : hot_) cache_->Release(h);
   for (auto& [key, held] : held_) {
     if (held.handle != nullptr) cache_->Release(held.handle);

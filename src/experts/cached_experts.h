@@ -118,13 +118,23 @@ class CachedExperts final : public ExpertProvider {
                                                          Component component,
                                                          const DecoderConfig& config,
                                                          const CacheOptions& options);
+  // A provider for another MoE stack of the same model (the talker beside the thinker) that uses
+  // `owner`'s cache: one budget and one eviction order for both stacks, statistics and warnings
+  // per stack (each provider's own). Expert keys carry the component, so the stacks never share
+  // an entry. The options are the owner's. Errors: the budget is below this stack's
+  // MinimumBudget. REQUIRES: `owner` outlives the result; both run on the one forward thread.
+  static StatusOr<std::unique_ptr<CachedExperts>> CreateSharing(const WeightSource& source,
+                                                                const std::string& stack_prefix,
+                                                                Component component,
+                                                                const DecoderConfig& config,
+                                                                CachedExperts* owner);
   ~CachedExperts() override;
 
   StatusOr<ExpertWeights> Acquire(int layer, int expert) override;
   void Release(int layer, int expert) override;
   void Expect(int layer, int expert) override;
   void Prefetch(int layer, const int32_t* experts, int n) override;
-  int max_held() const override { return max_held_; }
+  int max_held() const override;
   bool IsResident(int layer, int expert) const override;
 
   // Per MoE layer (index = layer; dense layers stay zero) and in total.
@@ -148,6 +158,14 @@ class CachedExperts final : public ExpertProvider {
 
  private:
   CachedExperts() = default;
+  // Fills a provider for one stack over `cache` (the caller sets the eviction listener).
+  static std::unique_ptr<CachedExperts> New(const WeightSource& source,
+                                            const std::string& stack_prefix, Component component,
+                                            const DecoderConfig& config,
+                                            const CacheOptions& options,
+                                            std::shared_ptr<ExpertCache> cache);
+  // Counts an eviction of `key` (this stack's, or a sharing provider's) in its owner's stats.
+  void OnEviction(uint64_t key, bool unused) OMNI_EXCLUDES(mu_);
   uint64_t Key(int layer, int expert) const { return ExpertKey{component_, layer, expert}.Pack(); }
   // Reads the expert into the entry and publishes it; returns the read's status. Runs on an I/O
   // thread (demand loads and prefetches) or on the caller's (PinHotSet).
@@ -165,7 +183,8 @@ class CachedExperts final : public ExpertProvider {
   std::vector<DecoderLayerNames> names_;
   uint64_t expert_bytes_ = 0, total_bytes_ = 0;
   int max_held_ = 1;
-  std::unique_ptr<ExpertCache> cache_;
+  std::shared_ptr<ExpertCache> cache_;       // shared with sharing providers
+  CachedExperts* owner_ = nullptr;           // the provider whose cache this one shares, or null
   std::unordered_map<uint64_t, Held> held_;  // forward thread only
   std::vector<ExpertCache::Handle*> hot_;    // pinned for the provider's lifetime
 
@@ -178,7 +197,8 @@ class CachedExperts final : public ExpertProvider {
   std::vector<ExpertCacheStats> stats_ OMNI_GUARDED_BY(mu_);  // [layer]
   Status first_prefetch_error_ OMNI_GUARDED_BY(mu_);
   std::vector<std::string> hot_set_warnings_ OMNI_GUARDED_BY(mu_);
-  std::unique_ptr<TaskQueue> io_;  // last: destroyed (drained) first
+  std::vector<CachedExperts*> sharers_ OMNI_GUARDED_BY(mu_);  // providers using this cache
+  std::unique_ptr<TaskQueue> io_;                             // last: destroyed (drained) first
 };
 
 }  // namespace omnisage

@@ -56,6 +56,11 @@ void DecoderActivations::Reserve(const DecoderConfig& c, int64_t tokens, int64_t
   b += Grow(slot_outputs, contributions ? routed * max_k * hidden : 0);
   b += Grow(mlp_gate, n * inter);
   b += Grow(mlp_up, n * inter);
+  const int64_t shared = experts > 0 ? c.shared_expert_intermediate_size : 0;
+  b += Grow(shared_gate, n * shared);
+  b += Grow(shared_up, n * shared);
+  b += Grow(shared_out, shared > 0 ? n * hidden : 0);
+  b += Grow(shared_score, shared > 0 ? n : 0);
   b += Grow(predict_normed, experts > 0 ? hidden : 0);
   b += Grow(predict_probs, experts);
   b += Grow(predict_experts, experts);

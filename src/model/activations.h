@@ -75,6 +75,12 @@ struct DecoderActivations {
   std::vector<float> mlp_gate;  // [max_tokens, intermediate]
   std::vector<float> mlp_up;    // [max_tokens, intermediate]
 
+  // The shared expert of MoE layers (the talker's; empty without one).
+  std::vector<float> shared_gate;   // [max_tokens, shared_inter]  gate, then SwiGLU(gate, up)
+  std::vector<float> shared_up;     // [max_tokens, shared_inter]
+  std::vector<float> shared_out;    // [max_tokens, hidden]
+  std::vector<float> shared_score;  // [max_tokens]               shared_expert_gate · normed
+
   // Next-layer prediction during decode (one token).
   std::vector<float> predict_normed;     // [hidden]
   std::vector<float> predict_probs;      // [experts]

@@ -40,6 +40,14 @@ StatusOr<std::unique_ptr<MoeDecoder>> MoeDecoder::Load(const WeightSource& sourc
     if (w.moe) {
       if (experts == nullptr) return Internal("MoeDecoder::Load: no ExpertProvider");
       OMNI_RETURN_IF_ERROR(load(&w.router, n.router, {c.num_experts, h}));
+      w.shared = c.shared_expert_intermediate_size > 0;
+      if (w.shared) {
+        const int64_t si = c.shared_expert_intermediate_size;
+        OMNI_RETURN_IF_ERROR(load(&w.shared_gate, n.shared_gate, {si, h}));
+        OMNI_RETURN_IF_ERROR(load(&w.shared_up, n.shared_up, {si, h}));
+        OMNI_RETURN_IF_ERROR(load(&w.shared_down, n.shared_down, {h, si}));
+        OMNI_RETURN_IF_ERROR(load(&w.shared_expert_gate, n.shared_expert_gate, {1, h}));
+      }
     } else {
       OMNI_RETURN_IF_ERROR(load(&w.mlp_gate, n.mlp_gate, {c.intermediate_size, h}));
       OMNI_RETURN_IF_ERROR(load(&w.mlp_up, n.mlp_up, {c.intermediate_size, h}));
@@ -98,10 +106,12 @@ Status MoeDecoder::Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool
       const int used = Route(w, layer, start, n, pool);  // top-k experts per token
       OMNI_RETURN_IF_ERROR(
           RunExperts(layer, start, n, used, pool));  // delta = Σ w · expert(normed)
+      if (w.shared) SharedExpert(w, n, pool);        // delta += σ(g·normed) · shared(normed)
     } else {
       DenseMlp(w, n, pool);  // delta = SwiGLU MLP(normed)
     }
     AddInPlace(delta, n * hidden, x);  // x += delta
+    if (hidden_observer_ && layer + 1 == hidden_layers_) hidden_observer_(x, n, start);
   }
   cache->set_length(start + n);
   return Status::Ok();
@@ -327,6 +337,23 @@ void MoeDecoder::DenseMlp(const Layer& w, int64_t n, ThreadPool* pool) {
   ops::MatMulBf16(act_.normed.data(), n, hidden, w.mlp_up.ptr(), inter, up, pool);
   ops::SwiGlu(gate, up, n * inter, gate);
   ops::MatMulBf16(gate, n, inter, w.mlp_down.ptr(), hidden, act_.delta.data(), pool);
+}
+
+void MoeDecoder::SharedExpert(const Layer& w, int64_t n, ThreadPool* pool) {
+  const int64_t hidden = config_.hidden_size, inter = config_.shared_expert_intermediate_size;
+  float* gate = act_.shared_gate.data();    // [n, shared_inter]
+  float* up = act_.shared_up.data();        // [n, shared_inter]
+  float* out = act_.shared_out.data();      // [n, hidden]
+  float* score = act_.shared_score.data();  // [n]
+  ops::MatMulBf16(act_.normed.data(), n, hidden, w.shared_gate.ptr(), inter, gate, pool);
+  ops::MatMulBf16(act_.normed.data(), n, hidden, w.shared_up.ptr(), inter, up, pool);
+  ops::SwiGlu(gate, up, n * inter, gate);
+  ops::MatMulBf16(gate, n, inter, w.shared_down.ptr(), hidden, out, pool);
+  ops::MatMulBf16(act_.normed.data(), n, hidden, w.shared_expert_gate.ptr(), 1, score, pool);
+  for (int64_t t = 0; t < n; ++t) {
+    const float g = 1.0f / (1.0f + std::exp(-score[t]));
+    ops::Axpy(g, out + t * hidden, hidden, act_.delta.data() + t * hidden);
+  }
 }
 
 }  // namespace omnisage

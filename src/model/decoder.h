@@ -1,7 +1,8 @@
-// The decoder stack shared by Qwen3-MoE, the Qwen3-Omni thinker's text model and (later) the
-// talker: per layer RMSNorm → grouped-query attention (per-head q/k RMSNorm, then RoPE, causal,
-// KV cache) → residual → RMSNorm → MoE (softmax over all experts in fp32, top-k, renormalise when
-// norm_topk_prob, SwiGLU experts) or dense SwiGLU MLP → residual. Spec §4.
+// The decoder stack shared by Qwen3-MoE, the Qwen3-Omni thinker's text model, the talker and the
+// code predictor: per layer RMSNorm → grouped-query attention (per-head q/k RMSNorm, then RoPE,
+// causal, KV cache) → residual → RMSNorm → MoE (softmax over all experts in fp32, top-k,
+// renormalise when norm_topk_prob, SwiGLU experts; plus, in the talker, a shared SwiGLU expert
+// gated by sigmoid(shared_expert_gate · h)) or dense SwiGLU MLP → residual. Spec §4, §8.3.
 //
 // Dense weights are loaded into memory by Load; routed experts come through an ExpertProvider.
 // A batch of n tokens (prefill) is processed layer by layer with tokens grouped by expert, so each
@@ -74,6 +75,14 @@ class MoeDecoder {
   // Next-layer prediction during decode: the next layer's router applied to the current hidden
   // state names the experts to Prefetch (on by default).
   void set_prefetch(bool on) { prefetch_ = on; }
+  // Called during Forward with the hidden states after the first `layers` layers (transformers'
+  // hidden_states[layers]): rows [n, hidden] of the tokens at slots start … start + n − 1. The
+  // talker reads the thinker's accept_hidden_layer through it. Null (or layers <= 0) clears it.
+  using HiddenObserver = std::function<void(const float* rows, int64_t n, int64_t start)>;
+  void set_hidden_observer(int layers, HiddenObserver observer) {
+    hidden_layers_ = layers;
+    hidden_observer_ = std::move(observer);
+  }
   const DecoderConfig& config() const { return config_; }
   KvCache NewCache(int64_t capacity) const {
     return KvCache(config_.num_layers, capacity, config_.num_kv_heads * config_.head_dim);
@@ -84,7 +93,11 @@ class MoeDecoder {
     Bf16Tensor input_norm, q_proj, k_proj, v_proj, o_proj, q_norm, k_norm, post_norm;
     Bf16Tensor router;                      // MoE layers
     Bf16Tensor mlp_gate, mlp_up, mlp_down;  // dense layers
+    // The shared expert of MoE layers (talker): SwiGLU [shared_inter, hidden] and its gate
+    // [1, hidden]; empty when shared_expert_intermediate_size is 0.
+    Bf16Tensor shared_gate, shared_up, shared_down, shared_expert_gate;
     bool moe = false;
+    bool shared = false;
   };
 
   explicit MoeDecoder(const DecoderConfig& c) : config_(c), rope_(c) {}
@@ -103,6 +116,8 @@ class MoeDecoder {
   void RunExpert(const ExpertWeights& w, int64_t m, ThreadPool* pool);
   void ReportContributions(int layer, int64_t start, int used);
   void DenseMlp(const Layer& w, int64_t n, ThreadPool* pool);
+  // delta += sigmoid(shared_expert_gate · normed) · SwiGLU shared expert(normed).
+  void SharedExpert(const Layer& w, int64_t n, ThreadPool* pool);
 
   DecoderConfig config_;
   Rope rope_;
@@ -113,6 +128,8 @@ class MoeDecoder {
   ExpertSelector* selector_ = nullptr;
   std::function<void(const ExpertContribution&)> contribution_observer_;
   bool prefetch_ = true;
+  int hidden_layers_ = 0;
+  HiddenObserver hidden_observer_;
 };
 
 }  // namespace omnisage

@@ -47,6 +47,8 @@ class TextModel {
   const DecoderConfig& config() const { return decoder_->config(); }
   int64_t vocab_size() const { return decoder_->config().vocab_size; }
   MoeDecoder& decoder() { return *decoder_; }
+  // The token embedding [vocab, hidden] (the talker reads the thinker's, spec §8.2).
+  const Bf16Tensor& embedding() const { return embed_; }
   ExpertProvider& experts() { return *experts_; }
 
  private:

@@ -40,6 +40,9 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   const DecoderConfig& text = e->config_.text;
   e->component_ = e->config_.arch == Arch::kQwen3Moe ? Component::kText : Component::kThinker;
   e->total_expert_bytes_ = CachedExperts::TotalExpertBytes(text);
+  if (options.speech && e->config_.has_talker) {
+    e->total_expert_bytes_ += CachedExperts::TotalExpertBytes(e->config_.talker.text);
+  }
   e->budget_bytes_ = e->total_expert_bytes_;
   const bool sage_mode = options.mode == "sage";
   if (sage_mode || options.cache.policy == "trust") {

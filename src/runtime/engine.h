@@ -49,8 +49,8 @@ class Engine {
   double load_seconds() const { return load_seconds_; }
   // The expert cache, or null when every expert is resident (no budget).
   CachedExperts* expert_cache() { return cache_.get(); }
-  // Bytes of all routed experts of the running stack, and the budget they run under (equal to
-  // it when unlimited).
+  // Bytes of all routed experts of the running stacks (the thinker's, and the talker's with
+  // EngineOptions::speech), and the budget they run under (equal to it when unlimited).
   uint64_t total_expert_bytes() const { return total_expert_bytes_; }
   uint64_t expert_budget_bytes() const { return budget_bytes_; }
   Component component() const { return component_; }

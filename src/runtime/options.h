@@ -40,6 +40,9 @@ struct EngineOptions {
   CacheOptions cache = {};
   // State, reward, trust file ("" → <model dir>/omnisage-trust.json); the engine sets `select`.
   SageOptions sage = {};
+  // Speech output will run (run/chat --speak; not a flag of its own): the talker's routed
+  // experts join the thinker's under the one budget, and a percentage counts them too.
+  bool speech = false;
 
   template <typename Visitor>
   void ForEach(Visitor&& v) {

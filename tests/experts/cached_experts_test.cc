@@ -13,6 +13,7 @@
 #include "experts/extract.h"
 #include "experts/store.h"
 #include "io/fault_injection.h"
+#include "model/decoder.h"
 #include "model/synth.h"
 #include "model/text_model.h"
 #include "util/thread_pool.h"
@@ -95,6 +96,78 @@ class CachedExpertsTest : public ::testing::Test {
   static std::string* dir_;
 };
 std::string* CachedExpertsTest::dir_ = nullptr;
+
+// The talker's stack run on its own (5-token prefill, then 5 single steps) through `experts`
+// (null: every expert resident); every output row.
+std::vector<float> RunTalker(const WeightSource& source, ExpertProvider* experts) {
+  auto config = LoadModelConfig(source.config_path());
+  EXPECT_TRUE(config.ok());
+  const DecoderConfig& c = config->talker.text;
+  std::unique_ptr<ResidentExperts> resident;
+  if (experts == nullptr) {
+    auto r = ResidentExperts::Load(source, "talker.model.", c);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    resident = std::move(*r);
+    experts = resident.get();
+  }
+  auto decoder = MoeDecoder::Load(source, c, "talker.model.", experts);
+  EXPECT_TRUE(decoder.ok()) << decoder.status().ToString();
+  ThreadPool pool(2);
+  KvCache cache = (*decoder)->NewCache(16);
+  std::vector<float> x(5 * c.hidden_size), out;
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 37 % 19)) / 19.0f - 0.5f;
+  EXPECT_TRUE((*decoder)->Forward(x.data(), 5, &cache, &pool).ok());
+  out = x;
+  for (int step = 0; step < 5; ++step) {
+    std::vector<float> row(x.end() - c.hidden_size, x.end());
+    EXPECT_TRUE((*decoder)->Forward(row.data(), 1, &cache, &pool).ok());
+    out.insert(out.end(), row.begin(), row.end());
+    x = row;
+  }
+  return out;
+}
+
+// The talker's experts through the thinker's cache (CreateSharing): one budget for both stacks,
+// the same outputs as with every expert resident, statistics per stack.
+TEST_F(CachedExpertsTest, TalkerSharesTheThinkersCacheAndBudget) {
+  auto source = OpenCheckpointSource(Model());
+  ASSERT_TRUE(source.ok());
+  auto config = LoadModelConfig((*source)->config_path());
+  ASSERT_TRUE(config.ok());
+  const std::vector<float> thinker_want = Run(**source, nullptr);
+  const std::vector<float> talker_want = RunTalker(**source, nullptr);
+  CacheOptions o;
+  // Room for one thinker token's experts and a few more: both stacks evict each other.
+  o.budget_bytes = CachedExperts::MinimumBudget(config->text) +
+                   2 * CachedExperts::ExpertBytes(config->talker.text);
+  auto thinker =
+      CachedExperts::Create(**source, "thinker.model.", Component::kThinker, config->text, o);
+  ASSERT_TRUE(thinker.ok()) << thinker.status().ToString();
+  auto talker = CachedExperts::CreateSharing(**source, "talker.model.", Component::kTalker,
+                                             config->talker.text, thinker->get());
+  ASSERT_TRUE(talker.ok()) << talker.status().ToString();
+  EXPECT_EQ(&(*thinker)->cache(), &(*talker)->cache());
+  EXPECT_EQ(Run(**source, thinker->get()), thinker_want);
+  const ExpertCacheStats thinker_alone = (*thinker)->total_stats();
+  EXPECT_EQ(RunTalker(**source, talker->get()), talker_want);
+  EXPECT_EQ(Run(**source, thinker->get()), thinker_want);
+  const ExpertCacheStats a = (*thinker)->total_stats(), b = (*talker)->total_stats();
+  EXPECT_GT(b.accesses, 0u);
+  EXPECT_EQ(a.accesses, 2 * thinker_alone.accesses);  // the talker's uses are not the thinker's
+  EXPECT_GT(b.evictions, 0u);
+  EXPECT_EQ(a.evictions + b.evictions, (*thinker)->cache().evictions());
+  EXPECT_LE((*thinker)->cache().peak_usage(), o.budget_bytes);
+  // A budget too small for the talker's k experts at once is refused, naming the talker.
+  auto small_thinker =
+      CachedExperts::Create(**source, "thinker.model.", Component::kThinker, config->text, o);
+  ASSERT_TRUE(small_thinker.ok());
+  DecoderConfig greedy_talker = config->talker.text;
+  greedy_talker.num_experts_per_tok = config->talker.text.num_experts * 1000;
+  auto refused = CachedExperts::CreateSharing(**source, "talker.model.", Component::kTalker,
+                                              greedy_talker, small_thinker->get());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("talker"), std::string::npos);
+}
 
 TEST_F(CachedExpertsTest, ExactAtEveryBudgetPolicyAndSource) {
   auto checkpoint = OpenWeightSource(Model());

@@ -5,6 +5,10 @@ For a checkpoint written by `omnisage synth --preset tiny --seed 0`, runs the re
 implementation in float32 (bf16 weights are exact in float32, so this is the engine's function)
 and writes to OUT_DIR:
 
+  generate.json          per case: the thinker input ids, generate(..., return_audio=True)'s
+                         text ids (greedy thinker, talker and code predictor, the talker's
+                         default repetition penalty 1.05), its talker codes [frames][Q] and the
+                         number of samples; generate_<case>.f32 holds the waveform
   code_predictor.json    per trial: the talker hidden state, code 0, the greedy codes 1..Q-1,
                          each step's logits and the sum of the residual codes' embeddings
                          (what generate adds to the next talker input besides code 0's)
@@ -82,6 +86,64 @@ def code_predictor_fixture(model, out, trials=3, seed=1):
     print(f"code predictor: codes {[t['codes'] for t in result]}")
 
 
+# (name, messages, thinker tokens at most, stop token: "im_end" or the n-th greedy token, talker
+# tokens at most). Random weights never say <|im_end|> on their own: the second case stops on
+# its 6th greedy token instead, so the answer ends the way a real one does.
+CASES = [
+    ("single_turn", [("system", "You are a helpful assistant."), ("user", "Hello, who are you?")],
+     12, None, 40),
+    ("two_turns", [("user", "Hi"), ("assistant", "Hello there."), ("system", "Be brief."),
+                   ("user", "Say it again")], 16, 5, 24),
+]
+
+
+def chatml(messages):
+    text = "".join(f"<|im_start|>{role}\n{content}<|im_end|>\n" for role, content in messages)
+    return text + "<|im_start|>assistant\n"
+
+
+def generate_fixture(model, model_dir, out):
+    import tokenizers
+    tok = tokenizers.Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
+    im_end = model.config.im_end_token_id
+    speaker = "ethan"
+    captured = {}
+    original = model.code2wav.chunked_decode
+
+    def capture(codes, **kwargs):
+        captured["codes"] = codes
+        return original(codes, **kwargs)
+
+    model.code2wav.chunked_decode = capture
+    cases = []
+    for name, messages, max_new, stop_at, talker_max in CASES:
+        ids = tok.encode(chatml(messages), add_special_tokens=False).ids
+        eos = im_end
+        with torch.no_grad():
+            if stop_at is not None:  # stop on the stop_at-th token of the greedy answer
+                probe = model.thinker.generate(input_ids=torch.tensor([ids]), max_new_tokens=max_new,
+                                               do_sample=False, eos_token_id=im_end)
+                eos = int(probe[0, len(ids) + stop_at])
+            captured.clear()
+            seq, wav = model.generate(input_ids=torch.tensor([ids]), return_audio=True,
+                                      speaker=speaker, thinker_max_new_tokens=max_new,
+                                      thinker_do_sample=False, thinker_eos_token_id=eos,
+                                      talker_do_sample=False, talker_max_new_tokens=talker_max)
+        wav = wav[0, 0].numpy()
+        codes = captured["codes"][0].T.tolist()  # [frames, Q]
+        write_f32(os.path.join(out, f"generate_{name}.f32"), wav)
+        cases.append({"name": name, "input_ids": ids, "speaker": speaker,
+                      "thinker_max_new_tokens": max_new, "thinker_eos": eos,
+                      "talker_max_new_tokens": talker_max,
+                      "sequence": seq[0].tolist(), "codes": codes, "samples": len(wav)})
+        print(f"generate {name}: {len(seq[0]) - len(ids)} text tokens, {len(codes)} frames, "
+              f"{len(wav)} samples, max |x| {np.abs(wav).max():.3f}")
+    model.code2wav.chunked_decode = original
+    with open(os.path.join(out, "generate.json"), "w") as f:
+        json.dump({"transformers": transformers.__version__, "torch": torch.__version__,
+                   "cases": cases}, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -92,6 +154,7 @@ def main():
     model = transformers.Qwen3OmniMoeForConditionalGeneration.from_pretrained(
         args.model, dtype=torch.float32).eval()
     os.makedirs(args.out, exist_ok=True)
+    generate_fixture(model, args.model, args.out)
     code_predictor_fixture(model, args.out)
     code2wav_fixture(model, args.out)
 
