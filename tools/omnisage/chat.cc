@@ -4,14 +4,17 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "commands.h"
 #include "generate_flags.h"
 #include "media_flags.h"
 #include "runtime/messages.h"
 #include "runtime/report.h"
+#include "speak_flags.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/stream_decoder.h"
 
@@ -34,6 +37,7 @@ StatusOr<double> ParseReward(const std::string& arg) {
 struct ChatArgs {
   GenerateArgs gen;
   MediaArgs media;
+  SpeakArgs speak;
 };
 
 // The user's turn: an audio part per clip, then the text.
@@ -53,14 +57,36 @@ StatusOr<std::string> RenderTurn(const std::string& system, const std::vector<Au
 int RunChat(const ChatArgs& args, const CLI::App& sub) {
   const GenerateArgs& a = args.gen;
   if (Status s = CheckGenerateFlags(sub, a); !s.ok()) return ReportError(s.message());
+  if (Status s = CheckSpeakFlags(sub, args.speak, /*out_is_dir=*/true); !s.ok()) {
+    return ReportError(s.message());
+  }
   // --audio goes with the first message; /audio PATH adds a clip to the next one.
   auto first_audio = LoadAudioClips(args.media.audio);
   if (!first_audio.ok()) return ReportError(first_audio.status().message());
   std::vector<AudioClip> audio = std::move(*first_audio);
-  auto engine = Engine::Load(a.engine);
+  const bool speak = !args.speak.out.empty();
+  EngineOptions engine_options = a.engine;
+  engine_options.speech = speak;
+  auto engine = Engine::Load(engine_options);
   if (!engine.ok()) return ReportError(engine.status().message());
   const Tokenizer* tok = (*engine)->tokenizer();
   if (tok == nullptr) return ReportError(a.engine.model + ": no tokenizer.json; chat needs one");
+  // Speech that cannot load leaves a text chat, and the command fails at the end.
+  std::unique_ptr<Speaker> speaker;
+  std::string speech_error;
+  if (speak) {
+    auto loaded = Speaker::Load(engine->get());
+    if (loaded.ok()) {
+      speaker = std::move(*loaded);
+      if (auto voice = speaker->VoiceId(args.speak.options.voice); !voice.ok()) {
+        return ReportError(voice.status().message());
+      }
+    } else {
+      speech_error = loaded.status().message();
+      std::fprintf(stderr, "speech: %s; chatting in text only\n", speech_error.c_str());
+    }
+  }
+  int answers = 0;  // spoken answers so far: DIR/answer-001.wav, …
   const int32_t stop = tok->TokenId(kChatStopToken);
   Session session(engine->get());
   std::fprintf(stderr,
@@ -116,14 +142,36 @@ int RunChat(const ChatArgs& args, const CLI::App& sub) {
     StreamDecoder stream(*tok, /*skip_special=*/true);
     int64_t answered = 0;
     prompt.ids = tok->Encode(text);
-    auto stats = session.Generate(prompt, opts, [&](int32_t id) {
+    auto on_token = [&](int32_t id) {
       ++answered;
       if (id == stop) return true;
       const std::string piece = stream.Push(id);
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
       return true;
-    });
+    };
+    StatusOr<GenerateStats> stats = GenerateStats{};
+    std::optional<SpokenAnswer> spoken;
+    std::unique_ptr<WavWriter> wav;
+    if (speaker != nullptr) {
+      const std::string path =
+          (std::filesystem::path(args.speak.out) / fmt::format("answer-{:03d}.wav", answers + 1))
+              .string();
+      auto w = WavWriter::Open(path, Code2Wav::kSampleRate);
+      if (!w.ok()) return ReportError(w.status().message());
+      wav = std::move(*w);
+      auto answer = speaker->Generate(
+          &session, prompt, opts, args.speak.options, on_token,
+          [&](const float* samples, int64_t n) { return wav->Write(samples, n); });
+      if (answer.ok()) {
+        stats = answer->text;
+        spoken = std::move(*answer);
+      } else {
+        stats = answer.status();
+      }
+    } else {
+      stats = session.Generate(prompt, opts, on_token);
+    }
     if (!stats.ok() && stats.status().code() == StatusCode::kOutOfRange) {
       // Out of context: refuse this one message, keep the conversation before it.
       session.RollBack(before);
@@ -150,7 +198,14 @@ int RunChat(const ChatArgs& args, const CLI::App& sub) {
     if (!stats.ok()) return ReportError(stats.status().message());
     std::printf("%s\n", stream.Flush().c_str());
     std::fprintf(stderr, "[%s]\n%s", SummaryLine(*stats).c_str(), MemoryReport(**engine).c_str());
+    if (spoken) {
+      if (Status closed = wav->Close(); !closed.ok()) return ReportError(closed.message());
+      ++answers;
+      std::fprintf(stderr, "[%s; wrote %s]\n", SpeechSummary(*spoken, *speaker).c_str(),
+                   wav->path().c_str());
+    }
   }
+  if (!speech_error.empty()) return ReportError("speech: " + speech_error);
   return 0;
 }
 
@@ -161,6 +216,8 @@ void AddChatCommand(CLI::App& app, int* exit_code) {
   CLI::App* sub = app.add_subcommand("chat", "Interactive multi-turn chat in the terminal");
   AddGenerateFlags(sub, &args->gen);
   AddAudioFlag(sub, &args->media);
+  AddSpeakFlags(sub, &args->speak,
+                "Speak each answer into a WAV file in this directory (answer-001.wav, …)");
   sub->callback([args, exit_code, sub] { *exit_code = RunChat(*args, *sub); });
 }
 

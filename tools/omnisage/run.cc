@@ -4,11 +4,13 @@
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "commands.h"
 #include "generate_flags.h"
 #include "media_flags.h"
 #include "runtime/report.h"
+#include "speak_flags.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/stream_decoder.h"
 #include "util/proc_memory.h"
@@ -21,6 +23,7 @@ struct RunArgs {
   std::string prompt;
   std::string prompt_ids;
   MediaArgs media;
+  SpeakArgs speak;
   bool raw = false;
   bool ignore_stop = false;
   bool json = false;
@@ -32,6 +35,9 @@ int RunRun(const RunArgs& a, const CLI::App& sub) {
     return ReportError("--prompt is empty: give the user's message, e.g. --prompt 'Hello'");
   }
   if (Status s = CheckGenerateFlags(sub, a.gen); !s.ok()) return ReportError(s.message());
+  if (Status s = CheckSpeakFlags(sub, a.speak, /*out_is_dir=*/false); !s.ok()) {
+    return ReportError(s.message());
+  }
   if (!a.prompt.empty() + !a.prompt_ids.empty() + !a.media.messages.empty() != 1) {
     return ReportError("give exactly one of --prompt, --prompt-ids and --messages");
   }
@@ -53,10 +59,35 @@ int RunRun(const RunArgs& a, const CLI::App& sub) {
     text = std::move(built->text);
     prompt.audio = std::move(built->audio);
   }
-  auto engine = Engine::Load(a.gen.engine);
+  const bool speak = !a.speak.out.empty();
+  std::unique_ptr<WavWriter> wav;
+  if (speak) {  // before the model: an unwritable file costs no load
+    auto w = WavWriter::Open(a.speak.out, Code2Wav::kSampleRate);
+    if (!w.ok()) return ReportError(w.status().message());
+    wav = std::move(*w);
+  }
+  EngineOptions engine_options = a.gen.engine;
+  engine_options.speech = speak;
+  auto engine = Engine::Load(engine_options);
   if (!engine.ok()) return ReportError(engine.status().message());
   const Tokenizer* tok = (*engine)->tokenizer();
   if (tok == nullptr) return ReportError(a.gen.engine.model + ": no tokenizer.json; run needs one");
+  // Speech that cannot load (no talker, missing tensors) leaves the text answer; the run then
+  // fails, since speech was asked for.
+  std::unique_ptr<Speaker> speaker;
+  std::string speech_error;
+  if (speak) {
+    auto loaded = Speaker::Load(engine->get());
+    if (loaded.ok()) {
+      speaker = std::move(*loaded);
+      if (auto voice = speaker->VoiceId(a.speak.options.voice); !voice.ok()) {
+        return ReportError(voice.status().message());
+      }
+    } else {
+      speech_error = loaded.status().message();
+      std::fprintf(stderr, "speech: %s; answering in text only\n", speech_error.c_str());
+    }
+  }
   if (a.prompt_ids.empty()) prompt.ids = tok->Encode(text);
   GenerateOptions opts = a.gen.generate;
   const int32_t stop = tok->TokenId(kChatStopToken);
@@ -65,7 +96,7 @@ int RunRun(const RunArgs& a, const CLI::App& sub) {
   StreamDecoder stream(*tok, /*skip_special=*/true);
   std::vector<int32_t> generated;
   std::string answer;
-  auto stats = session.Generate(prompt, opts, [&](int32_t id) {
+  auto on_token = [&](int32_t id) {
     generated.push_back(id);
     if (id == stop) return true;
     const std::string piece = stream.Push(id);
@@ -75,7 +106,23 @@ int RunRun(const RunArgs& a, const CLI::App& sub) {
       std::fflush(stdout);
     }
     return true;
-  });
+  };
+  StatusOr<GenerateStats> stats = GenerateStats{};
+  std::optional<SpokenAnswer> spoken;
+  if (speaker != nullptr) {
+    auto answer =
+        speaker->Generate(&session, prompt, opts, a.speak.options, on_token,
+                          [&](const float* samples, int64_t n) { return wav->Write(samples, n); });
+    if (answer.ok()) {
+      stats = answer->text;
+      spoken = std::move(*answer);
+      if (Status closed = wav->Close(); !closed.ok()) return ReportError(closed.message());
+    } else {
+      stats = answer.status();
+    }
+  } else {
+    stats = session.Generate(prompt, opts, on_token);
+  }
   if (!stats.ok()) return ReportError(stats.status().message());
   const std::string rest = stream.Flush();
   answer += rest;
@@ -95,12 +142,19 @@ int RunRun(const RunArgs& a, const CLI::App& sub) {
         {"expert_cache", CacheJson(**engine)},
         {"sage", (*engine)->sage() != nullptr ? (*engine)->sage()->ToJson()
                                               : nlohmann::ordered_json(nullptr)},
+        {"speech",
+         spoken ? SpeechJson(*spoken, *speaker, a.speak.out) : nlohmann::ordered_json(nullptr)},
         {"warnings", stats->warnings}};
     std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("%s\n", rest.c_str());
     std::fprintf(stderr, "%s\n%s", SummaryLine(*stats).c_str(), MemoryReport(**engine).c_str());
+    if (spoken) {
+      std::fprintf(stderr, "%s\nwrote %s\n", SpeechSummary(*spoken, *speaker).c_str(),
+                   a.speak.out.c_str());
+    }
   }
+  if (!speech_error.empty()) return ReportError("speech: " + speech_error);
   return 0;
 }
 
@@ -120,6 +174,8 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
                 "<|audio_start|><|audio_pad|><|audio_end|> per --audio)");
   sub->add_flag("--ignore-stop", args->ignore_stop,
                 "Generate exactly --max-tokens tokens, past <|im_end|> (benchmarks)");
+  AddSpeakFlags(sub, &args->speak,
+                "Speak the answer into this WAV file (24 kHz mono) while the text streams");
   sub->add_flag("--json", args->json,
                 "Print one JSON object (text, token_ids, speed and memory figures) instead");
   sub->callback([args, exit_code, sub] { *exit_code = RunRun(*args, *sub); });
