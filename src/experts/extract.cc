@@ -405,7 +405,7 @@ StatusOr<ExtractReport> Extractor::Run() {
     for (const auto& e : fs::directory_iterator(o_.model)) {
       const std::string name = e.path().filename().string();
       if (!e.is_regular_file() || name.ends_with(".safetensors") || name.ends_with(".tmp") ||
-          name == kIndexFileName) {
+          name.ends_with(".lock") || name == kIndexFileName) {
         continue;
       }
       extras.push_back(name);

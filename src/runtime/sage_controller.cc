@@ -83,7 +83,7 @@ void SageController::Rest() {
   ApplyState();
 }
 
-Status SageController::SaveTrust() const {
+Status SageController::SaveTrust() {
   if (options_.trust_file.empty()) return Status::Ok();
   return trust_.Save(options_.trust_file);
 }

@@ -71,7 +71,7 @@ class SageController {
   // Idle between turns: REST (the cache shrinks to its floor) unless a state is pinned.
   void Rest();
   void SetReward(double r) { salience_.SetReward(r); }
-  Status SaveTrust() const;
+  Status SaveTrust();
 
   MetabolicState state() const { return states_.state(); }
   TrustTable& trust() { return trust_; }

@@ -21,9 +21,16 @@
 // count of routing decisions that chose the expert, and `mean_weight`, its mean mixing weight in
 // them; and the table's hot set, the experts to keep resident.
 //
-// Persistence: Save writes JSON atomically (tmp + rename); Load replaces the table with a file's
-// contents, or leaves it untouched and returns an error naming the file and the field
-// ("trust.json: experts.3.convergence: 1.5 is outside [0, 1]"). Format in docs/sage.md.
+// Persistence (trust_file.cc; format in docs/sage.md): Load replaces the table with a file's
+// contents, or leaves it untouched and returns an error naming the file, the field and the remedy
+// ("trust.json: experts.3.convergence: 1.5 is outside [0, 1]; delete it ..."). Save writes JSON
+// atomically under a unique temporary name, holding an exclusive lock (<file>.lock) so that saves
+// of one file by several processes take turns, and merges rather than overwrites: what the file
+// holds now is combined with this table's changes since it last read or wrote the file (a
+// three-way merge per record: counts and sums add up, the share statistics combine as Welford's
+// parallel form, the convergence EMA applies this table's uses after the file's, DREAM's fields
+// and the hot set take the side that changed). So two runs saving the same trust file lose
+// neither's observations; a single writer's file equals its table exactly.
 //
 // Thread-safe: every method takes the table's mutex. Observe is called from the forward thread,
 // View (through Lookup) from the expert cache under its lock; the table never calls out while
@@ -31,6 +38,8 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
+#include <map>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -66,6 +75,23 @@ struct TrustRecord {
   double stability = 0.5;
   double efficiency = 0.5;
   double trust = 0.5;
+
+  // The accumulated fields, each listed once with its name in the trust file and its valid range:
+  // what Save writes and Load reads. Calls v(field, name, lo, hi) for a uint64_t count (range
+  // unused) or a double in [lo, hi] (hi may be infinity). `R` is TrustRecord or const TrustRecord.
+  template <typename R, typename V>
+  static void ForEachSaved(R& r, V&& v) {
+    constexpr double kInf = std::numeric_limits<double>::infinity();
+    v(r.uses, "uses", 0.0, kInf);
+    v(r.convergence, "convergence", 0.0, 1.0);
+    v(r.share_mean, "share_mean", 0.0, kInf);
+    v(r.share_m2, "share_m2", 0.0, kInf);
+    v(r.loads, "loads", 0.0, kInf);
+    v(r.loaded_mib, "loaded_mib", 0.0, kInf);
+    v(r.load_ms, "load_ms", 0.0, kInf);
+    v(r.routed, "routed", 0.0, kInf);
+    v(r.mean_weight, "mean_weight", 0.0, kInf);
+  }
 };
 
 class TrustTable {
@@ -119,7 +145,10 @@ class TrustTable {
     max_dirty_ = true;
   }
 
-  Status Save(const std::string& path) const;
+  // Merges this table into the file (see "Persistence" above) and takes the merged records and
+  // hot set as its own; on error neither the file nor the table changes. Blocks while another
+  // process saves the same file.
+  Status Save(const std::string& path);
   // Replaces the table (records and hot set) with the file's; on error the table is unchanged.
   Status Load(const std::string& path);
 
@@ -128,11 +157,19 @@ class TrustTable {
   static double RawEfficiency(const TrustRecord& r);
   double MaxRawEfficiencyLocked() const;
   TrustRecord DerivedLocked(const TrustRecord& r) const;
+  // `r` with its derived fields, efficiency normalised by `max_raw`.
+  static TrustRecord Derived(const TrustRecord& r, double max_raw);
   std::vector<std::pair<uint64_t, TrustRecord>> SnapshotLocked() const;
+  // Every record of `records` with its derived fields, ascending by key.
+  static std::vector<std::pair<uint64_t, TrustRecord>> SnapshotOf(
+      const std::unordered_map<uint64_t, TrustRecord>& records);
 
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, TrustRecord> records_;
   std::vector<uint64_t> hot_set_;
+  // What the trust file held when this table last read or wrote it: the base of Save's merge.
+  std::unordered_map<uint64_t, TrustRecord> saved_records_;
+  std::vector<uint64_t> saved_hot_set_;
   // The largest raw efficiency, kept up to date as shares only raise it; a load lowers the
   // loaded expert's value, so a load of the current maximum (or a Load, or DREAM) marks it dirty
   // and the next read recomputes it over the table.

@@ -78,5 +78,24 @@ TEST_F(IntegrityCliTest, ConfigEditedInTheStoreIsRefused) {
       << r.out;
 }
 
+TEST_F(IntegrityCliTest, CorruptTrustFileSaysHowToRecover) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  const std::string trust = Path("tiny/omnisage-trust.json");
+  std::ofstream(trust) << "{\"format\": \"omnisage-trust\", \"version\": 1, \"experts\": [";
+  const std::string run =
+      "run --model " + Path("tiny") + " --prompt hi --max-tokens 2 --mode sage --budget 50%";
+  CliResult r = RunCli(run);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find(trust + ": invalid JSON"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("delete it"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("omnisage dream"), std::string::npos) << r.out;
+  // The remedy works.
+  fs::remove(trust);
+  CliResult again = RunCli(run);
+  EXPECT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_TRUE(fs::exists(trust));
+  EXPECT_TRUE(TempFiles().empty());
+}
+
 }  // namespace
 }  // namespace omnisage
