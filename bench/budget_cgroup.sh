@@ -3,6 +3,7 @@
 # overhead, to show the expert budget is a hard limit on the whole process.
 #
 #   bench/budget_cgroup.sh MODEL BUDGET [OVERHEAD_MIB] [MAX_TOKENS]
+#   EXTRA_ARGS="--speak out.wav ..." adds flags to both runs (a spoken answer).
 #
 # A first run without a limit reads the ledger (dense, KV cache, activations) from run --json; the
 # second runs inside a fresh memory cgroup (v2 or v1; root needed) with memory.max /
@@ -19,6 +20,8 @@ MAX_TOKENS=${4:-16}
 BIN=${OMNISAGE:-build/tools/omnisage/omnisage}
 ARGS=(run --model "$MODEL" --budget "$BUDGET" --prompt "What does a memory budget mean?"
       --max-tokens "$MAX_TOKENS" --ignore-stop --threads 2 --context 512 --json)
+read -r -a EXTRA <<<"${EXTRA_ARGS:-}"
+ARGS+=("${EXTRA[@]}")
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 

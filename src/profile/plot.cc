@@ -27,10 +27,11 @@ struct PhaseStyle {
   Phase phase;
   const char* color;  // nullptr: not shaded
 };
-constexpr std::array<PhaseStyle, 4> kPhases = {{
+constexpr std::array<PhaseStyle, 5> kPhases = {{
     {Phase::kLoad, "#fbe7b5"},
     {Phase::kPrefill, "#e4d8f3"},
     {Phase::kDecode, "#d3efe1"},
+    {Phase::kSpeak, "#d6e6f5"},
     {Phase::kIdle, nullptr},
 }};
 

@@ -15,8 +15,8 @@
 namespace omnisage {
 namespace {
 
-constexpr std::array<Phase, 4> kPhaseOrder = {Phase::kLoad, Phase::kPrefill, Phase::kDecode,
-                                              Phase::kIdle};
+constexpr std::array<Phase, 5> kPhaseOrder = {Phase::kLoad, Phase::kPrefill, Phase::kDecode,
+                                              Phase::kSpeak, Phase::kIdle};
 
 size_t PeakRssIndex(const std::vector<MemorySample>& samples) {
   size_t best = 0;

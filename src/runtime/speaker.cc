@@ -7,6 +7,7 @@
 
 #include "model/tensor_table.h"
 #include "runtime/sampler.h"
+#include "util/phase.h"
 
 namespace omnisage {
 namespace {
@@ -37,6 +38,7 @@ std::vector<std::string> MissingSpeechTensors(const WeightSource& source,
 StatusOr<std::unique_ptr<Speaker>> Speaker::Load(Engine* engine) {
   const ModelConfig& c = engine->config();
   const WeightSource& source = engine->source();
+  const ScopedPhase phase(Phase::kLoad);
   if (c.arch != Arch::kQwen3OmniMoe) {
     return InvalidArgument(fmt::format(
         "{}: speech output needs a Qwen3-Omni model (qwen3_omni_moe, with a talker); this one is "
@@ -162,6 +164,7 @@ StatusOr<SpokenAnswer> Speaker::Generate(Session* session, const Prompt& prompt,
   captured_.clear();
   if (!text.ok()) return text.status();
   OMNI_RETURN_IF_ERROR(speech);
+  const ScopedPhase phase(Phase::kSpeak);
   OMNI_RETURN_IF_ERROR(stream.Finish(text->stopped));
   return SpokenAnswer{*text, stream.stats(), stream.codes()};
 }

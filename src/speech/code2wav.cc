@@ -93,6 +93,7 @@ StatusOr<std::unique_ptr<Code2Wav>> Code2Wav::Load(const WeightSource& source,
                   int64_t dilation) -> Status {
     OMNI_RETURN_IF_ERROR(load(&cv->weight, prefix + "conv.weight", {c_out, c_in, k}));
     OMNI_RETURN_IF_ERROR(load(&cv->bias, prefix + "conv.bias", {c_out}));
+    const LedgerCharge packing(MemoryKind::kDense, cv->weight.bytes());  // the copy, meanwhile
     cv->weight.data = ops::PackConv1dWeight(cv->weight.ptr(), c_out, c_in, k);
     cv->c_in = c_in;
     cv->c_out = c_out;
@@ -104,6 +105,7 @@ StatusOr<std::unique_ptr<Code2Wav>> Code2Wav::Load(const WeightSource& source,
                         int64_t c_out, int64_t k) -> Status {
     OMNI_RETURN_IF_ERROR(load(w, prefix + "conv.weight", {c_in, c_out, k}));
     OMNI_RETURN_IF_ERROR(load(b, prefix + "conv.bias", {c_out}));
+    const LedgerCharge packing(MemoryKind::kDense, w->bytes());  // the copy, meanwhile
     w->data = ops::PackConvTranspose1dWeight(w->ptr(), c_in, c_out, k);
     return Status::Ok();
   };

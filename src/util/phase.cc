@@ -29,6 +29,8 @@ std::string_view PhaseName(Phase p) {
       return "prefill";
     case Phase::kDecode:
       return "decode";
+    case Phase::kSpeak:
+      return "speak";
   }
   return "unknown";
 }

@@ -1,5 +1,5 @@
-// What the process is doing now — loading, prefill, decode or idle — for the memory profiler's
-// timeline (omnisage profile). The engine sets it; a sampler thread reads it.
+// What the process is doing now — loading, prefill, decode, speaking or idle — for the memory
+// profiler's timeline (omnisage profile). The engine sets it; a sampler thread reads it.
 //
 // Thread-safe: one atomic; an observer, when set, is called under a mutex.
 #pragma once
@@ -10,8 +10,10 @@
 
 namespace omnisage {
 
-enum class Phase : uint8_t { kIdle, kLoad, kPrefill, kDecode };
-std::string_view PhaseName(Phase p);  // "idle", "load", "prefill", "decode"
+// kSpeak: speech output after the text has ended (the talker's last frames and audio window;
+// while the text streams, speech runs inside kDecode).
+enum class Phase : uint8_t { kIdle, kLoad, kPrefill, kDecode, kSpeak };
+std::string_view PhaseName(Phase p);  // "idle", "load", "prefill", "decode", "speak"
 
 void SetPhase(Phase p);
 Phase CurrentPhase();

@@ -7,6 +7,7 @@
 
 #include "option_flags.h"
 #include "runtime/report.h"
+#include "util/units.h"
 
 namespace omnisage::cli {
 
@@ -42,16 +43,35 @@ Status CheckSpeakFlags(const CLI::App& sub, const SpeakArgs& args, bool out_is_d
   return Status::Ok();
 }
 
+namespace {
+
+// "\ntalker experts (in the shared budget): 1200 uses, 900 hits (75.0%), …", or nothing when
+// its experts are resident.
+std::string TalkerCacheLine(Speaker& speaker) {
+  const CachedExperts* cache = speaker.expert_cache();
+  if (cache == nullptr) return "";
+  const ExpertCacheStats t = cache->total_stats();
+  return fmt::format(
+      "\ntalker experts (in the shared budget): {} uses, {} hits ({:.1f}%), {} misses, read {} "
+      "| stalled {:.3f} s | {} evictions",
+      t.accesses, t.hits, 100 * t.hit_rate(), t.misses, FormatBytes(t.bytes_read), t.stall_seconds,
+      t.evictions);
+}
+
+}  // namespace
+
 std::string SpeechSummary(const SpokenAnswer& a, Speaker& speaker) {
   const SpeechStats& s = a.speech;
   const double audio = static_cast<double>(s.samples) / speaker.sample_rate();
   const double compute = s.talker_seconds + s.predictor_seconds + s.code2wav_seconds;
   return fmt::format(
-      "speech: {:.2f} s of audio ({} frames, {}) | talker {:.2f} s, code predictor {:.2f} s, "
-      "code2wav {:.2f} s | real-time factor {:.2f} | first audio {:.2f} s",
-      audio, s.frames, s.ended_on_eos ? "ended on codec_eos" : "frame limit or no more text",
-      s.talker_seconds, s.predictor_seconds, s.code2wav_seconds, audio > 0 ? compute / audio : 0.0,
-      s.first_audio_seconds);
+             "speech: {:.2f} s of audio ({} frames, {}) | talker {:.2f} s, code predictor {:.2f} "
+             "s, "
+             "code2wav {:.2f} s | real-time factor {:.2f} | first audio {:.2f} s",
+             audio, s.frames, s.ended_on_eos ? "ended on codec_eos" : "frame limit or no more text",
+             s.talker_seconds, s.predictor_seconds, s.code2wav_seconds,
+             audio > 0 ? compute / audio : 0.0, s.first_audio_seconds) +
+         TalkerCacheLine(speaker);
 }
 
 nlohmann::ordered_json SpeechJson(const SpokenAnswer& a, Speaker& speaker, const std::string& wav) {

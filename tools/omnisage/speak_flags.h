@@ -26,7 +26,8 @@ void AddSpeakFlags(CLI::App* sub, SpeakArgs* args, const std::string& speak_help
 Status CheckSpeakFlags(const CLI::App& sub, const SpeakArgs& args, bool out_is_dir);
 
 // One line for people: "speech: 3.1 s of audio (39 frames, ended on codec_eos) | talker … s, code
-// predictor … s, code2wav … s | real-time factor … | first audio … s".
+// predictor … s, code2wav … s | real-time factor … | first audio … s", and under a budget a
+// line of the talker's expert cache statistics.
 std::string SpeechSummary(const SpokenAnswer& answer, Speaker& speaker);
 // The same for --json, with the talker's expert cache statistics (null when resident).
 nlohmann::ordered_json SpeechJson(const SpokenAnswer& answer, Speaker& speaker,
