@@ -163,7 +163,7 @@ std::string ProfileTable(const std::vector<MemorySample>& samples, const ReportO
     out += ")";
   }
   out += "\n";
-  std::array<double, 4> per_phase{};
+  std::array<double, kPhaseOrder.size()> per_phase{};  // indexed by Phase
   for (size_t i = 0; i + 1 < samples.size(); ++i) {
     per_phase[static_cast<int>(samples[i].phase)] += samples[i + 1].t_s - samples[i].t_s;
   }
