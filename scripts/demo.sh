@@ -4,7 +4,8 @@
 # about a sound file it writes; chat under an expert-memory budget (same answer as with every
 # expert resident, with the cache's statistics);
 # then generate the full-size model as a sparse checkpoint (real shapes, almost no disk), show
-# what each memory plan costs, and run it under a 2 GiB expert budget. Outputs go to $OUT
+# what each memory plan costs, and run it under a 2 GiB expert budget; the tiny and the full-size
+# model also speak their answers into WAV files. Outputs go to $OUT
 # (default: out/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +45,11 @@ $omnisage audio "$out/tone.wav"
 $omnisage run --model "$out/tiny" --audio "$out/tone.wav" --prompt "What do you hear?" --max-tokens 24
 echo "(the clip became 26 audio tokens through the AuT encoder; docs/audio.md)"
 
+echo; echo "== 3c. Speak the answer: talker, code predictor and code2wav, a WAV written as it streams =="
+$omnisage run --model "$out/tiny" --prompt "Hello! What can you do?" --max-tokens 24 \
+  --speak "$out/answer.wav" --voice chelsie --speak-max-frames 100 --speak-chunk 10
+echo "(random weights: the sound is noise, the same codes as transformers would make; docs/speech.md)"
+
 echo; echo "== 4. A chat turn with a quarter of the experts' memory (exact: the same answer) =="
 printf 'Hello! What can you do?\n' |
   $omnisage chat --model "$out/tiny-store" --budget 25% --max-tokens 24
@@ -58,3 +64,7 @@ echo; echo "== 6. The full-size thinker under a 2 GiB expert budget =="
 $omnisage run --model "$out/full" --prompt "Hi" --raw --max-tokens 4 --ignore-stop --budget 2GiB \
   --context 512
 echo "(the sparse checkpoint's weights are zeros, so the tokens mean nothing: this shows memory)"
+
+echo; echo "== 7. The full-size model speaking, thinker and talker experts in one 2 GiB budget =="
+$omnisage run --model "$out/full" --prompt "Hi" --max-tokens 4 --ignore-stop --budget 2GiB \
+  --context 512 --speak "$out/full-answer.wav" --speak-max-frames 12 --speak-chunk 12

@@ -92,6 +92,9 @@ StatusOr<SpokenAnswer> Speaker::Generate(Session* session, const Prompt& prompt,
                                          const std::function<bool(int32_t)>& on_token,
                                          const AudioSink& sink) {
   OMNI_ASSIGN_OR_RETURN(const int64_t speaker_id, VoiceId(speak.voice));
+  // The talker speaks from the last "<|im_start|>assistant": a prompt without one (--raw text)
+  // is refused before anything runs.
+  OMNI_RETURN_IF_ERROR(LayoutTalkerPrompt(prompt.ids, engine_->config().tokens).status());
   const ModelConfig& c = engine_->config();
   const bool greedy = options.sampling.temperature <= 0;
   // transformers' generate: the talker's repetition penalty applies greedy or not.

@@ -17,8 +17,9 @@
 // as it is complete.
 //
 // Memory: weights are charged to the ledger as dense when loaded; the activation buffers grow to
-// the largest window decoded (≈ 3 MB per frame of window with the real dimensions, dominated by
-// the last decoder block: 1920 samples × 96 channels × 4 buffers) and are charged as activations.
+// the largest window decoded (≈ 1.6 MB per frame of window with the real dimensions, measured;
+// dominated by the last decoder block: 1920 samples × 96 channels per buffer) and are charged
+// as activations.
 // Not thread-safe: one Decode at a time (it parallelises internally over `pool`).
 #pragma once
 
