@@ -8,6 +8,7 @@
 #include <set>
 #include <unordered_set>
 
+#include "experts/cached_experts.h"
 #include "util/json_fields.h"
 
 namespace omnisage {
@@ -20,6 +21,56 @@ std::optional<Component> ParseComponentName(std::string_view name) {
     if (ComponentName(static_cast<Component>(i)) == name) return static_cast<Component>(i);
   }
   return std::nullopt;
+}
+
+TraceComponent TraceComponentOf(Component component, const DecoderConfig& c) {
+  TraceComponent tc;
+  tc.component = component;
+  tc.layers = static_cast<int>(c.num_layers);
+  tc.experts = static_cast<int>(c.num_experts);
+  tc.k = static_cast<int>(c.num_experts_per_tok);
+  tc.expert_bytes = CachedExperts::ExpertBytes(c);
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    if (c.IsMoeLayer(l)) tc.moe_layers.push_back(static_cast<int>(l));
+  }
+  return tc;
+}
+
+TraceHeader TraceHeaderOf(const ModelConfig& config, Component component) {
+  return {.model = config.model_type,
+          .total_expert_bytes = CachedExperts::TotalExpertBytes(config.text),
+          .components = {TraceComponentOf(component, config.text)}};
+}
+
+Status CheckTraceFitsModel(const TraceHeader& trace, const TraceHeader& expected,
+                           const std::string& trace_name, const std::string& model_name) {
+  const auto refuse = [&](const std::string& what) {
+    return InvalidArgument(fmt::format(
+        "{} was recorded on another model than {}: {}; its routing would be credited to the "
+        "wrong experts (record a trace with run --trace on this model)",
+        trace_name, model_name, what));
+  };
+  if (trace.model != expected.model) {
+    return refuse(
+        fmt::format("model type '{}' in the trace, '{}' here", trace.model, expected.model));
+  }
+  const auto shape = [](const TraceComponent& c) {
+    return fmt::format("{} layers ({} with experts) of {} experts, k {}, {} bytes per expert",
+                       c.layers, c.moe_layers.size(), c.experts, c.k, c.expert_bytes);
+  };
+  for (const TraceComponent& t : trace.components) {
+    const TraceComponent* e = expected.Find(t.component);
+    if (e == nullptr) {
+      return refuse(fmt::format("the trace routes the {}, which this model does not run",
+                                ComponentName(t.component)));
+    }
+    if (t.layers != e->layers || t.experts != e->experts || t.k != e->k ||
+        t.expert_bytes != e->expert_bytes || t.moe_layers != e->moe_layers) {
+      return refuse(fmt::format("{}: {} in the trace, {} here", ComponentName(t.component),
+                                shape(t), shape(*e)));
+    }
+  }
+  return Status::Ok();
 }
 
 const TraceComponent* TraceHeader::Find(Component c) const {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "io/file.h"
+#include "model/config.h"
 #include "model/tensor_table.h"
 #include "util/status.h"
 
@@ -62,6 +63,19 @@ struct Trace {
   TraceHeader header;
   std::vector<TraceRecord> records;
 };
+
+// The header entry describing `config`'s `component` stack: its layers, experts, k, bytes per
+// expert and MoE layers — the model's identity as far as routing is concerned.
+TraceComponent TraceComponentOf(Component component, const DecoderConfig& config);
+// The header a run of `config`'s `component` stack writes.
+TraceHeader TraceHeaderOf(const ModelConfig& config, Component component);
+
+// Whether a trace was recorded on the model `expected` describes: every component of `trace`
+// must be one of `expected`'s with the same layers, experts, k, expert bytes and MoE layers, and
+// the model types must agree. Errors name the trace file (`trace_name`), the model (`model_name`)
+// and the first difference.
+Status CheckTraceFitsModel(const TraceHeader& trace, const TraceHeader& expected,
+                           const std::string& trace_name, const std::string& model_name);
 
 // Appends records to a trace file as they come. Lines are buffered and flushed by Flush() and
 // Close(); a run that dies leaves every flushed line readable.

@@ -80,7 +80,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
         [sage](const ExpertContribution& c) { sage->OnContribution(c); });
   }
   if (!options.trace.empty()) {
-    OMNI_ASSIGN_OR_RETURN(e->trace_, TraceWriter::Create(options.trace, e->TraceHeaderFor()));
+    OMNI_ASSIGN_OR_RETURN(
+        e->trace_, TraceWriter::Create(options.trace, TraceHeaderOf(e->config_, e->component_)));
   }
   if (e->sage_ != nullptr || e->trace_ != nullptr) {
     Engine* self = e.get();
@@ -95,21 +96,6 @@ std::string DefaultTrustFile(const std::string& model) {
   namespace fs = std::filesystem;
   if (fs::is_directory(model)) return (fs::path(model) / "omnisage-trust.json").string();
   return model + ".omnisage-trust.json";
-}
-
-TraceHeader Engine::TraceHeaderFor() const {
-  const DecoderConfig& c = config_.text;
-  TraceComponent tc;
-  tc.component = component_;
-  tc.layers = static_cast<int>(c.num_layers);
-  tc.experts = static_cast<int>(c.num_experts);
-  tc.k = static_cast<int>(c.num_experts_per_tok);
-  tc.expert_bytes = CachedExperts::ExpertBytes(c);
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    if (c.IsMoeLayer(l)) tc.moe_layers.push_back(static_cast<int>(l));
-  }
-  return {
-      .model = config_.model_type, .total_expert_bytes = total_expert_bytes_, .components = {tc}};
 }
 
 void Engine::OnRouting(const RoutingEvent& ev) {
@@ -179,6 +165,9 @@ std::vector<std::string> Engine::Warnings() const {
                               trace_status_.message()));
   }
   if (!flush_status_.ok()) out.push_back("trust records not saved: " + flush_status_.message());
+  if (sage_ != nullptr) {
+    for (std::string& w : sage_->Warnings()) out.push_back(std::move(w));
+  }
   if (cache_ != nullptr) {
     for (std::string& w : cache_->Warnings()) out.push_back(std::move(w));
   }

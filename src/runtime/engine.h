@@ -81,7 +81,6 @@ class Engine {
 
  private:
   Engine() = default;
-  TraceHeader TraceHeaderFor() const;
   void OnRouting(const RoutingEvent& ev);
 
   EngineOptions options_;

@@ -30,6 +30,9 @@ StatusOr<std::unique_ptr<SageController>> SageController::Create(const DecoderCo
   c->salience_.SetReward(options.reward);
   if (!options.trust_file.empty() && FileExists(options.trust_file)) {
     OMNI_RETURN_IF_ERROR(c->trust_.Load(options.trust_file));
+    std::string foreign =
+        DescribeForeignTrustKeys(c->trust_, component, config, options.trust_file);
+    if (!foreign.empty()) c->warnings_.push_back(std::move(foreign));
   }
   SageController* self = c.get();
   c->selector_ = std::make_unique<SageSelector>(
@@ -87,6 +90,8 @@ Status SageController::SaveTrust() {
   if (options_.trust_file.empty()) return Status::Ok();
   return trust_.Save(options_.trust_file);
 }
+
+std::vector<std::string> SageController::Warnings() const { return warnings_; }
 
 std::string SageController::Summary() const {
   if (!options_.select) {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "experts/cached_experts.h"
 #include "model/config.h"
@@ -72,6 +73,9 @@ class SageController {
   void Rest();
   void SetReward(double r) { salience_.SetReward(r); }
   Status SaveTrust();
+  // What the trust file held that this model cannot use (records of experts it does not have),
+  // for the run's report; empty when nothing.
+  std::vector<std::string> Warnings() const;
 
   MetabolicState state() const { return states_.state(); }
   TrustTable& trust() { return trust_; }
@@ -96,6 +100,7 @@ class SageController {
   uint64_t budget_ = 0;
   uint64_t hot_bytes_ = 0;
   MetabolicState applied_ = MetabolicState::kWake;
+  std::vector<std::string> warnings_;
 };
 
 }  // namespace omnisage

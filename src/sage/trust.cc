@@ -184,4 +184,33 @@ void TrustTable::Clear() {
   max_dirty_ = true;
 }
 
+std::string DescribeForeignTrustKeys(const TrustTable& table, Component component,
+                                     const DecoderConfig& config, const std::string& file) {
+  const auto foreign = [&](uint64_t key) {
+    const ExpertKey k = ExpertKey::Unpack(key);
+    return k.component != component || k.layer >= config.num_layers ||
+           !config.IsMoeLayer(k.layer) || k.expert >= config.num_experts;
+  };
+  std::vector<uint64_t> keys;
+  for (const auto& [key, r] : table.Snapshot()) {
+    if (foreign(key)) keys.push_back(key);
+  }
+  size_t hot = 0;
+  for (uint64_t key : table.hot_set()) hot += foreign(key) ? 1 : 0;
+  if (keys.empty() && hot == 0) return "";
+  std::string examples;
+  for (size_t i = 0; i < std::min<size_t>(keys.size(), 4); ++i) {
+    const ExpertKey k = ExpertKey::Unpack(keys[i]);
+    examples += fmt::format("{}{} layer {} expert {}", i > 0 ? ", " : "",
+                            ComponentName(k.component), k.layer, k.expert);
+  }
+  return fmt::format(
+      "{}: {} trust record(s){} and {} hot-set expert(s) name experts this model does not have "
+      "({} has {} layers of {} experts); they are not used (a trust file of another model? "
+      "give this model its own with --trust-file)",
+      file, keys.size(),
+      examples.empty() ? "" : " (" + examples + (keys.size() > 4 ? ", ..." : "") + ")", hot,
+      ComponentName(component), config.num_layers, config.num_experts);
+}
+
 }  // namespace omnisage

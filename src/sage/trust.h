@@ -48,6 +48,7 @@
 
 #include "experts/eviction_policy.h"
 #include "experts/expert_key.h"
+#include "model/config.h"
 #include "model/expert_selector.h"
 #include "util/status.h"
 
@@ -177,5 +178,12 @@ class TrustTable {
   mutable uint64_t max_key_ = 0;
   mutable bool max_dirty_ = true;
 };
+
+// A warning naming the records and hot-set keys of `table` that are no routed expert of
+// `config`'s `component` stack (another component, a layer past the stack or without experts, an
+// expert past num_experts): a trust file of another model. They are kept in the file and never
+// used. "" when there are none. `file` names the trust file in the message.
+std::string DescribeForeignTrustKeys(const TrustTable& table, Component component,
+                                     const DecoderConfig& config, const std::string& file);
 
 }  // namespace omnisage

@@ -268,5 +268,37 @@ TEST_F(TraceTest, MalformedInputErrorsNameLineAndField) {
   }
 }
 
+TEST(TraceFitsModelTest, ShapeOfAnotherModelIsRefusedNamingBoth) {
+  DecoderConfig c;
+  c.num_layers = 4;
+  c.num_experts = 16;
+  c.num_experts_per_tok = 2;
+  c.hidden_size = 64;
+  c.moe_intermediate_size = 32;
+  ModelConfig model;
+  model.model_type = "qwen3_moe";
+  model.text = c;
+  const TraceHeader expected = TraceHeaderOf(model, Component::kText);
+  EXPECT_TRUE(CheckTraceFitsModel(expected, expected, "t.jsonl", "m").ok());
+
+  TraceHeader more_experts = expected;
+  more_experts.components[0].experts = 32;
+  Status s = CheckTraceFitsModel(more_experts, expected, "t.jsonl", "m");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("t.jsonl was recorded on another model than m: text: 4 layers (4 "
+                             "with experts) of 32 experts, k 2, 12288 bytes per expert in the "
+                             "trace, 4 layers (4 with experts) of 16 experts"),
+            std::string::npos)
+      << s.message();
+  TraceHeader wider = expected;
+  wider.components[0].expert_bytes *= 2;
+  EXPECT_FALSE(CheckTraceFitsModel(wider, expected, "t.jsonl", "m").ok());
+  TraceHeader thinker = expected;
+  thinker.components[0].component = Component::kThinker;
+  s = CheckTraceFitsModel(thinker, expected, "t.jsonl", "m");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("routes the thinker"), std::string::npos) << s.message();
+}
+
 }  // namespace
 }  // namespace omnisage

@@ -97,5 +97,49 @@ TEST_F(IntegrityCliTest, CorruptTrustFileSaysHowToRecover) {
   EXPECT_TRUE(TempFiles().empty());
 }
 
+TEST_F(IntegrityCliTest, DreamNeedsTheModelAndATraceOfIt) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  ASSERT_EQ(RunCli("synth --preset tiny --arch qwen3_moe --out " + Path("moe")).exit_code, 0);
+  const std::string trace = Path("moe.jsonl");
+  CliResult run = RunCli("run --model " + Path("moe") +
+                         " --prompt 'Hello there' --max-tokens 4 --budget 50% --trace " + trace);
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+
+  // A model that does not exist: an error, and no trust file written anywhere.
+  const std::string missing = Path("nonexistent");
+  CliResult none = RunCli("dream --model " + missing + " --trace " + trace + " --budget 50%");
+  EXPECT_EQ(none.exit_code, 1) << none.out;
+  EXPECT_NE(none.out.find(missing), std::string::npos) << none.out;
+  EXPECT_FALSE(fs::exists(missing + ".omnisage-trust.json"));
+  EXPECT_FALSE(fs::exists(missing));
+
+  // A trace of another model: refused before the trust file is touched.
+  CliResult other = RunCli("dream --model " + Path("tiny") + " --trace " + trace + " --budget 50%");
+  EXPECT_EQ(other.exit_code, 1) << other.out;
+  EXPECT_NE(other.out.find(trace + " was recorded on another model than " + Path("tiny")),
+            std::string::npos)
+      << other.out;
+  EXPECT_NE(other.out.find("qwen3_moe"), std::string::npos) << other.out;
+  EXPECT_FALSE(fs::exists(Path("tiny/omnisage-trust.json")));
+
+  // Its own trace is accepted; its trust file used with the other model is reported.
+  CliResult own = RunCli("dream --model " + Path("moe") + " --trace " + trace + " --budget 50%");
+  ASSERT_EQ(own.exit_code, 0) << own.out;
+  CliResult foreign = RunCli("run --model " + Path("tiny") +
+                                 " --prompt hi --max-tokens 2 --json --mode sage --budget 50% "
+                                 "--trust-file " +
+                                 Path("moe/omnisage-trust.json"),
+                             /*with_stderr=*/false);
+  ASSERT_EQ(foreign.exit_code, 0) << foreign.out;
+  const auto warnings = nlohmann::json::parse(foreign.out)["warnings"];
+  bool named = false;
+  for (const auto& w : warnings) {
+    const std::string text = w.get<std::string>();
+    named |= text.find("name experts this model does not have") != std::string::npos &&
+             text.find("text layer ") != std::string::npos;
+  }
+  EXPECT_TRUE(named) << warnings.dump();
+}
+
 }  // namespace
 }  // namespace omnisage

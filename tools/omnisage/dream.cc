@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "experts/store.h"
 #include "experts/trace.h"
 #include "option_flags.h"
 #include "runtime/engine.h"
@@ -26,18 +27,39 @@ struct DreamArgs {
 };
 
 int RunDream(const DreamArgs& a) {
+  // The model must exist: its shape is what the traces are checked against, and the trust file
+  // lives beside it by default.
+  auto source = OpenWeightSource(a.model);
+  if (!source.ok()) return ReportError(source.status().message());
+  if ((*source)->config_path().empty()) {
+    return ReportError(
+        fmt::format("{}: config.json not found (dream checks the traces against "
+                    "the model's shape)",
+                    a.model));
+  }
+  auto config = LoadModelConfig((*source)->config_path());
+  if (!config.ok()) return ReportError(config.status().message());
+  const Component component =
+      config->arch == Arch::kQwen3Moe ? Component::kText : Component::kThinker;
+  const TraceHeader expected = TraceHeaderOf(*config, component);
+
   const std::string trust_path = a.trust_file.empty() ? DefaultTrustFile(a.model) : a.trust_file;
   TrustTable table;
   if (FileExists(trust_path)) {
     if (Status s = table.Load(trust_path); !s.ok()) return ReportError(s.message());
+    const std::string foreign =
+        DescribeForeignTrustKeys(table, component, config->text, trust_path);
+    if (!foreign.empty()) std::fprintf(stderr, "warning: %s\n", foreign.c_str());
   }
   std::vector<RoutingDecision> decisions;
   std::map<Component, uint64_t> expert_bytes;
-  uint64_t total = 0;
+  const uint64_t total = expected.total_expert_bytes;
   for (const std::string& path : a.traces) {
     auto trace = ReadTrace(path);
     if (!trace.ok()) return ReportError(trace.status().message());
-    total = std::max(total, trace->header.total_expert_bytes);
+    if (Status s = CheckTraceFitsModel(trace->header, expected, path, a.model); !s.ok()) {
+      return ReportError(s.message());
+    }
     for (const TraceComponent& c : trace->header.components) {
       expert_bytes[c.component] = c.expert_bytes;
     }
