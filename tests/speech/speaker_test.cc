@@ -1,6 +1,8 @@
 // Speech output end to end against HF transformers: Qwen3OmniMoeForConditionalGeneration.generate
 // (..., return_audio=True) with greedy thinker, talker and code predictor on the tiny checkpoint
-// (tests/golden/speech/…/generate.json, by tools/reference/make_speech_golden.py). The engine's
+// (tests/golden/speech/…/generate.json, by tools/reference/make_speech_golden.py): a system and a
+// user turn, two turns with an earlier answer, and a user turn with an audio clip (whose rows the
+// talker takes from the thinker's hidden states). The engine's
 // thinker, talker prompt, talker, code predictor and code2wav must give the same text ids, the same
 // codec codes and the same waveform within 1e-4 (float32 on both sides from the same bf16
 // weights; measured ~1e-6, see docs/speech.md). Also: streaming while the text streams, the same
@@ -16,6 +18,7 @@
 #include "io/weight_source.h"
 #include "model/synth.h"
 #include "runtime/engine.h"
+#include "../audio/test_clips.h"
 #include "tiny_checkpoint.h"
 
 namespace omnisage {
@@ -24,6 +27,7 @@ namespace {
 struct Case {
   std::string name;
   std::vector<int32_t> input, answer;  // the thinker's input, and the ids generate added
+  Prompt prompt;                       // what the engine is given (one pad per clip)
   int64_t max_new = 0, eos = 0, talker_max = 0;
   std::vector<int32_t> codes;  // [frames, Q]
   std::vector<float> wav;
@@ -38,6 +42,12 @@ std::vector<Case> Cases() {
     k.input = c["input_ids"].get<std::vector<int32_t>>();
     const auto seq = c["sequence"].get<std::vector<int32_t>>();
     k.answer.assign(seq.begin() + static_cast<int64_t>(k.input.size()), seq.end());
+    k.prompt.ids = k.input;
+    if (c.contains("clip")) {  // the input's pads are the clip's expanded placeholder
+      k.prompt.ids = c["prompt_ids"].get<std::vector<int32_t>>();
+      k.prompt.audio.push_back(
+          {"test_clip", testing::TestClip(c["clip"]["seed"], c["clip"]["samples"])});
+    }
     k.max_new = c["thinker_max_new_tokens"];
     k.eos = c["thinker_eos"];
     k.talker_max = c["talker_max_new_tokens"];
@@ -70,7 +80,7 @@ StatusOr<Spoken> Speak(Engine* engine, Speaker* speaker, const Case& c, int64_t 
   speak.chunk_frames = chunk;
   Spoken out;
   auto answer = speaker->Generate(
-      &session, Prompt{c.input, {}}, options, speak,
+      &session, c.prompt, options, speak,
       [&](int32_t id) {
         out.text.push_back(id);
         return true;

@@ -5,7 +5,8 @@ For a checkpoint written by `omnisage synth --preset tiny --seed 0`, runs the re
 implementation in float32 (bf16 weights are exact in float32, so this is the engine's function)
 and writes to OUT_DIR:
 
-  generate.json          per case: the thinker input ids, generate(..., return_audio=True)'s
+  generate.json          per case (one with an audio clip in the user turn, audio_clips.test_clip,
+                         so the talker reads the thinker's hidden states there): the thinker input ids, generate(..., return_audio=True)'s
                          text ids (greedy thinker, talker and code predictor, the talker's
                          default repetition penalty 1.05), its talker codes [frames][Q] and the
                          number of samples; generate_<case>.f32 holds the waveform
@@ -26,6 +27,8 @@ import os
 import numpy as np
 import torch
 import transformers
+
+from audio_clips import test_clip
 
 # chunked_decode settings checked besides one window: the reference's (300, 25), windows with a
 # full and a partial left context (10, 25), and a short context (7, 3).
@@ -138,6 +141,39 @@ def generate_fixture(model, model_dir, out):
                       "sequence": seq[0].tolist(), "codes": codes, "samples": len(wav)})
         print(f"generate {name}: {len(seq[0]) - len(ids)} text tokens, {len(codes)} frames, "
               f"{len(wav)} samples, max |x| {np.abs(wav).max():.3f}")
+    # A user turn with a 0.7 s clip: its <|audio_pad|> rows reach the talker through
+    # hidden_projection(thinker hidden state at accept_hidden_layer).
+    fe = transformers.WhisperFeatureExtractor.from_pretrained(model_dir)
+    clip = test_clip(11, 11200)
+    feats = fe([clip], sampling_rate=16000, padding=True, truncation=False,
+               return_attention_mask=True, return_tensors="pt")
+    count = transformers.models.qwen3_omni_moe.processing_qwen3_omni_moe \
+        ._get_feat_extract_output_lengths(feats["attention_mask"].sum(-1),
+                                          model.config.thinker_config.audio_config.n_window)
+    audio_id = model.config.thinker_config.audio_token_id
+    prompt_ids = tok.encode(chatml([("user", "<|audio_start|><|audio_pad|><|audio_end|>"
+                                             "What is this sound?")]),
+                            add_special_tokens=False).ids
+    ids = []
+    for t in prompt_ids:
+        ids += [audio_id] * int(count[0]) if t == audio_id else [t]
+    with torch.no_grad():
+        captured.clear()
+        seq, wav = model.generate(input_ids=torch.tensor([ids]), return_audio=True,
+                                  speaker=speaker, thinker_max_new_tokens=10,
+                                  thinker_do_sample=False, thinker_eos_token_id=im_end,
+                                  talker_do_sample=False, talker_max_new_tokens=20,
+                                  input_features=feats["input_features"],
+                                  feature_attention_mask=feats["attention_mask"])
+    wav = wav[0, 0].numpy()
+    codes = captured["codes"][0].T.tolist()
+    write_f32(os.path.join(out, "generate_audio_prompt.f32"), wav)
+    cases.append({"name": "audio_prompt", "input_ids": ids, "prompt_ids": prompt_ids,
+                  "clip": {"seed": 11, "samples": 11200}, "speaker": speaker,
+                  "thinker_max_new_tokens": 10, "thinker_eos": im_end,
+                  "talker_max_new_tokens": 20, "sequence": seq[0].tolist(), "codes": codes,
+                  "samples": len(wav)})
+    print(f"generate audio_prompt: {int(count[0])} audio tokens, {len(codes)} frames")
     model.code2wav.chunked_decode = original
     with open(os.path.join(out, "generate.json"), "w") as f:
         json.dump({"transformers": transformers.__version__, "torch": torch.__version__,
