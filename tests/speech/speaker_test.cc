@@ -15,10 +15,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "../audio/test_clips.h"
 #include "io/weight_source.h"
 #include "model/synth.h"
 #include "runtime/engine.h"
-#include "../audio/test_clips.h"
 #include "tiny_checkpoint.h"
 
 namespace omnisage {
