@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "cli_runner.h"
 
@@ -139,6 +140,34 @@ TEST_F(IntegrityCliTest, DreamNeedsTheModelAndATraceOfIt) {
              text.find("text layer ") != std::string::npos;
   }
   EXPECT_TRUE(named) << warnings.dump();
+}
+
+// Each command fails at its last step (a file it renames into place is a directory) and must
+// leave no temporary file behind.
+TEST_F(IntegrityCliTest, FailedCommandsLeaveNoTemporaryFiles) {
+  SynthAndExtract();
+  fs::create_directories(Path("logits.f32"));
+  CliResult eval = RunCli("eval --model " + Path("tiny") + " --token-ids 1,2,3 --logits-out " +
+                          Path("logits.f32"));
+  EXPECT_NE(eval.exit_code, 0) << eval.out;
+  EXPECT_NE(eval.out.find(Path("logits.f32")), std::string::npos) << eval.out;
+
+  fs::create_directories(Path("synth/model-00002-of-00002.safetensors"));
+  CliResult synth = RunCli("synth --preset tiny --out " + Path("synth"));
+  EXPECT_NE(synth.exit_code, 0) << synth.out;
+
+  fs::create_directories(Path("repacked/model-00001-of-00002.safetensors"));
+  CliResult repack = RunCli("repack " + Path("store") + " --out " + Path("repacked"));
+  EXPECT_NE(repack.exit_code, 0) << repack.out;
+
+  fs::create_directories(Path("profile/memory.svg"));
+  CliResult profile = RunCli("profile --out " + Path("profile") + " -- run --model " +
+                             Path("tiny") + " --prompt hi --max-tokens 2");
+  EXPECT_NE(profile.exit_code, 0) << profile.out;
+  EXPECT_NE(profile.out.find("memory.svg"), std::string::npos) << profile.out;
+
+  const std::vector<std::string> left = TempFiles();
+  EXPECT_TRUE(left.empty()) << left.size() << " left, e.g. " << (left.empty() ? "" : left[0]);
 }
 
 }  // namespace
