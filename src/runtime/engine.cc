@@ -7,6 +7,7 @@
 
 #include "experts/store.h"
 #include "io/file.h"
+#include "tokenizer/chat_template.h"
 #include "util/elapsed.h"
 #include "util/phase.h"
 #include "util/units.h"
@@ -35,6 +36,9 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   const std::string dir = std::filesystem::path(e->source_->config_path()).parent_path().string();
   if (FileExists(dir + "/tokenizer.json") || FileExists(dir + "/vocab.json")) {
     OMNI_ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::Load(dir));
+    OMNI_RETURN_IF_ERROR(CheckChatMarkers(*e->tokenizer_, FileExists(dir + "/tokenizer.json")
+                                                              ? dir + "/tokenizer.json"
+                                                              : dir + "/tokenizer_config.json"));
   }
   OMNI_ASSIGN_OR_RETURN(e->pool_, ThreadPool::Create(options.threads));
   const DecoderConfig& text = e->config_.text;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "tokenizer/tokenizer.h"
+
 namespace omnisage {
 
 StatusOr<std::string> RenderChat(const std::vector<ChatMessage>& messages,
@@ -18,6 +20,19 @@ StatusOr<std::string> RenderChat(const std::vector<ChatMessage>& messages,
   }
   if (add_generation_prompt) out.append(kChatStart).append("assistant\n");
   return out;
+}
+
+Status CheckChatMarkers(const Tokenizer& tokenizer, const std::string& source) {
+  for (std::string_view marker : {kChatStart, kChatEnd}) {
+    const int32_t id = tokenizer.TokenId(marker);
+    if (id < 0 || !tokenizer.IsAdded(id)) {
+      return InvalidArgument(fmt::format(
+          "{}: added_tokens: the chat marker {} is missing (a chat prompt would be read as plain "
+          "text and the answer would never stop); use the model's own tokenizer files",
+          source, marker));
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace omnisage

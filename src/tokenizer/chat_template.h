@@ -27,6 +27,13 @@ struct ChatMessage {
   std::string content;
 };
 
+class Tokenizer;
+
+// OK when `tokenizer` has the ChatML markers (kChatStart, kChatEnd) as added tokens. Without them
+// a chat prompt encodes as plain text and generation never meets its stop token, so their absence
+// is an InvalidArgument naming `source` (the tokenizer file) and the missing marker.
+Status CheckChatMarkers(const Tokenizer& tokenizer, const std::string& source);
+
 // The prompt text for `messages`; an unknown role is an InvalidArgument naming the message.
 StatusOr<std::string> RenderChat(const std::vector<ChatMessage>& messages,
                                  bool add_generation_prompt = true);

@@ -170,5 +170,22 @@ TEST_F(IntegrityCliTest, FailedCommandsLeaveNoTemporaryFiles) {
   EXPECT_TRUE(left.empty()) << left.size() << " left, e.g. " << (left.empty() ? "" : left[0]);
 }
 
+TEST_F(IntegrityCliTest, TokenizerWithoutChatMarkersIsRefused) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  const std::string path = Path("tiny/tokenizer.json");
+  nlohmann::json tok;
+  {
+    std::ifstream in(path);
+    tok = nlohmann::json::parse(in);
+  }
+  tok["added_tokens"] = nlohmann::json::array();
+  std::ofstream(path) << tok.dump();
+  CliResult r = RunCli("run --model " + Path("tiny") + " --prompt hi --max-tokens 4");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find(path + ": added_tokens: the chat marker <|im_start|> is missing"),
+            std::string::npos)
+      << r.out;
+}
+
 }  // namespace
 }  // namespace omnisage
