@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "experts/extract.h"
 #include "io/file.h"
 #include "util/checksum.h"
 #include "util/json_fields.h"
@@ -152,10 +153,23 @@ Status ExpertStore::VerifyFile(std::span<const TensorBytes> parts) const {
   return Status::Ok();
 }
 
+bool IsIncompleteExpertStore(const std::string& path) {
+  if (!IsDirectory(path) || FileExists(path + "/" + std::string(kManifestFileName))) return false;
+  return FileExists(path + "/" + std::string(kJournalFileName)) ||
+         FileExists(path + "/" + std::string(kLockFileName)) || IsDirectory(path + "/dense") ||
+         IsDirectory(path + "/experts");
+}
+
 StatusOr<std::unique_ptr<WeightSource>> OpenWeightSource(const std::string& path, FileSystem* fs) {
   if (IsExpertStore(path)) {
     OMNI_ASSIGN_OR_RETURN(std::unique_ptr<ExpertStore> store, ExpertStore::Open(path, fs));
     return std::unique_ptr<WeightSource>(std::move(store));
+  }
+  if (IsIncompleteExpertStore(path)) {
+    return NotFound(fmt::format(
+        "{}: an expert store without {}: its extraction did not finish (killed or stopped by an "
+        "error); run the same omnisage extract command again to resume it",
+        path, kManifestFileName));
   }
   return OpenCheckpointSource(path, fs);
 }

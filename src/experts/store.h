@@ -52,7 +52,12 @@ class ExpertStore final : public WeightSource {
 // True when `path` is a directory holding manifest.json.
 bool IsExpertStore(const std::string& path);
 
-// Opens `path` as an expert store when it is one, else as an original checkpoint.
+// True when `path` is a directory an extraction started writing and did not finish: no
+// manifest.json, but the journal, the lock file or the store's dense/ or experts/ folders.
+bool IsIncompleteExpertStore(const std::string& path);
+
+// Opens `path` as an expert store when it is one, else as an original checkpoint. A store whose
+// extraction did not finish is an error that says so and how to resume.
 StatusOr<std::unique_ptr<WeightSource>> OpenWeightSource(const std::string& path,
                                                          FileSystem* fs = nullptr);
 

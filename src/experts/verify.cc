@@ -7,6 +7,7 @@
 
 #include "experts/extract.h"
 #include "experts/manifest.h"
+#include "experts/store.h"
 #include "io/file.h"
 #include "io/safetensors.h"
 #include "util/checksum.h"
@@ -32,7 +33,7 @@ StatusOr<VerifyReport> VerifyStore(const std::string& dir, bool progress, FileSy
   const auto start = std::chrono::steady_clock::now();
   const std::string manifest_path = dir + "/" + std::string(kManifestFileName);
   if (!fs->Exists(manifest_path)) {
-    if (fs->Exists(dir + "/" + std::string(kJournalFileName))) {
+    if (IsIncompleteExpertStore(dir)) {
       return NotFound(
           fmt::format("{}: missing: the extraction into {} did not finish; run "
                       "extract again to resume it",

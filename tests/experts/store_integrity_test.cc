@@ -2,6 +2,7 @@
 // offset, a header that disagrees with the manifest and a config.json that disagrees with the
 // manifest's are errors that name the file, the expert and what differs, instead of different
 // tokens; verify_checksums = false reads the bytes as they are.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -204,6 +205,24 @@ TEST_F(StoreIntegrityTest, ConfigThatDisagreesWithTheManifestNamesBothFilesAndTh
   EXPECT_NE(m.find(StorePath("config.json")), std::string::npos) << m;
   EXPECT_NE(m.find(StorePath(std::string(kManifestFileName))), std::string::npos) << m;
   EXPECT_NE(m.find("thinker_config.text_config.rms_norm_eps: 0.5 vs"), std::string::npos) << m;
+}
+
+TEST_F(StoreIntegrityTest, ShapeMismatchSaysWhatWasFound) {
+  nlohmann::json manifest = ReadJson(std::string(kManifestFileName));
+  nlohmann::json& gate = Record(manifest, ExpertFilePath(Component::kThinker, 0, 0))["tensors"][0];
+  const std::vector<int64_t> shape = gate["shape"];
+  ASSERT_EQ(shape.size(), 2u);
+  gate["shape"] = {shape[1], shape[0]};  // same bytes, transposed
+  WriteJson(std::string(kManifestFileName), manifest);
+  auto store = ExpertStore::Open(store_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  Status s = RunModel(**store, nullptr);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(fmt::format("experts.0.gate_proj.weight': expected BF16 [{}, {}], "
+                                         "found BF16 [{}, {}]",
+                                         shape[0], shape[1], shape[1], shape[0])),
+            std::string::npos)
+      << s.message();
 }
 
 TEST(FirstDifferenceTest, NamesThePathAndBothValues) {

@@ -187,5 +187,22 @@ TEST_F(IntegrityCliTest, TokenizerWithoutChatMarkersIsRefused) {
       << r.out;
 }
 
+TEST_F(IntegrityCliTest, StoreWithoutManifestSaysToResumeExtract) {
+  SynthAndExtract();
+  fs::remove(Path("store/manifest.json"));  // as a killed extraction leaves it
+  for (const std::string cmd : {"run --model " + Path("store") + " --prompt hi --max-tokens 2",
+                                "inspect " + Path("store"), "verify " + Path("store")}) {
+    CliResult r = RunCli(cmd);
+    EXPECT_NE(r.exit_code, 0) << cmd << "\n" << r.out;
+    EXPECT_NE(r.out.find("did not finish"), std::string::npos) << cmd << "\n" << r.out;
+    EXPECT_NE(r.out.find("extract"), std::string::npos) << cmd << "\n" << r.out;
+    EXPECT_EQ(r.out.find("neither"), std::string::npos) << cmd << "\n" << r.out;
+  }
+  // Resuming finishes it.
+  CliResult e = RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --json");
+  ASSERT_EQ(e.exit_code, 0) << e.out;
+  EXPECT_EQ(RunCli("verify " + Path("store")).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace omnisage
