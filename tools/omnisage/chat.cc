@@ -75,15 +75,10 @@ int RunChat(const ChatArgs& args, const CLI::App& sub) {
   std::unique_ptr<Speaker> speaker;
   std::string speech_error;
   if (speak) {
-    auto loaded = Speaker::Load(engine->get());
-    if (loaded.ok()) {
-      speaker = std::move(*loaded);
-      if (auto voice = speaker->VoiceId(args.speak.options.voice); !voice.ok()) {
-        return ReportError(voice.status().message());
-      }
-    } else {
-      speech_error = loaded.status().message();
-      std::fprintf(stderr, "speech: %s; chatting in text only\n", speech_error.c_str());
+    if (Status st = LoadSpeaker(engine->get(), args.speak, "chatting in text only", &speaker,
+                                &speech_error);
+        !st.ok()) {
+      return ReportError(st.message());
     }
   }
   int answers = 0;  // spoken answers so far: DIR/answer-001.wav, …

@@ -77,15 +77,10 @@ int RunRun(const RunArgs& a, const CLI::App& sub) {
   std::unique_ptr<Speaker> speaker;
   std::string speech_error;
   if (speak) {
-    auto loaded = Speaker::Load(engine->get());
-    if (loaded.ok()) {
-      speaker = std::move(*loaded);
-      if (auto voice = speaker->VoiceId(a.speak.options.voice); !voice.ok()) {
-        return ReportError(voice.status().message());
-      }
-    } else {
-      speech_error = loaded.status().message();
-      std::fprintf(stderr, "speech: %s; answering in text only\n", speech_error.c_str());
+    if (Status st =
+            LoadSpeaker(engine->get(), a.speak, "answering in text only", &speaker, &speech_error);
+        !st.ok()) {
+      return ReportError(st.message());
     }
   }
   if (a.prompt_ids.empty()) prompt.ids = tok->Encode(text);

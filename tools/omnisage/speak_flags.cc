@@ -43,6 +43,18 @@ Status CheckSpeakFlags(const CLI::App& sub, const SpeakArgs& args, bool out_is_d
   return Status::Ok();
 }
 
+Status LoadSpeaker(Engine* engine, const SpeakArgs& args, const char* fallback,
+                   std::unique_ptr<Speaker>* speaker, std::string* speech_error) {
+  auto loaded = Speaker::Load(engine);
+  if (!loaded.ok()) {
+    *speech_error = loaded.status().message();
+    std::fprintf(stderr, "speech: %s; %s\n", speech_error->c_str(), fallback);
+    return Status();
+  }
+  *speaker = std::move(*loaded);
+  return (*speaker)->VoiceId(args.options.voice).status();
+}
+
 namespace {
 
 // "\ntalker experts (in the shared budget): 1200 uses, 900 hits (75.0%), …", or nothing when

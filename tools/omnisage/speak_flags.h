@@ -25,6 +25,13 @@ void AddSpeakFlags(CLI::App* sub, SpeakArgs* args, const std::string& speak_help
 // written to.
 Status CheckSpeakFlags(const CLI::App& sub, const SpeakArgs& args, bool out_is_dir);
 
+// The speech stack of a loaded engine, for a command given --speak. A --voice the config does not
+// name is an error. Speech that cannot load (no talker, missing tensors) is not: *speaker stays
+// null, *speech_error holds why, and stderr says "speech: <why>; <fallback>" (the command goes
+// on in text and fails at the end, since speech was asked for).
+Status LoadSpeaker(Engine* engine, const SpeakArgs& args, const char* fallback,
+                   std::unique_ptr<Speaker>* speaker, std::string* speech_error);
+
 // One line for people: "speech: 3.1 s of audio (39 frames, ended on codec_eos) | talker … s, code
 // predictor … s, code2wav … s | real-time factor … | first audio … s", and under a budget a
 // line of the talker's expert cache statistics.
