@@ -9,6 +9,11 @@
 //   MatMulBf16Hot/...             one copy of an expert matrix, cache-resident: the kernel's speed
 //                                 without DRAM (of_read_bw > 1 means faster than memory).
 //   MatMulBf16Ref/...             the scalar reference, for the speed-up.
+//   MatMulQuant/<format>/<kernel>/<shape>/rows:R/threads:T   ops::MatMulQuant on int8 and int4
+//                                 (g32, g128) copies of the same weights, dequantizing or with
+//                                 int8 dot products (VNNI); bytes/s count the stored bytes,
+//                                 `params` the weights multiplied per second (compare with
+//                                 MatMulBf16's bytes/s / 2).
 //
 // Weights are cold, as in decode: each iteration multiplies a different copy of the matrix, and
 // the copies together are far larger than the last-level cache.
@@ -26,6 +31,7 @@
 #include <vector>
 
 #include "ops/ops.h"
+#include "ops/quant.h"
 #include "ops/ref/kernels.h"
 #include "tensor/bf16.h"
 #include "util/elapsed.h"
@@ -163,7 +169,73 @@ void RunMatMul(benchmark::State& state, const Shape& s, int64_t rows, int thread
       state.iterations() * weight_bytes / seconds / ReadBandwidth(ref ? 1 : threads);
 }
 
+// Cold copies of the shape's weights in `format`, quantized once and copied.
+const std::vector<std::vector<uint8_t>>& QuantWeights(const Shape& s, WeightFormat format,
+                                                      int64_t group) {
+  static std::vector<std::vector<uint8_t>> cache[std::size(kShapes)][3];
+  auto& copies = cache[&s - kShapes][format == WeightFormat::kInt8 ? 0 : group == 32 ? 1 : 2];
+  if (copies.empty()) {
+    const uint64_t bytes = LayoutOf(format, s.out, s.in, group).total();
+    const int64_t n = std::max<int64_t>(1, (kColdBytes + bytes - 1) / bytes);
+    copies.emplace_back(bytes);
+    QuantizeBf16(format, Weights(s)[0].get(), s.out, s.in, group, copies.back().data());
+    for (int64_t c = 1; c < n; ++c) copies.push_back(copies[0]);
+  }
+  return copies;
+}
+
+void RunMatMulQuant(benchmark::State& state, const Shape& s, WeightFormat format, int64_t group,
+                    ops::QuantKernel kernel, int64_t rows, int threads) {
+  const auto& copies = QuantWeights(s, format, group);
+  std::vector<float> x(rows * s.in), y(rows * s.out);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 17) * 0.01f - 0.08f;
+  size_t next = 0;
+  for (auto _ : state) {
+    const QuantMatrix m = QuantMatrix::Of(format, s.out, s.in, group, copies[next].data());
+    next = (next + 1) % copies.size();
+    ops::MatMulQuant(x.data(), rows, s.in, m, s.out, y.data(), Pool(threads), kernel);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * copies[0].size()));
+  state.counters["params"] = benchmark::Counter(
+      static_cast<double>(s.out) * s.in * state.iterations(), benchmark::Counter::kIsRate);
+}
+
+void RegisterQuant() {
+  const struct {
+    const char* name;
+    WeightFormat format;
+    int64_t group;
+  } formats[] = {{"int8", WeightFormat::kInt8, 0},
+                 {"int4g32", WeightFormat::kInt4, 32},
+                 {"int4g128", WeightFormat::kInt4, 128}};
+  for (const auto& f : formats) {
+    for (ops::QuantKernel kernel : {ops::QuantKernel::kDequant, ops::QuantKernel::kInt8Dot}) {
+      if (kernel == ops::QuantKernel::kInt8Dot && !ops::HasInt8Dot()) continue;
+      for (const Shape& s : kShapes) {
+        if (s.out > 10000) continue;
+        for (int64_t rows : {1, 64}) {
+          for (int threads : {1, 2}) {
+            const std::string name =
+                std::string("MatMulQuant/") + f.name +
+                (kernel == ops::QuantKernel::kDequant ? "/dequant/" : "/int8dot/") + s.name +
+                "/rows:" + std::to_string(rows) + "/threads:" + std::to_string(threads);
+            benchmark::RegisterBenchmark(name.c_str(),
+                                         [&s, f, kernel, rows, threads](benchmark::State& st) {
+                                           RunMatMulQuant(st, s, f.format, f.group, kernel, rows,
+                                                          threads);
+                                         })
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
+          }
+        }
+      }
+    }
+  }
+}
+
 void RegisterAll() {
+  RegisterQuant();
   for (int streams : {1, 4}) {
     for (int threads : {1, 2}) {
       const std::string name =

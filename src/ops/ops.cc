@@ -4,6 +4,7 @@
 #include "ops/ops.h"
 
 #include "ops/cpu/kernels.h"
+#include "ops/quant.h"
 
 namespace omnisage::ops {
 
@@ -11,6 +12,11 @@ void MatMulBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w, int
                 ThreadPool* pool) {
   cpu::MatMulBf16(x, rows, in, w, out, y, pool);
 }
+void MatMulQuant(const float* x, int64_t rows, int64_t in, const QuantMatrix& w, int64_t out,
+                 float* y, ThreadPool* pool, QuantKernel kernel) {
+  cpu::MatMulQuant(x, rows, in, w, out, y, pool, kernel == QuantKernel::kInt8Dot);
+}
+bool HasInt8Dot() { return cpu::HasInt8Dot(); }
 void RmsNorm(const float* x, const uint16_t* weight, int64_t dim, float eps, float* y) {
   cpu::RmsNorm(x, weight, dim, eps, y);
 }

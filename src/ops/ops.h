@@ -12,11 +12,20 @@
 namespace omnisage {
 
 class ThreadPool;
+struct QuantMatrix;
 
 namespace ops {
 
 void MatMulBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w, int64_t out, float* y,
                 ThreadPool* pool);
+// How MatMulQuant multiplies: kInt8Dot quantizes the activations per block of 32 and uses the
+// CPU's int8 dot products where it has them (HasInt8Dot; otherwise, and for rows whose length is
+// not a multiple of 64, it dequantizes); kDequant always widens the weights to f32 in registers.
+enum class QuantKernel : uint8_t { kInt8Dot, kDequant };
+// x: [rows, in] f32 times w [out, in] in a format of ops/quant.h (bf16 included) -> y [rows, out].
+void MatMulQuant(const float* x, int64_t rows, int64_t in, const QuantMatrix& w, int64_t out,
+                 float* y, ThreadPool* pool, QuantKernel kernel = QuantKernel::kInt8Dot);
+bool HasInt8Dot();
 void RmsNorm(const float* x, const uint16_t* weight, int64_t dim, float eps, float* y);
 void Softmax(float* x, int64_t n);
 void SwiGlu(const float* gate, const float* up, int64_t n, float* out);

@@ -13,6 +13,7 @@
 namespace omnisage {
 
 class ThreadPool;
+struct QuantMatrix;
 
 namespace cpu {
 
@@ -22,6 +23,17 @@ namespace cpu {
 // over the pool in 16-row-aligned chunks. y must not overlap x or w.
 void MatMulBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w, int64_t out, float* y,
                 ThreadPool* pool);
+
+// y[r, o] = Σ_i x[r, i] · w̃[o, i]   x: [rows, in] f32, w: [out, in] in a format of ops/quant.h
+// (bf16 goes to MatMulBf16). With `int8_dot` and a CPU with int8 dot products (HasInt8Dot) and
+// in % 64 == 0, the activations are quantized to int8 per block of 32 and multiplied as integers
+// (ref::MatMulQuantQ8's arithmetic); otherwise the weights are dequantized in registers
+// (ref::MatMulQuant's). Output rows split over `pool` as MatMulBf16 does; results do not depend
+// on the split. y must not overlap x or w.
+void MatMulQuant(const float* x, int64_t rows, int64_t in, const QuantMatrix& w, int64_t out,
+                 float* y, ThreadPool* pool, bool int8_dot);
+// Whether the Highway target dispatched to has int8 dot products (AVX-512 VNNI).
+bool HasInt8Dot();
 
 // Σ a[i]·b[i] over n values, accumulated in float32.
 float Dot(const float* a, const float* b, int64_t n);
