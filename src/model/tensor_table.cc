@@ -199,6 +199,22 @@ AudioLayerNames AudioLayer(int64_t layer) {
           p + "final_layer_norm"};
 }
 
+VisionTowerNames VisionTower() {
+  return {"thinker.visual.patch_embed.proj", "thinker.visual.pos_embed"};
+}
+
+VisionBlockNames VisionBlock(int64_t block) {
+  const std::string p = fmt::format("thinker.visual.blocks.{}.", block);
+  return {p + "norm1",     p + "norm2",          p + "attn.qkv",
+          p + "attn.proj", p + "mlp.linear_fc1", p + "mlp.linear_fc2"};
+}
+
+VisionMergerNames VisionMerger(int64_t k) {
+  const std::string p = k < 0 ? std::string("thinker.visual.merger.")
+                              : fmt::format("thinker.visual.merger_list.{}.", k);
+  return {p + "ln_q", p + "mlp.0", p + "mlp.2"};
+}
+
 DecoderStackNames StackNames(const ModelConfig& config, Component c) {
   switch (c) {
     case Component::kTalker:
@@ -322,30 +338,31 @@ void AudioTowerTensors(TableBuilder& b, const AudioEncoderConfig& a) {
 }
 
 void Vision(TableBuilder& b, const VisionEncoderConfig& v) {
-  const std::string p = "thinker.visual.";
+  const VisionTowerNames n = VisionTower();
   const int64_t h = v.hidden_size;
-  b.Add(p + "patch_embed.proj.weight",
+  b.Add(n.patch_embed + ".weight",
         {h, v.in_channels, v.temporal_patch_size, v.patch_size, v.patch_size}, Init::kLinear);
-  b.Add(p + "patch_embed.proj.bias", {h}, Init::kBias);
-  b.Add(p + "pos_embed.weight", {v.num_position_embeddings, h}, Init::kEmbedding);
+  b.Add(n.patch_embed + ".bias", {h}, Init::kBias);
+  b.Add(n.pos_embed + ".weight", {v.num_position_embeddings, h}, Init::kEmbedding);
   for (int64_t i = 0; i < v.depth; ++i) {
-    const std::string q = fmt::format("{}blocks.{}.", p, i);
-    b.LayerNorm(q + "norm1", h);
-    b.LayerNorm(q + "norm2", h);
-    b.Linear(q + "attn.qkv", 3 * h, h, true);
-    b.Linear(q + "attn.proj", h, h, true);
-    b.Linear(q + "mlp.linear_fc1", v.intermediate_size, h, true);
-    b.Linear(q + "mlp.linear_fc2", h, v.intermediate_size, true);
+    const VisionBlockNames q = VisionBlock(i);
+    b.LayerNorm(q.norm1, h);
+    b.LayerNorm(q.norm2, h);
+    b.Linear(q.qkv, 3 * h, h, true);
+    b.Linear(q.proj, h, h, true);
+    b.Linear(q.fc1, v.intermediate_size, h, true);
+    b.Linear(q.fc2, h, v.intermediate_size, true);
   }
   const int64_t merged = h * v.spatial_merge_size * v.spatial_merge_size;
-  auto merger = [&](const std::string& q, int64_t ln_width) {
-    b.LayerNorm(q + "ln_q", ln_width);
-    b.Linear(q + "mlp.0", merged, merged, true);
-    b.Linear(q + "mlp.2", v.out_hidden_size, merged, true);
+  auto merger = [&](int64_t k, int64_t ln_width) {
+    const VisionMergerNames q = VisionMerger(k);
+    b.LayerNorm(q.ln_q, ln_width);
+    b.Linear(q.fc1, merged, merged, true);
+    b.Linear(q.fc2, v.out_hidden_size, merged, true);
   };
-  merger(p + "merger.", h);
+  merger(-1, h);
   for (size_t k = 0; k < v.deepstack_visual_indexes.size(); ++k) {
-    merger(fmt::format("{}merger_list.{}.", p, k), merged);
+    merger(static_cast<int64_t>(k), merged);
   }
 }
 

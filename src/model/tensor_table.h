@@ -116,6 +116,24 @@ struct AudioLayerNames {
 };
 AudioLayerNames AudioLayer(int64_t layer);
 
+// The vision tower's modules ("thinker.visual.…"), shared by the table and the encoder's loader;
+// a module's tensors are "<module>.weight" and "<module>.bias".
+struct VisionTowerNames {
+  std::string patch_embed;  // Conv3d [hidden, C, T, P, P]
+  std::string pos_embed;    // Embedding [side², hidden] (weight only)
+};
+VisionTowerNames VisionTower();
+// Block B: its LayerNorms, the fused q|k|v and output projections, the MLP.
+struct VisionBlockNames {
+  std::string norm1, norm2, qkv, proj, fc1, fc2;
+};
+VisionBlockNames VisionBlock(int64_t block);
+// A patch merger: the final one ("merger.", k < 0) or deepstack merger k ("merger_list.k.").
+struct VisionMergerNames {
+  std::string ln_q, fc1, fc2;  // fc1 = mlp.0, fc2 = mlp.2
+};
+VisionMergerNames VisionMerger(int64_t k);
+
 // One expert's share of a fused expert tensor: [E, 2I, H] gate_up_proj splits into gate_proj
 // and up_proj [I, H] per expert, [E, H, I] down_proj into down_proj [H, I]. Parts come expert by
 // expert, in storage order, so element ranges are contiguous and ascending.
