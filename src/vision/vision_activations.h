@@ -9,7 +9,7 @@
 //
 //   bytes ≈ 4 · frame · (5 · hidden) + 4 · rows · (intermediate + hidden) + 4 · workers · frame
 //
-// (≈ 20 · frame · hidden bytes for large frames: 96 MiB for a 1280×720 image at hidden 1152,
+// (≈ 20 · frame · hidden bytes for large frames: 85 MiB for a 1280×720 image at hidden 1152,
 // 1.1 GiB at the processor's largest frame of 12,845,056 pixels = 50,176 patches).
 // Sized by Reserve, never shrunk; charged to the MemoryLedger as kActivations while held.
 //
