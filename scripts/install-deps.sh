@@ -8,6 +8,7 @@ packages=(
   libhwy-dev libpcre2-dev libutf8proc-dev
   libsndfile1-dev libsoxr-dev libfftw3-dev
   libpng-dev libjpeg62-turbo-dev libwebp-dev
+  libavformat-dev libavcodec-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev
   clang clang-format libclang-rt-14-dev
 )
 missing=()
