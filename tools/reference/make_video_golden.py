@@ -121,6 +121,41 @@ def write_video(path, codec, pix, n, fps, h, w, audio, seed):
     c.close()
 
 
+# A user turn with the video, as the chat template renders a video part, and a question.
+PROMPT = ("<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>What happens?<|im_end|>\n"
+          "<|im_start|>assistant\n")
+
+
+def prompt_cases(model_dir, proc, out_dir):
+    """The processor's expanded ids for a video prompt, without and with the video's own sound
+    (load_audio_from_video: <|audio_pad|> and <|video_pad|> interleaved by time), and the tiny
+    thinker's get_rope_index positions for them."""
+    thinker = transformers.Qwen3OmniMoeForConditionalGeneration.from_pretrained(
+        model_dir, dtype=torch.float32).thinker.eval()
+    path = os.path.join(out_dir, "av_ffv1.mkv")
+    cases = []
+    for name, with_audio in (("video", False), ("video_with_audio", True)):
+        out = proc(text=[PROMPT], videos=[path], return_tensors="pt",
+                   videos_kwargs={"fps": 2.0, "do_sample_frames": True},
+                   load_audio_from_video=with_audio)
+        ids = out["input_ids"]
+        spg = out["video_second_per_grid"]
+        spg = torch.as_tensor(spg, dtype=torch.float32)
+        audio_frames = (out["feature_attention_mask"].sum(-1) if with_audio else None)
+        pos, delta = thinker.model.get_rope_index(
+            ids, video_grid_thw=out["video_grid_thw"], attention_mask=torch.ones_like(ids),
+            use_audio_in_video=with_audio, audio_seqlens=audio_frames, second_per_grids=spg)
+        case = {"name": name, "ids": ids[0].tolist(),
+                "grid_thw": [int(v) for v in out["video_grid_thw"][0]],
+                "second_per_grid": float(spg[0]),
+                "positions": pos[:, 0, :].T.float().tolist(), "delta": float(delta.reshape(-1)[0])}
+        if with_audio:
+            case["audio_frames"] = int(audio_frames[0])
+        cases.append(case)
+        print(f"prompt {name}: {len(case['ids'])} ids, delta {case['delta']}")
+    return cases
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -193,6 +228,8 @@ def main():
         except (ValueError, ZeroDivisionError) as e:
             meta["sampling"].append({"frames": total, "video_fps": vfps, "fps": fps,
                                      "error": type(e).__name__})
+
+    meta["prompts"] = prompt_cases(args.model, proc, args.out)
 
     with open(os.path.join(args.out, "meta.json"), "w") as fh:
         json.dump(meta, fh, indent=1)
