@@ -102,6 +102,15 @@ std::string DefaultTrustFile(const std::string& model) {
   return model + ".omnisage-trust.json";
 }
 
+void Engine::set_routing_listener(RoutingObserver listener) {
+  routing_listener_ = std::move(listener);
+  if (routing_listener_) {
+    model_->decoder().set_routing_observer([this](const RoutingEvent& ev) { OnRouting(ev); });
+  } else if (sage_ == nullptr && trace_ == nullptr) {
+    model_->decoder().set_routing_observer(nullptr);
+  }
+}
+
 void Engine::OnRouting(const RoutingEvent& ev) {
   if (sage_ != nullptr) sage_->OnRouting(ev);
   if (trace_ != nullptr && trace_status_.ok()) {
@@ -113,6 +122,7 @@ void Engine::OnRouting(const RoutingEvent& ev) {
                   .weights = std::vector<float>(ev.weights, ev.weights + ev.k)};
     trace_status_ = trace_->Append(r);
   }
+  if (routing_listener_) routing_listener_(ev);
 }
 
 void Engine::AfterToken(const float* logits, int32_t token, double step_seconds) {

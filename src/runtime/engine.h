@@ -64,6 +64,10 @@ class Engine {
   // Log-mel features for the audio encoder (built on first use).
   const LogMel& log_mel();
 
+  // Called with every routing decision of the thinker, on the forward thread, after the trace and
+  // SAGE have seen it (the server's live view of the expert cache). Null removes it.
+  void set_routing_listener(RoutingObserver listener);
+
   // Called by sessions around each forward pass and sampled token (traces, SAGE, REST).
   void BeginForward() { ++step_; }
   void AfterToken(const float* logits, int32_t token, double step_seconds);
@@ -89,6 +93,7 @@ class Engine {
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<SageController> sage_;  // outlives cache_, which reports loads to it
   std::unique_ptr<TraceWriter> trace_;
+  RoutingObserver routing_listener_;
   int64_t step_ = 0;
   double last_stall_seconds_ = 0;
   Status trace_status_;  // the trace's first write error; later records are not written

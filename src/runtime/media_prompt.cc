@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <memory>
 
+#include "io/file.h"
+#include "media/audio_file.h"
 #include "runtime/engine.h"
 
 namespace omnisage {
@@ -16,6 +19,13 @@ std::string Describe(const AudioClip& clip, int64_t tokens) {
 }
 
 }  // namespace
+
+StatusOr<AudioClip> AudioClipFromBytes(const std::string& name, std::string bytes) {
+  const std::unique_ptr<File> file = NewMemoryFile(name, std::move(bytes));
+  OMNI_ASSIGN_OR_RETURN(DecodedAudio decoded, DecodeAudio(*file));
+  OMNI_ASSIGN_OR_RETURN(std::vector<float> samples, ToMono(decoded, kAudioSampleRate, name));
+  return AudioClip{name, std::move(samples)};
+}
 
 std::vector<int64_t> AudioTokenCounts(const std::vector<AudioClip>& audio,
                                       const AudioEncoderConfig& config) {

@@ -44,6 +44,10 @@ struct PreparedPrompt {
   RopePositions positions;  // of `ids`, from `start`
 };
 
+// A clip from a sound file's bytes (WAV, FLAC, OGG, MP3: media/audio_file.h), as 16 kHz mono;
+// `name` says where it came from in errors (the server: "messages[1].content[0]").
+StatusOr<AudioClip> AudioClipFromBytes(const std::string& name, std::string bytes);
+
 // The audio tokens of each clip when `audio` are one prompt's clips (spec §6.2, with the batched
 // frame count of audio/log_mel.h).
 std::vector<int64_t> AudioTokenCounts(const std::vector<AudioClip>& audio,

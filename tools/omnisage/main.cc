@@ -26,6 +26,7 @@ int RunOmnisage(int argc, char** argv) {
   omnisage::cli::AddRepackCommand(app, &exit_code);
   omnisage::cli::AddRunCommand(app, &exit_code);
   omnisage::cli::AddChatCommand(app, &exit_code);
+  omnisage::cli::AddServeCommand(app, &exit_code);
   omnisage::cli::AddEvalCommand(app, &exit_code);
   omnisage::cli::AddBenchCommand(app, &exit_code);
   omnisage::cli::AddTokenizeCommand(app, &exit_code);
