@@ -75,10 +75,10 @@ class ServeTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     ASSERT_EQ(RunCli("synth --preset tiny --out " + Model()).exit_code, 0);
     server_ = new ServeProcess();
-    ASSERT_TRUE(
-        server_->Start("--model " + Model() +
-                       " --api-key sk-test --max-body 200000 --max-tokens 16 --max-tokens-limit 64 "
-                       "--max-prompt-tokens 200 --context 512"))
+    ASSERT_TRUE(server_->Start(
+        "--model " + Model() +
+        " --api-key sk-test --max-body 200000 --max-tokens 16 --max-tokens-limit 4000 "
+        "--max-prompt-tokens 200 --context 4096"))
         << server_->log();
   }
   static void TearDownTestSuite() {
@@ -281,8 +281,8 @@ TEST_F(ServeTest, BadRequestsGetOpenAiErrors) {
                    R"({"messages": [{"role": "user", "content": "hi"}], "top_p": 2})"),
               400, "top_p must be between 0 and 1 (got 2)", "top_p");
   ExpectError(Post("/v1/chat/completions",
-                   R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1000})"),
-              400, "max_tokens 1000 is more than this server allows (64)", "max_tokens");
+                   R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5000})"),
+              400, "max_tokens 5000 is more than this server allows (4000)", "max_tokens");
   ExpectError(Post("/v1/chat/completions",
                    R"({"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"})"),
               400, "temperature must be a number", "temperature");
@@ -319,7 +319,7 @@ TEST_F(ServeTest, ADisconnectedStreamIsCancelled) {
   httplib::Client c = server_->Client();
   StreamResult s = PostStream(
       c, "/v1/completions",
-      R"({"prompt": "Once upon a time", "max_tokens": 64, "ignore_eos": true, "stream": true})",
+      R"({"prompt": "Once upon a time", "max_tokens": 3900, "ignore_eos": true, "stream": true})",
       kAuth,
       /*stop_after=*/1);
   EXPECT_FALSE(s.completed);

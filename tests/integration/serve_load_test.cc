@@ -76,7 +76,8 @@ TEST(ServeLoadTest, ManyClientsDisconnectsAndBadBodies) {
             continue;
           }
           if (s.status != 200) {
-            fail("status " + std::to_string(s.status) + ": " + s.body);
+            fail("status " + std::to_string(s.status) + " (" + httplib::to_string(s.error) +
+                 "): " + s.body);
             continue;
           }
           const std::string text =
@@ -88,14 +89,17 @@ TEST(ServeLoadTest, ManyClientsDisconnectsAndBadBodies) {
         } else if (kind == 2) {  // a stream dropped after its first bytes
           StreamResult s = PostStream(c, "/v1/chat/completions", body(p, true), auth, 1);
           if (s.status != 200 && s.status != 429 && s.status != 0) {
-            fail("dropped stream: status " + std::to_string(s.status));
+            fail("dropped stream: status " + std::to_string(s.status) + " (" +
+                 httplib::to_string(s.error) + ")");
           }
           ++dropped;
         } else if (kind == 3) {  // over --max-body
           auto res =
               c.Post("/v1/completions", auth, json({{"prompt", std::string(150000, 'x')}}).dump(),
                      "application/json");
-          if (!res || res->status != 413) fail("oversized body: not 413");
+          if (!res || res->status != 413) {
+            fail("oversized body: not 413 (" + httplib::to_string(res.error()) + ")");
+          }
         } else if (kind == 4) {  // malformed JSON
           auto res = c.Post("/v1/chat/completions", auth,
                             "{\"messages\": [{\"role\": ", "application/json");

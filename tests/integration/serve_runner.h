@@ -127,6 +127,7 @@ struct StreamResult {
   int status = 0;
   std::string body;
   bool completed = false;
+  httplib::Error error = httplib::Error::Success;
 };
 inline StreamResult PostStream(httplib::Client& client, const std::string& path,
                                const std::string& body, const httplib::Headers& headers = {},
@@ -143,8 +144,7 @@ inline StreamResult PostStream(httplib::Client& client, const std::string& path,
     return stop_after == 0 || r.body.size() < stop_after;
   };
   httplib::Response res;
-  httplib::Error error = httplib::Error::Success;
-  r.completed = client.send(req, res, error);
+  r.completed = client.send(req, res, r.error);
   r.status = res.status;
   return r;
 }
