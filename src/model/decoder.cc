@@ -85,59 +85,106 @@ void MoeDecoder::Reserve(int64_t max_tokens, int64_t context, int workers) {
 
 Status MoeDecoder::Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool,
                            const float* positions) {
-  const int64_t hidden = config_.hidden_size, start = cache->length();
-  const float eps = config_.rms_norm_eps;
+  const int64_t start = cache->length();
   if (start + n > cache->capacity()) {
     return OutOfRange(fmt::format("context of {} tokens exceeds the KV cache capacity {}",
                                   start + n, cache->capacity()));
   }
-  Reserve(n, cache->capacity(), pool != nullptr ? pool->num_threads() : 1);
+  row_caches_.assign(n, cache);
+  row_slots_.resize(n);
+  for (int64_t t = 0; t < n; ++t) row_slots_[t] = start + t;
+  batch_ = false;
+  OMNI_RETURN_IF_ERROR(Run(x, n, cache->capacity(), pool, positions));
+  cache->set_length(start + n);
+  return Status::Ok();
+}
+
+Status MoeDecoder::ForwardBatch(float* x, int64_t n, KvCache* const* caches, ThreadPool* pool,
+                                const float* positions) {
+  int64_t context = 0;
+  row_caches_.assign(caches, caches + n);
+  row_slots_.resize(n);
+  for (int64_t t = 0; t < n; ++t) {
+    KvCache* cache = caches[t];
+    if (cache->length() + 1 > cache->capacity()) {
+      return OutOfRange(fmt::format("context of {} tokens exceeds the KV cache capacity {}",
+                                    cache->length() + 1, cache->capacity()));
+    }
+    for (int64_t u = 0; u < t; ++u) {
+      if (caches[u] == cache) return InvalidArgument("ForwardBatch: a sequence appears twice");
+    }
+    row_slots_[t] = cache->length();
+    context = std::max(context, cache->capacity());
+  }
+  batch_ = true;
+  const Status s = Run(x, n, context, pool, positions);
+  batch_ = false;
+  OMNI_RETURN_IF_ERROR(s);
+  for (int64_t t = 0; t < n; ++t) caches[t]->set_length(row_slots_[t] + 1);
+  return Status::Ok();
+}
+
+void MoeDecoder::MatMul(const float* x, int64_t n, int64_t in, const uint16_t* w, int64_t out,
+                        float* y, ThreadPool* pool) const {
+  if (!batch_) return ops::MatMulBf16(x, n, in, w, out, y, pool);
+  // Each row alone: the kernel sums a row of a 4-row tile in another order than a row by
+  // itself, and a sequence must get the same bits in a batch as alone.
+  for (int64_t t = 0; t < n; ++t) ops::MatMulBf16(x + t * in, 1, in, w, out, y + t * out, pool);
+}
+
+Status MoeDecoder::Run(float* x, int64_t n, int64_t context, ThreadPool* pool,
+                       const float* positions) {
+  const int64_t hidden = config_.hidden_size;
+  const float eps = config_.rms_norm_eps;
+  Reserve(n, context, pool != nullptr ? pool->num_threads() : 1);
   float* normed = act_.normed.data();
   float* delta = act_.delta.data();
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& w = layers_[l];
     const int layer = static_cast<int>(l);
     RmsNormRows(x, n, hidden, w.input_norm, eps, normed);  // normed = RMSNorm(x)
-    Attention(w, layer, n, positions, cache, pool);        // delta = o_proj(attention(normed))
+    Attention(w, layer, n, positions, pool);               // delta = o_proj(attention(normed))
     AddInPlace(delta, n * hidden, x);                      // x += delta
     RmsNormRows(x, n, hidden, w.post_norm, eps, normed);   // normed = RMSNorm(x)
     if (w.moe) {
-      if (n == 1) PredictNext(layer, x);                 // prefetch layer + 1's likely experts
-      const int used = Route(w, layer, start, n, pool);  // top-k experts per token
-      OMNI_RETURN_IF_ERROR(
-          RunExperts(layer, start, n, used, pool));  // delta = Σ w · expert(normed)
-      if (w.shared) SharedExpert(w, n, pool);        // delta += σ(g·normed) · shared(normed)
+      if (n == 1) PredictNext(layer, x);          // prefetch layer + 1's likely experts
+      const int used = Route(w, layer, n, pool);  // top-k experts per token
+      OMNI_RETURN_IF_ERROR(RunExperts(layer, n, used, pool));  // delta = Σ w · expert(normed)
+      if (w.shared) SharedExpert(w, n, pool);  // delta += σ(g·normed) · shared(normed)
     } else {
       DenseMlp(w, n, pool);  // delta = SwiGLU MLP(normed)
     }
     AddInPlace(delta, n * hidden, x);  // x += delta
-    if (hidden_observer_ && layer + 1 == hidden_layers_) hidden_observer_(x, n, start);
+    if (hidden_observer_ && layer + 1 == hidden_layers_ && !batch_) {
+      hidden_observer_(x, n, row_slots_[0]);
+    }
   }
-  cache->set_length(start + n);
   return Status::Ok();
 }
 
 void MoeDecoder::Attention(const Layer& w, int layer, int64_t n, const float* positions,
-                           KvCache* cache, ThreadPool* pool) {
+                           ThreadPool* pool) {
   const DecoderConfig& c = config_;
   const int64_t head_dim = c.head_dim, heads = c.num_heads, kv_heads = c.num_kv_heads;
-  const int64_t q_dim = heads * head_dim, kv_dim = kv_heads * head_dim, start = cache->length();
+  const int64_t q_dim = heads * head_dim, kv_dim = kv_heads * head_dim;
   float* q = act_.q.data();
   float* k = act_.k.data();
   float* v = act_.v.data();
   float* cos = act_.rope_cos.data();
   float* sin = act_.rope_sin.data();
   // q, k, v: [n, q_dim], [n, kv_dim], [n, kv_dim].
-  ops::MatMulBf16(act_.normed.data(), n, c.hidden_size, w.q_proj.ptr(), q_dim, q, pool);
-  ops::MatMulBf16(act_.normed.data(), n, c.hidden_size, w.k_proj.ptr(), kv_dim, k, pool);
-  ops::MatMulBf16(act_.normed.data(), n, c.hidden_size, w.v_proj.ptr(), kv_dim, v, pool);
+  MatMul(act_.normed.data(), n, c.hidden_size, w.q_proj.ptr(), q_dim, q, pool);
+  MatMul(act_.normed.data(), n, c.hidden_size, w.k_proj.ptr(), kv_dim, k, pool);
+  MatMul(act_.normed.data(), n, c.hidden_size, w.v_proj.ptr(), kv_dim, v, pool);
   // Per-head q/k RMSNorm, then RoPE (the norm comes first, as in the reference); k and v join
   // the cache.
   for (int64_t t = 0; t < n; ++t) {
+    KvCache* cache = row_caches_[t];
+    const int64_t slot = row_slots_[t];
     if (positions != nullptr) {
       rope_.Angles(positions[3 * t], positions[3 * t + 1], positions[3 * t + 2], cos, sin);
     } else {
-      rope_.Angles(start + t, cos, sin);
+      rope_.Angles(slot, cos, sin);
     }
     for (int64_t i = 0; i < heads; ++i) {
       float* qh = q + t * q_dim + i * head_dim;
@@ -149,8 +196,8 @@ void MoeDecoder::Attention(const Layer& w, int layer, int64_t n, const float* po
       ops::RmsNorm(kh, w.k_norm.ptr(), head_dim, c.rms_norm_eps, kh);
       ops::RopeRotateHalf(kh, head_dim, cos, sin);
     }
-    std::copy_n(k + t * kv_dim, kv_dim, cache->k(layer, start + t));
-    std::copy_n(v + t * kv_dim, kv_dim, cache->v(layer, start + t));
+    std::copy_n(k + t * kv_dim, kv_dim, cache->k(layer, slot));
+    std::copy_n(v + t * kv_dim, kv_dim, cache->v(layer, slot));
   }
   // Causal attention: each (token, head) job is independent; worker `wid` takes a contiguous
   // share of the jobs and its own row of scores.
@@ -161,7 +208,8 @@ void MoeDecoder::Attention(const Layer& w, int layer, int64_t n, const float* po
       float* scores = act_.scores.data() + wid * act_.context;
       for (int64_t job = jobs * wid / workers; job < jobs * (wid + 1) / workers; ++job) {
         const int64_t t = job / heads, head = job % heads, kv_head = head / group;
-        const int64_t len = start + t + 1;
+        KvCache* cache = row_caches_[t];
+        const int64_t len = row_slots_[t] + 1;
         const float* qh = q + t * q_dim + head * head_dim;
         for (int64_t j = 0; j < len; ++j) {
           scores[j] = ops::Dot(qh, cache->k(layer, j) + kv_head * head_dim, head_dim) * scale;
@@ -180,8 +228,7 @@ void MoeDecoder::Attention(const Layer& w, int layer, int64_t n, const float* po
   } else {
     attend(0, workers);
   }
-  ops::MatMulBf16(act_.attn.data(), n, q_dim, w.o_proj.ptr(), c.hidden_size, act_.delta.data(),
-                  pool);
+  MatMul(act_.attn.data(), n, q_dim, w.o_proj.ptr(), c.hidden_size, act_.delta.data(), pool);
 }
 
 int SelectTopK(const float* probs, int num_experts, int k, bool normalize, int32_t* experts,
@@ -223,12 +270,12 @@ void MoeDecoder::PredictNext(int layer, const float* x) {
   experts_->Prefetch(next, act_.predict_experts.data(), k);
 }
 
-int MoeDecoder::Route(const Layer& w, int layer, int64_t start, int64_t n, ThreadPool* pool) {
+int MoeDecoder::Route(const Layer& w, int layer, int64_t n, ThreadPool* pool) {
   const DecoderConfig& c = config_;
   const int experts = static_cast<int>(c.num_experts), k = static_cast<int>(c.num_experts_per_tok);
   const int max_k = act_.max_k;
   float* probs = act_.router_probs.data();  // [n, experts]
-  ops::MatMulBf16(act_.normed.data(), n, c.hidden_size, w.router.ptr(), experts, probs, pool);
+  MatMul(act_.normed.data(), n, c.hidden_size, w.router.ptr(), experts, probs, pool);
   int32_t* begin = act_.uses_begin.data();
   std::fill_n(begin, experts + 1, 0);
   for (int64_t t = 0; t < n; ++t) {
@@ -236,13 +283,13 @@ int MoeDecoder::Route(const Layer& w, int layer, int64_t start, int64_t n, Threa
     int32_t* chosen = act_.chosen.data() + t * max_k;
     float* weights = act_.chosen_weights.data() + t * max_k;
     ops::Softmax(p, experts);
-    const int m =
-        selector_ != nullptr
-            ? selector_->Select(layer, start + t, p, experts, k, c.norm_topk_prob, chosen, weights)
-            : SelectTopK(p, experts, k, c.norm_topk_prob, chosen, weights);
+    const int m = selector_ != nullptr
+                      ? selector_->Select(layer, row_slots_[t], p, experts, k, c.norm_topk_prob,
+                                          chosen, weights)
+                      : SelectTopK(p, experts, k, c.norm_topk_prob, chosen, weights);
     act_.chosen_count[t] = m;
     for (int i = 0; i < m; ++i) ++begin[chosen[i] + 1];
-    if (observer_) observer_({layer, t, start + t, p, chosen, weights, m});
+    if (observer_) observer_({layer, t, row_slots_[t], p, chosen, weights, m});
   }
   // Group the uses by expert (a counting sort, stable in token order).
   int used = 0;
@@ -262,7 +309,7 @@ int MoeDecoder::Route(const Layer& w, int layer, int64_t start, int64_t n, Threa
   return used;
 }
 
-Status MoeDecoder::RunExperts(int layer, int64_t start, int64_t n, int used, ThreadPool* pool) {
+Status MoeDecoder::RunExperts(int layer, int64_t n, int used, ThreadPool* pool) {
   const int64_t hidden = config_.hidden_size;
   const int32_t* order = act_.used_experts.data();
   const int32_t* begin = act_.uses_begin.data();
@@ -301,7 +348,7 @@ Status MoeDecoder::RunExperts(int layer, int64_t start, int64_t n, int used, Thr
       }
     }
   }
-  if (keep_slots) ReportContributions(layer, start, used);
+  if (keep_slots) ReportContributions(layer, used);
   return Status::Ok();
 }
 
@@ -309,20 +356,20 @@ void MoeDecoder::RunExpert(const ExpertWeights& w, int64_t m, ThreadPool* pool) 
   const int64_t hidden = config_.hidden_size, inter = config_.moe_intermediate_size;
   float* gate = act_.expert_gate.data();  // [m, inter]
   float* up = act_.expert_up.data();      // [m, inter]
-  ops::MatMulBf16(act_.expert_in.data(), m, hidden, w.gate, inter, gate, pool);
-  ops::MatMulBf16(act_.expert_in.data(), m, hidden, w.up, inter, up, pool);
+  MatMul(act_.expert_in.data(), m, hidden, w.gate, inter, gate, pool);
+  MatMul(act_.expert_in.data(), m, hidden, w.up, inter, up, pool);
   ops::SwiGlu(gate, up, m * inter, gate);
-  ops::MatMulBf16(gate, m, inter, w.down, hidden, act_.expert_out.data(), pool);
+  MatMul(gate, m, inter, w.down, hidden, act_.expert_out.data(), pool);
 }
 
-void MoeDecoder::ReportContributions(int layer, int64_t start, int used) {
+void MoeDecoder::ReportContributions(int layer, int used) {
   const int64_t hidden = config_.hidden_size;
   for (int i = 0; i < used; ++i) {
     const int e = act_.used_experts[i];
     for (int32_t u = act_.uses_begin[e]; u < act_.uses_begin[e + 1]; ++u) {
       const ExpertUse& use = act_.uses[u];
       contribution_observer_(
-          {layer, start + use.token, e, use.weight,
+          {layer, row_slots_[use.token], e, use.weight,
            act_.slot_outputs.data() + (use.token * act_.max_k + use.slot) * hidden,
            act_.delta.data() + use.token * hidden, hidden});
     }
@@ -333,10 +380,10 @@ void MoeDecoder::DenseMlp(const Layer& w, int64_t n, ThreadPool* pool) {
   const int64_t hidden = config_.hidden_size, inter = config_.intermediate_size;
   float* gate = act_.mlp_gate.data();  // [n, inter]
   float* up = act_.mlp_up.data();      // [n, inter]
-  ops::MatMulBf16(act_.normed.data(), n, hidden, w.mlp_gate.ptr(), inter, gate, pool);
-  ops::MatMulBf16(act_.normed.data(), n, hidden, w.mlp_up.ptr(), inter, up, pool);
+  MatMul(act_.normed.data(), n, hidden, w.mlp_gate.ptr(), inter, gate, pool);
+  MatMul(act_.normed.data(), n, hidden, w.mlp_up.ptr(), inter, up, pool);
   ops::SwiGlu(gate, up, n * inter, gate);
-  ops::MatMulBf16(gate, n, inter, w.mlp_down.ptr(), hidden, act_.delta.data(), pool);
+  MatMul(gate, n, inter, w.mlp_down.ptr(), hidden, act_.delta.data(), pool);
 }
 
 void MoeDecoder::SharedExpert(const Layer& w, int64_t n, ThreadPool* pool) {
@@ -345,11 +392,11 @@ void MoeDecoder::SharedExpert(const Layer& w, int64_t n, ThreadPool* pool) {
   float* up = act_.shared_up.data();        // [n, shared_inter]
   float* out = act_.shared_out.data();      // [n, hidden]
   float* score = act_.shared_score.data();  // [n]
-  ops::MatMulBf16(act_.normed.data(), n, hidden, w.shared_gate.ptr(), inter, gate, pool);
-  ops::MatMulBf16(act_.normed.data(), n, hidden, w.shared_up.ptr(), inter, up, pool);
+  MatMul(act_.normed.data(), n, hidden, w.shared_gate.ptr(), inter, gate, pool);
+  MatMul(act_.normed.data(), n, hidden, w.shared_up.ptr(), inter, up, pool);
   ops::SwiGlu(gate, up, n * inter, gate);
-  ops::MatMulBf16(gate, n, inter, w.shared_down.ptr(), hidden, out, pool);
-  ops::MatMulBf16(act_.normed.data(), n, hidden, w.shared_expert_gate.ptr(), 1, score, pool);
+  MatMul(gate, n, inter, w.shared_down.ptr(), hidden, out, pool);
+  MatMul(act_.normed.data(), n, hidden, w.shared_expert_gate.ptr(), 1, score, pool);
   for (int64_t t = 0; t < n; ++t) {
     const float g = 1.0f / (1.0f + std::exp(-score[t]));
     ops::Axpy(g, out + t * hidden, hidden, act_.delta.data() + t * hidden);

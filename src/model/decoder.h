@@ -58,6 +58,16 @@ class MoeDecoder {
   Status Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool,
                  const float* positions = nullptr);
 
+  // One decode step of n sequences at once (the server's batches): row t of x [n, hidden] is the
+  // next token of the sequence whose KV cache is caches[t] (all different), at slot
+  // caches[t]->length(); each cache grows by one. `positions` [n, 3] as in Forward. Tokens are
+  // grouped by expert across the sequences, so an expert is acquired (and, under a budget, read)
+  // once per step for all of them; every row is computed as it is alone, so each sequence gets
+  // the bits Forward gives it (no next-layer prefetch, no hidden observer in a batch). Errors: a
+  // full cache (nothing is appended), an expert that could not be loaded.
+  Status ForwardBatch(float* x, int64_t n, KvCache* const* caches, ThreadPool* pool,
+                      const float* positions = nullptr);
+
   // Sizes the activations for up to `max_tokens` tokens per Forward over `context` positions,
   // attention split over `workers` threads.
   void Reserve(int64_t max_tokens, int64_t context, int workers);
@@ -103,18 +113,22 @@ class MoeDecoder {
   explicit MoeDecoder(const DecoderConfig& c) : config_(c), rope_(c) {}
   // The most experts one token may be routed to (the selector's maximum, else top-k).
   int MaxExpertsPerToken() const;
+  // The layers over n rows whose caches and slots are row_caches_ and row_slots_.
+  Status Run(float* x, int64_t n, int64_t context, ThreadPool* pool, const float* positions);
+  // ops::MatMulBf16, row by row in a batch (see ForwardBatch).
+  void MatMul(const float* x, int64_t n, int64_t in, const uint16_t* w, int64_t out, float* y,
+              ThreadPool* pool) const;
   // Each step reads act_.normed and writes act_.delta [n, hidden] unless it says otherwise.
-  void Attention(const Layer& w, int layer, int64_t n, const float* positions, KvCache* cache,
-                 ThreadPool* pool);
+  void Attention(const Layer& w, int layer, int64_t n, const float* positions, ThreadPool* pool);
   void PredictNext(int layer, const float* x);
   // Routes every token (router softmax, exact top-k or the selector), groups the uses by expert
   // into act_.uses; returns how many distinct experts were chosen (act_.used_experts).
-  int Route(const Layer& w, int layer, int64_t start, int64_t n, ThreadPool* pool);
+  int Route(const Layer& w, int layer, int64_t n, ThreadPool* pool);
   // delta = Σ weight · expert(normed) over the routed experts, run in index order.
-  Status RunExperts(int layer, int64_t start, int64_t n, int used, ThreadPool* pool);
+  Status RunExperts(int layer, int64_t n, int used, ThreadPool* pool);
   // act_.expert_out = SwiGLU expert applied to the `m` rows gathered in act_.expert_in.
   void RunExpert(const ExpertWeights& w, int64_t m, ThreadPool* pool);
-  void ReportContributions(int layer, int64_t start, int used);
+  void ReportContributions(int layer, int used);
   void DenseMlp(const Layer& w, int64_t n, ThreadPool* pool);
   // delta += sigmoid(shared_expert_gate · normed) · SwiGLU shared expert(normed).
   void SharedExpert(const Layer& w, int64_t n, ThreadPool* pool);
@@ -130,6 +144,10 @@ class MoeDecoder {
   bool prefetch_ = true;
   int hidden_layers_ = 0;
   HiddenObserver hidden_observer_;
+  // The pass under way: each row's KV cache and slot, and whether it is a batch of sequences.
+  std::vector<KvCache*> row_caches_;
+  std::vector<int64_t> row_slots_;
+  bool batch_ = false;
 };
 
 }  // namespace omnisage

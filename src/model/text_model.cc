@@ -78,4 +78,31 @@ Status TextModel::Forward(const int32_t* tokens, int64_t n, KvCache* cache, bool
   return Status::Ok();
 }
 
+Status TextModel::ForwardBatch(const int32_t* tokens, int64_t n, KvCache* const* caches,
+                               float* logits, ThreadPool* pool, const float* positions) {
+  const int64_t hidden = config().hidden_size, vocab = config().vocab_size;
+  if (n <= 0) return InvalidArgument("ForwardBatch: no tokens");
+  int64_t context = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= vocab) {
+      return InvalidArgument(
+          fmt::format("token id {} is outside the vocabulary [0, {})", tokens[t], vocab));
+    }
+    context = std::max(context, caches[t]->capacity());
+  }
+  decoder_->Reserve(n, context, pool != nullptr ? pool->num_threads() : 1);
+  float* x = decoder_->activations().x.data();  // [n, hidden]
+  for (int64_t t = 0; t < n; ++t) {
+    const uint16_t* row = embed_.ptr() + static_cast<int64_t>(tokens[t]) * hidden;
+    for (int64_t i = 0; i < hidden; ++i) x[t * hidden + i] = Bf16ToFloat(row[i]);
+  }
+  OMNI_RETURN_IF_ERROR(decoder_->ForwardBatch(x, n, caches, pool, positions));
+  const uint16_t* head = tied_ ? embed_.ptr() : head_.ptr();
+  for (int64_t t = 0; t < n; ++t) {  // row by row, as Forward computes one sequence's last row
+    ops::RmsNorm(x + t * hidden, norm_.ptr(), hidden, config().rms_norm_eps, x + t * hidden);
+    ops::MatMulBf16(x + t * hidden, 1, hidden, head, vocab, logits + t * vocab, pool);
+  }
+  return Status::Ok();
+}
+
 }  // namespace omnisage

@@ -43,6 +43,12 @@ class TextModel {
   Status Forward(const int32_t* tokens, int64_t n, KvCache* cache, bool all_positions,
                  float* logits, ThreadPool* pool, const MediaInputs* media = nullptr);
 
+  // One decode step of n sequences (MoeDecoder::ForwardBatch): tokens[t] is the next token of
+  // the sequence whose cache is caches[t]; writes logits [n, vocab], row t the same bits as
+  // Forward gives that sequence alone. `positions` [n, 3] or null (the slots).
+  Status ForwardBatch(const int32_t* tokens, int64_t n, KvCache* const* caches, float* logits,
+                      ThreadPool* pool, const float* positions = nullptr);
+
   KvCache NewCache(int64_t capacity) const { return decoder_->NewCache(capacity); }
   const DecoderConfig& config() const { return decoder_->config(); }
   int64_t vocab_size() const { return decoder_->config().vocab_size; }

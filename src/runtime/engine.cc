@@ -282,6 +282,82 @@ StatusOr<GenerateStats> Session::Generate(const Prompt& prompt, const GenerateOp
   return stats;
 }
 
+StatusOr<int32_t> Session::Start(const Prompt& prompt, const GenerateOptions& options,
+                                 GenerateStats* stats) {
+  OMNI_RETURN_IF_ERROR(ValidateOptions(options));
+  const auto start = std::chrono::steady_clock::now();
+  *stats = GenerateStats{};
+  OMNI_ASSIGN_OR_RETURN(
+      PreparedPrompt prepared,
+      PreparePrompt(*engine_, pending_, prompt, static_cast<float>(cache_.length()) + rope_delta_,
+                    cache_.capacity() - cache_.length()));
+  const std::vector<int32_t>& feed = prepared.ids;
+  pending_.clear();
+  if (feed.empty()) return InvalidArgument("Generate: empty prompt");
+  stats->prompt_tokens = static_cast<int64_t>(feed.size());
+  TextModel& model = engine_->model();
+  sampler_ = std::make_unique<Sampler>(options.sampling);
+  const ScopedPhase phase(Phase::kPrefill);
+  engine_->BeginForward();
+  const bool plain = prompt.audio.empty() && rope_delta_ == 0;
+  const MediaInputs media{prepared.positions.thw.data(), prepared.audio.data(),
+                          prepared.audio_rows};
+  OMNI_RETURN_IF_ERROR(model.Forward(feed.data(), static_cast<int64_t>(feed.size()), &cache_, false,
+                                     logits_.data(), &engine_->pool(), plain ? nullptr : &media));
+  history_.insert(history_.end(), feed.begin(), feed.end());
+  rope_delta_ = prepared.positions.next - static_cast<float>(cache_.length());
+  stats->prefill_seconds = SecondsSince(start);
+  const int32_t id = sampler_->Sample(logits_.data(), model.vocab_size(), history_);
+  engine_->AfterToken(logits_.data(), id, stats->prefill_seconds);
+  stats->generated_tokens = 1;
+  stats->ttft_seconds = SecondsSince(start);
+  pending_.push_back(id);
+  return id;
+}
+
+Status Session::StepBatch(const std::vector<Session*>& sessions, std::vector<int32_t>* next) {
+  next->clear();
+  if (sessions.empty()) return Status::Ok();
+  Engine* engine = sessions[0]->engine_;
+  TextModel& model = engine->model();
+  const int64_t n = static_cast<int64_t>(sessions.size()), vocab = model.vocab_size();
+  thread_local std::vector<float> logits, positions;
+  thread_local std::vector<int32_t> tokens;
+  thread_local std::vector<KvCache*> caches;
+  logits.resize(n * vocab);
+  tokens.resize(n);
+  caches.resize(n);
+  positions.resize(3 * n);
+  bool moved = false;  // a session after images: its positions are slot + rope_delta
+  for (int64_t t = 0; t < n; ++t) {
+    Session* s = sessions[t];
+    if (s->engine_ != engine || s->pending_.size() != 1 || s->sampler_ == nullptr) {
+      return Internal("StepBatch: a session that was not Started on this engine");
+    }
+    tokens[t] = s->pending_[0];
+    caches[t] = &s->cache_;
+    std::fill_n(positions.data() + 3 * t, 3,
+                static_cast<float>(s->cache_.length()) + s->rope_delta_);
+    moved |= s->rope_delta_ != 0;
+  }
+  const auto step_start = std::chrono::steady_clock::now();
+  const ScopedPhase phase(Phase::kDecode);
+  engine->BeginForward();
+  OMNI_RETURN_IF_ERROR(model.ForwardBatch(tokens.data(), n, caches.data(), logits.data(),
+                                          &engine->pool(), moved ? positions.data() : nullptr));
+  const double step_seconds = SecondsSince(step_start);
+  for (int64_t t = 0; t < n; ++t) {
+    Session* s = sessions[t];
+    s->history_.push_back(tokens[t]);
+    std::copy_n(logits.data() + t * vocab, vocab, s->logits_.data());
+    const int32_t id = s->sampler_->Sample(s->logits_.data(), vocab, s->history_);
+    engine->AfterToken(s->logits_.data(), id, step_seconds);
+    s->pending_[0] = id;
+    next->push_back(id);
+  }
+  return Status::Ok();
+}
+
 StatusOr<std::vector<float>> Session::EvalAll(const std::vector<int32_t>& ids) {
   return EvalAll(Prompt{ids, {}});
 }

@@ -140,6 +140,19 @@ class Session {
   StatusOr<GenerateStats> Generate(const Prompt& prompt, const GenerateOptions& options,
                                    const std::function<bool(int32_t)>& on_token);
 
+  // Generation in steps, for batches of sessions (the server): Start does what Generate does up
+  // to its first sampled token (feeds the pending token and `prompt`, samples with `options`'
+  // sampler) and returns it; StepBatch then feeds each session's last sampled token and samples
+  // its next, all sessions in one forward pass. A session gets exactly the tokens Generate
+  // gives it. The last sampled token stays pending (fed by the next Start or Generate), as after
+  // Generate. Errors: those of Generate.
+  StatusOr<int32_t> Start(const Prompt& prompt, const GenerateOptions& options,
+                          GenerateStats* stats);
+  // REQUIRES: every session Started on the same engine, none twice; `next` gets one token each.
+  // Errors: a session whose context is full (OutOfRange; nothing is fed), an expert that could
+  // not be loaded.
+  static Status StepBatch(const std::vector<Session*>& sessions, std::vector<int32_t>* next);
+
   // Runs `ids` as one prompt in a fresh context and returns logits [n, vocab] of every position.
   StatusOr<std::vector<float>> EvalAll(const std::vector<int32_t>& ids);
   // The same for a prompt with audio: logits of every position of the expanded prompt
@@ -175,6 +188,7 @@ class Session {
   // (rope_index.h), 0 for text and audio.
   float rope_delta_ = 0;
   std::vector<float> step_positions_;  // [1, 3] a decode step's (t, h, w) when rope_delta_ != 0
+  std::unique_ptr<Sampler> sampler_;   // Start's, for StepBatch
 };
 
 }  // namespace omnisage

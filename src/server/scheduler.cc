@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <new>
+#include <vector>
 
 #include "server/text_stream.h"
 #include "tokenizer/stream_decoder.h"
@@ -56,6 +57,7 @@ Scheduler::~Scheduler() {
     stopping_ = true;
     for (const auto& job : queue_) job->Cancel();
   }
+  stop_ = true;  // running jobs stop at their next token
   cv_.notify_all();
   worker_.join();
 }
@@ -119,23 +121,132 @@ void Scheduler::Done(const std::shared_ptr<Job>& job, GenerationResult result) {
   job->Finish(std::move(result));
 }
 
-void Scheduler::Work() {
-  while (true) {
-    std::shared_ptr<Job> job;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
-      stats_.queued = static_cast<int64_t>(queue_.size());
-      stats_.running = 1;
+// A text answer in the batch.
+struct Scheduler::Running {
+  Running(std::shared_ptr<Job> j, Engine* engine)
+      : job(std::move(j)),
+        session(std::make_unique<Session>(engine)),
+        text(job->request_.stop),
+        decoder(*engine->tokenizer(), /*skip_special=*/true) {}
+  std::shared_ptr<Job> job;
+  std::unique_ptr<Session> session;
+  TextStream text;
+  StreamDecoder decoder;
+  GenerationResult result;
+  bool finished = false;
+};
+
+bool Scheduler::Accept(Running& r, int32_t id) {
+  const GenerationRequest& q = r.job->request_;
+  auto finish = [&](const char* reason) {
+    r.finished = true;
+    r.result.finish_reason = reason;
+    if (!r.job->cancelled() && !r.text.stopped()) {
+      const std::string rest = r.text.Push(r.decoder.Flush());
+      r.job->Emit(rest + (r.text.stopped() ? "" : r.text.Finish()), nullptr, 0);
     }
-    RunAlone(job);
+    Done(r.job, std::move(r.result));
+    return false;
+  };
+  if (r.job->cancelled() || stop_) return finish("cancelled");
+  ++r.result.completion_tokens;
+  CountTokens(1);
+  if (std::find(q.options.stop_ids.begin(), q.options.stop_ids.end(), id) !=
+      q.options.stop_ids.end()) {
+    return finish("stop");
+  }
+  const std::string out = r.text.Push(r.decoder.Push(id));
+  if (!out.empty()) r.job->Emit(out, nullptr, 0);
+  if (r.text.stopped()) return finish("stop");
+  if (r.result.completion_tokens >= q.options.max_tokens) return finish("length");
+  return true;
+}
+
+void Scheduler::Work() {
+  std::vector<std::unique_ptr<Running>> active;
+  std::vector<Session*> sessions;
+  std::vector<int32_t> next;
+  while (true) {
+    // Admit waiting jobs while there is room; a job that must run alone waits for the batch.
+    while (static_cast<int>(active.size()) < max_batch_) {
+      std::shared_ptr<Job> job;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !active.empty(); });
+        if (queue_.empty()) {
+          if (stopping_ && active.empty()) return;
+          break;
+        }
+        const bool alone = queue_.front()->request_.speak || engine_->sage() != nullptr;
+        if (alone && !active.empty()) break;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+        stats_.queued = static_cast<int64_t>(queue_.size());
+        stats_.running = static_cast<int64_t>(active.size()) + 1;
+        if (alone) {
+          lock.unlock();
+          RunAlone(job);
+          lock.lock();
+          stats_.running = static_cast<int64_t>(active.size());
+          continue;
+        }
+      }
+      auto r = std::make_unique<Running>(job, engine_);
+      if (job->cancelled()) {
+        r->result.finish_reason = "cancelled";
+        Done(job, std::move(r->result));
+        continue;
+      }
+      GenerateStats stats;
+      StatusOr<int32_t> first = Internal("not started");
+      try {
+        first = r->session->Start(job->request_.prompt, job->request_.options, &stats);
+      } catch (const std::bad_alloc&) {
+        first = ResourceExhausted("out of memory while reading the prompt");
+      }
+      if (!first.ok()) {
+        r->result.status = first.status();
+        r->result.finish_reason = "error";
+        Done(job, std::move(r->result));
+        continue;
+      }
+      r->result.prompt_tokens = stats.prompt_tokens;
+      r->result.ttft_seconds = stats.ttft_seconds;
+      if (Accept(*r, *first)) active.push_back(std::move(r));
+    }
     {
       std::lock_guard lock(mu_);
-      stats_.running = 0;
+      stats_.running = static_cast<int64_t>(active.size());
     }
+    if (active.empty()) continue;
+    // One decode step of every running answer.
+    sessions.clear();
+    for (const auto& r : active) sessions.push_back(r->session.get());
+    Status step;
+    try {
+      step = Session::StepBatch(sessions, &next);
+    } catch (const std::bad_alloc&) {
+      step = ResourceExhausted("out of memory while answering");
+    }
+    {
+      std::lock_guard lock(mu_);
+      ++stats_.decode_steps;
+      stats_.decode_tokens += sessions.size();
+    }
+    for (size_t i = 0; i < active.size(); ++i) {
+      Running& r = *active[i];
+      if (!step.ok()) {
+        r.result.status = step;
+        r.result.finish_reason = "error";
+        r.finished = true;
+        Done(r.job, std::move(r.result));
+      } else {
+        Accept(r, next[i]);
+      }
+    }
+    std::erase_if(active, [](const std::unique_ptr<Running>& r) { return r->finished; });
+    std::lock_guard lock(mu_);
+    stats_.running = static_cast<int64_t>(active.size());
   }
 }
 

@@ -1,6 +1,11 @@
 // Scheduler: many clients, one engine. Requests become Jobs in a bounded queue; one worker thread
 // owns the engine (its model runs one forward pass at a time) and runs them, each in a Session of
-// its own (its own KV cache), one after another, all sharing the one expert cache.
+// its own (its own KV cache), so every request shares the one expert cache. Text answers run
+// together: up to max_batch sequences are admitted, each is prefilled on its own (Session::
+// Start), and their decode steps run as one batch (Session::StepBatch) in which an expert
+// acquired once serves every sequence routed to it; each sequence gets the tokens it would get
+// alone. A spoken answer (the talker runs beside the thinker), and any answer in SAGE mode, runs
+// alone, once the batch has drained.
 //
 // A Job is the client's end: it takes the answer's text (after stop strings, server/
 // text_stream.h) and audio as they come, and may be cancelled at any time (a client that went
@@ -92,6 +97,8 @@ class Scheduler {
  private:
   struct Running;
   void Work();
+  // Takes a running answer's next token; false once the answer has ended (and is Done).
+  bool Accept(Running& r, int32_t id);
   // Runs one job alone (a spoken answer, or the serial path).
   void RunAlone(const std::shared_ptr<Job>& job);
   void CountTokens(int64_t n);
@@ -104,6 +111,7 @@ class Scheduler {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
   bool stopping_ = false;
+  std::atomic<bool> stop_{false};
   SchedulerStats stats_;
   std::deque<std::pair<std::chrono::steady_clock::time_point, int64_t>> recent_;  // tokens/s
   std::thread worker_;

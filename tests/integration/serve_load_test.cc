@@ -2,7 +2,8 @@
 // seeded mix of streamed and whole answers, streams dropped after their first bytes, bodies over
 // the limit, malformed JSON and wrong keys. The server must answer each with the right status
 // (or 429 when full), give every answer that completes the same text as an idle server gives,
-// stay up, keep its expert memory within the budget, and end with nothing running or queued.
+// stay up, keep its expert memory within the budget, decode answers together (batches of more
+// than one), and end with nothing running or queued.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -140,6 +141,10 @@ TEST(ServeLoadTest, ManyClientsDisconnectsAndBadBodies) {
   }
   EXPECT_EQ(MetricValue(metrics, "omnisage_requests_in_flight"), 0) << metrics;
   EXPECT_EQ(MetricValue(metrics, "omnisage_requests_queued"), 0) << metrics;
+  // Answers ran together: decode steps carried more than one sequence on average.
+  EXPECT_GT(MetricValue(metrics, "omnisage_decode_batch_tokens_total"),
+            MetricValue(metrics, "omnisage_decode_steps_total"))
+      << metrics;
   // The expert cache never held more than its budget.
   const double budget = MetricValue(metrics, "omnisage_expert_budget_bytes");
   const double peak =
