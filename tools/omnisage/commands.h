@@ -7,6 +7,7 @@
 namespace omnisage::cli {
 
 void AddAudioCommand(CLI::App& app, int* exit_code);
+void AddVideoCommand(CLI::App& app, int* exit_code);
 void AddBenchCommand(CLI::App& app, int* exit_code);
 void AddChatCommand(CLI::App& app, int* exit_code);
 void AddEvalCommand(CLI::App& app, int* exit_code);

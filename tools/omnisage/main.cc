@@ -31,6 +31,7 @@ int RunOmnisage(int argc, char** argv) {
   omnisage::cli::AddBenchCommand(app, &exit_code);
   omnisage::cli::AddTokenizeCommand(app, &exit_code);
   omnisage::cli::AddAudioCommand(app, &exit_code);
+  omnisage::cli::AddVideoCommand(app, &exit_code);
   omnisage::cli::AddSimulateCommand(app, &exit_code);
   omnisage::cli::AddDreamCommand(app, &exit_code);
   omnisage::cli::AddProfileCommand(app, &exit_code, &argc, argv);
