@@ -63,8 +63,8 @@ TEST(ServeLoadTest, ManyClientsDisconnectsAndBadBodies) {
   for (int i = 0; i < kClients; ++i) {
     clients.emplace_back([&, i] {
       std::mt19937 rng(1000 + i);
-      httplib::Client c = server.Client();
       for (int r = 0; r < kRequestsEach; ++r) {
+        httplib::Client c = server.Client();  // a connection per request, as separate users
         const int kind = static_cast<int>(rng() % 6), p = static_cast<int>(rng() % prompts.size());
         auto fail = [&](const std::string& why) {
           ++wrong;
@@ -89,7 +89,8 @@ TEST(ServeLoadTest, ManyClientsDisconnectsAndBadBodies) {
           ++answered;
         } else if (kind == 2) {  // a stream dropped after its first bytes
           StreamResult s = PostStream(c, "/v1/chat/completions", body(p, true), auth, 1);
-          if (s.status != 200 && s.status != 429 && s.status != 0) {
+          // The client hangs up after the first byte: its status may be unread (-1 or 0).
+          if (s.status != 200 && s.status != 429 && s.status > 0) {
             fail("dropped stream: status " + std::to_string(s.status) + " (" +
                  httplib::to_string(s.error) + ")");
           }
