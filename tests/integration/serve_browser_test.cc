@@ -86,7 +86,7 @@ TEST(ServeBrowserTest, TheWebChatStreamsAnAnswerAndDrawsTheCachePanel) {
     server = std::make_unique<ServeProcess>();
     ASSERT_TRUE(server->Start("--model " + model + " --budget 50%")) << server->log();
     const std::string url = "http://127.0.0.1:" + std::to_string(server->port()) +
-                            "/?prompt=Hello%20there&max_tokens=10";
+                            "/?prompt=Hello%20there&max_tokens=10&sync=1";
     dom = Capture("timeout 120 " + chromium +
                   " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run"
                   " --disable-background-networking --disable-component-update --disable-sync"
