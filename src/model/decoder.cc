@@ -84,7 +84,7 @@ void MoeDecoder::Reserve(int64_t max_tokens, int64_t context, int workers) {
 }
 
 Status MoeDecoder::Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool,
-                           const float* positions) {
+                           const float* positions, const DeepstackInputs* deepstack) {
   const int64_t start = cache->length();
   if (start + n > cache->capacity()) {
     return OutOfRange(fmt::format("context of {} tokens exceeds the KV cache capacity {}",
@@ -94,7 +94,7 @@ Status MoeDecoder::Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool
   row_slots_.resize(n);
   for (int64_t t = 0; t < n; ++t) row_slots_[t] = start + t;
   batch_ = false;
-  OMNI_RETURN_IF_ERROR(Run(x, n, cache->capacity(), pool, positions));
+  OMNI_RETURN_IF_ERROR(Run(x, n, cache->capacity(), pool, positions, deepstack));
   cache->set_length(start + n);
   return Status::Ok();
 }
@@ -133,7 +133,7 @@ void MoeDecoder::MatMul(const float* x, int64_t n, int64_t in, const uint16_t* w
 }
 
 Status MoeDecoder::Run(float* x, int64_t n, int64_t context, ThreadPool* pool,
-                       const float* positions) {
+                       const float* positions, const DeepstackInputs* deepstack) {
   const int64_t hidden = config_.hidden_size;
   const float eps = config_.rms_norm_eps;
   Reserve(n, context, pool != nullptr ? pool->num_threads() : 1);
@@ -158,8 +158,19 @@ Status MoeDecoder::Run(float* x, int64_t n, int64_t context, ThreadPool* pool,
     if (hidden_observer_ && layer + 1 == hidden_layers_ && !batch_) {
       hidden_observer_(x, n, row_slots_[0]);
     }
+    if (deepstack != nullptr && layer < deepstack->levels) {
+      AddDeepstack(*deepstack, layer, x);  // x[visual] += deepstack[layer]
+    }
   }
   return Status::Ok();
+}
+
+void MoeDecoder::AddDeepstack(const DeepstackInputs& d, int level, float* x) const {
+  const int64_t hidden = config_.hidden_size;
+  const float* features = d.features + level * d.count * hidden;
+  for (int64_t i = 0; i < d.count; ++i) {
+    AddInPlace(features + i * hidden, hidden, x + d.rows[i] * hidden);
+  }
 }
 
 void MoeDecoder::Attention(const Layer& w, int layer, int64_t n, const float* positions,

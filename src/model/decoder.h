@@ -41,6 +41,16 @@ struct RoutingEvent {
 };
 using RoutingObserver = std::function<void(const RoutingEvent&)>;
 
+// The vision encoder's deepstack features of a batch (spec §7.3): after decoder layer k <
+// `levels`, features[k] is added to the hidden states of the visual tokens, row i to the token at
+// batch index rows[i] (after that layer's residual add, as transformers' _deepstack_process).
+struct DeepstackInputs {
+  const int64_t* rows = nullptr;  // [count] batch indices of the visual tokens, ascending
+  int64_t count = 0;
+  const float* features = nullptr;  // [levels, count, hidden]
+  int levels = 0;
+};
+
 class MoeDecoder {
  public:
   // `prefix`: the stack's tensor-name prefix ("model.", "thinker.model."). `experts` must outlive
@@ -52,11 +62,12 @@ class MoeDecoder {
 
   // x: [n, hidden], the inputs at cache slots cache->length() .. + n − 1; replaced by the outputs
   // (before the final norm). Appends to the cache. `positions` [n, 3]: each token's rotary
-  // (t, h, w) (rope_index.h); null: the slot index on every axis (text). Allocates nothing when
+  // (t, h, w) (rope_index.h); null: the slot index on every axis (text). `deepstack` (may be
+  // null): visual features added after the first layers. Allocates nothing when
   // Reserve covered n tokens over the cache's capacity (it grows the activations otherwise).
   // Errors: the cache is full (nothing is appended), or an expert could not be loaded.
   Status Forward(float* x, int64_t n, KvCache* cache, ThreadPool* pool,
-                 const float* positions = nullptr);
+                 const float* positions = nullptr, const DeepstackInputs* deepstack = nullptr);
 
   // One decode step of n sequences at once (the server's batches): row t of x [n, hidden] is the
   // next token of the sequence whose KV cache is caches[t] (all different), at slot
@@ -87,7 +98,9 @@ class MoeDecoder {
   void set_prefetch(bool on) { prefetch_ = on; }
   // Called during Forward with the hidden states after the first `layers` layers (transformers'
   // hidden_states[layers]): rows [n, hidden] of the tokens at slots start … start + n − 1. The
-  // talker reads the thinker's accept_hidden_layer through it. Null (or layers <= 0) clears it.
+  // talker reads the thinker's accept_hidden_layer through it; it sees a layer's output before
+  // any deepstack features are added (transformers records the layer's own output). Null (or
+  // layers <= 0) clears it.
   using HiddenObserver = std::function<void(const float* rows, int64_t n, int64_t start)>;
   void set_hidden_observer(int layers, HiddenObserver observer) {
     hidden_layers_ = layers;
@@ -114,13 +127,16 @@ class MoeDecoder {
   // The most experts one token may be routed to (the selector's maximum, else top-k).
   int MaxExpertsPerToken() const;
   // The layers over n rows whose caches and slots are row_caches_ and row_slots_.
-  Status Run(float* x, int64_t n, int64_t context, ThreadPool* pool, const float* positions);
+  Status Run(float* x, int64_t n, int64_t context, ThreadPool* pool, const float* positions,
+             const DeepstackInputs* deepstack = nullptr);
   // ops::MatMulBf16, row by row in a batch (see ForwardBatch).
   void MatMul(const float* x, int64_t n, int64_t in, const uint16_t* w, int64_t out, float* y,
               ThreadPool* pool) const;
   // Each step reads act_.normed and writes act_.delta [n, hidden] unless it says otherwise.
   void Attention(const Layer& w, int layer, int64_t n, const float* positions, ThreadPool* pool);
   void PredictNext(int layer, const float* x);
+  // x[d.rows[i]] += d.features[level][i] for every visual token.
+  void AddDeepstack(const DeepstackInputs& d, int level, float* x) const;
   // Routes every token (router softmax, exact top-k or the selector), groups the uses by expert
   // into act_.uses; returns how many distinct experts were chosen (act_.used_experts).
   int Route(const Layer& w, int layer, int64_t n, ThreadPool* pool);

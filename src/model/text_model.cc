@@ -28,6 +28,8 @@ StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const WeightSource& source,
   OMNI_ASSIGN_OR_RETURN(m->embed_, LoadBf16(source, names.embed, {c.vocab_size, c.hidden_size}));
   OMNI_ASSIGN_OR_RETURN(m->norm_, LoadBf16(source, names.norm, {c.hidden_size}));
   m->audio_token_ = static_cast<int32_t>(config.tokens.audio_token);
+  m->image_token_ = static_cast<int32_t>(config.tokens.image_token);
+  m->video_token_ = static_cast<int32_t>(config.tokens.video_token);
   m->tied_ = names.head.empty();
   if (!m->tied_) {
     OMNI_ASSIGN_OR_RETURN(m->head_, LoadBf16(source, names.head, {c.vocab_size, c.hidden_size}));
@@ -53,6 +55,20 @@ Status TextModel::Forward(const int32_t* tokens, int64_t n, KvCache* cache, bool
           placeholders, media->audio_rows));
     }
   }
+  const bool visual = media != nullptr && media->visual != nullptr;
+  if (visual) {
+    visual_rows_.clear();
+    for (int64_t t = 0; t < n; ++t) {
+      const int32_t id = tokens[t];
+      if (id >= 0 && (id == image_token_ || id == video_token_)) visual_rows_.push_back(t);
+    }
+    if (static_cast<int64_t>(visual_rows_.size()) != media->visual_rows) {
+      return InvalidArgument(fmt::format(
+          "the prompt holds {} image/video placeholder tokens but the vision encoder gave {} "
+          "embeddings",
+          visual_rows_.size(), media->visual_rows));
+    }
+  }
   decoder_->Reserve(n, cache->capacity(), pool != nullptr ? pool->num_threads() : 1);
   float* x = decoder_->activations().x.data();  // [n, hidden]
   for (int64_t t = 0; t < n; ++t) {
@@ -67,8 +83,18 @@ Status TextModel::Forward(const int32_t* tokens, int64_t n, KvCache* cache, bool
       std::copy_n(media->audio + next++ * hidden, hidden, x + t * hidden);
     }
   }
-  OMNI_RETURN_IF_ERROR(
-      decoder_->Forward(x, n, cache, pool, media != nullptr ? media->positions : nullptr));
+  // Visual embeddings take the image and video placeholders' rows, in prompt order.
+  DeepstackInputs deepstack;
+  if (visual) {
+    for (int64_t i = 0; i < media->visual_rows; ++i) {
+      std::copy_n(media->visual + i * hidden, hidden, x + visual_rows_[i] * hidden);
+    }
+    deepstack = {visual_rows_.data(), media->visual_rows, media->deepstack,
+                 media->deepstack != nullptr ? media->deepstack_levels : 0};
+  }
+  OMNI_RETURN_IF_ERROR(decoder_->Forward(x, n, cache, pool,
+                                         media != nullptr ? media->positions : nullptr,
+                                         visual && deepstack.levels > 0 ? &deepstack : nullptr));
   const int64_t first = all_positions ? 0 : n - 1;
   for (int64_t t = first; t < n; ++t) {
     ops::RmsNorm(x + t * hidden, norm_.ptr(), hidden, config().rms_norm_eps, x + t * hidden);

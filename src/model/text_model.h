@@ -24,6 +24,14 @@ struct MediaInputs {
   const float* positions = nullptr;  // [n, 3] rotary (t, h, w) per token; null: the slot index
   const float* audio = nullptr;      // [audio_rows, hidden] audio encoder outputs, replacing the
   int64_t audio_rows = 0;            // embeddings of the audio_token ids, in order (spec §4)
+  // Vision encoder outputs for the visual tokens (image_token and video_token ids) in the order
+  // they stand in the prompt: `visual` [visual_rows, hidden] replaces their embeddings;
+  // `deepstack` [deepstack_levels, visual_rows, hidden] is added to their hidden states after
+  // decoder layers 0 … deepstack_levels − 1 (spec §7.3).
+  const float* visual = nullptr;
+  int64_t visual_rows = 0;
+  const float* deepstack = nullptr;
+  int deepstack_levels = 0;
 };
 
 class TextModel {
@@ -39,7 +47,8 @@ class TextModel {
   // Runs `n` tokens at positions cache->length() … and appends them to the cache. Writes logits
   // [vocab] of the last token to `logits`, or [n, vocab] of every token when `all_positions`.
   // `media` (may be null): positions and encoder outputs; an error if the ids hold a different
-  // number of audio tokens than media->audio_rows (nothing is run).
+  // number of audio tokens than media->audio_rows, or of visual tokens than media->visual_rows
+  // (nothing is run).
   Status Forward(const int32_t* tokens, int64_t n, KvCache* cache, bool all_positions,
                  float* logits, ThreadPool* pool, const MediaInputs* media = nullptr);
 
@@ -65,7 +74,9 @@ class TextModel {
   std::unique_ptr<MoeDecoder> decoder_;
   Bf16Tensor embed_, norm_, head_;
   bool tied_ = false;
-  int32_t audio_token_ = -1;  // <|audio_pad|> (qwen3_omni_moe), else -1
+  int32_t audio_token_ = -1;                     // <|audio_pad|> (qwen3_omni_moe), else -1
+  int32_t image_token_ = -1, video_token_ = -1;  // <|image_pad|>, <|video_pad|>
+  std::vector<int64_t> visual_rows_;             // batch indices of the visual tokens
 };
 
 }  // namespace omnisage

@@ -167,6 +167,44 @@ StatusOr<AudioEncoder*> Engine::audio_encoder() {
   return audio_encoder_.get();
 }
 
+StatusOr<VisionEncoder*> Engine::vision_encoder() {
+  if (vision_encoder_ == nullptr) {
+    if (config_.arch != Arch::kQwen3OmniMoe) {
+      return InvalidArgument(
+          fmt::format("{}: a {} model has no vision encoder (images need qwen3_omni_moe)",
+                      options_.model, config_.model_type));
+    }
+    if (config_.vision.out_hidden_size != config_.text.hidden_size) {
+      return InvalidArgument(
+          fmt::format("{}: vision_config.out_hidden_size {} differs from the thinker's "
+                      "hidden_size {}",
+                      options_.model, config_.vision.out_hidden_size, config_.text.hidden_size));
+    }
+    auto loaded = VisionEncoder::Load(*source_, config_.vision);
+    if (!loaded.ok()) {
+      return Status(loaded.status().code(),
+                    fmt::format("{}: the model has no usable vision tower: {}", options_.model,
+                                loaded.status().message()));
+    }
+    vision_encoder_ = std::move(*loaded);
+  }
+  return vision_encoder_.get();
+}
+
+StatusOr<const ImageProcessorConfig*> Engine::image_processor() {
+  if (image_processor_ == nullptr) {
+    const std::string path =
+        (std::filesystem::path(source_->config_path()).parent_path() / "preprocessor_config.json")
+            .string();
+    ImageProcessorConfig c;
+    if (FileExists(path)) {
+      OMNI_ASSIGN_OR_RETURN(c, LoadImageProcessorConfig(path));
+    }
+    image_processor_ = std::make_unique<ImageProcessorConfig>(c);
+  }
+  return image_processor_.get();
+}
+
 const LogMel& Engine::log_mel() {
   if (log_mel_ == nullptr) log_mel_ = std::make_unique<LogMel>(config_.audio.num_mel_bins);
   return *log_mel_;
@@ -192,6 +230,22 @@ Engine::~Engine() {
   if (trace_ != nullptr) (void)trace_->Close();
   if (sage_ != nullptr) (void)sage_->SaveTrust();
 }
+
+namespace {
+
+// What a prepared prompt hands the model: positions and every encoder's rows.
+MediaInputs Inputs(const PreparedPrompt& p) {
+  MediaInputs m{p.positions.thw.data(), p.audio.data(), p.audio_rows};
+  if (p.visual.tokens > 0) {
+    m.visual = p.visual.embeds.data();
+    m.visual_rows = p.visual.tokens;
+    m.deepstack = p.visual.deepstack.data();
+    m.deepstack_levels = p.visual.levels;
+  }
+  return m;
+}
+
+}  // namespace
 
 Session::Session(Engine* engine, int64_t context)
     : engine_(engine),
@@ -240,9 +294,8 @@ StatusOr<GenerateStats> Session::Generate(const Prompt& prompt, const GenerateOp
   const ScopedPhase phase(Phase::kPrefill);
   engine_->BeginForward();
   // Text after text and audio keeps the running positions: the text path, untouched.
-  const bool plain = prompt.audio.empty() && rope_delta_ == 0;
-  const MediaInputs media{prepared.positions.thw.data(), prepared.audio.data(),
-                          prepared.audio_rows};
+  const bool plain = !prompt.has_media() && rope_delta_ == 0;
+  const MediaInputs media = Inputs(prepared);
   OMNI_RETURN_IF_ERROR(model.Forward(feed.data(), static_cast<int64_t>(feed.size()), &cache_, false,
                                      logits_.data(), &engine_->pool(), plain ? nullptr : &media));
   history_.insert(history_.end(), feed.begin(), feed.end());
@@ -371,11 +424,10 @@ StatusOr<std::vector<float>> Session::EvalAll(const Prompt& prompt) {
   std::vector<float> out(ids.size() * engine_->model().vocab_size());
   const ScopedPhase phase(Phase::kPrefill);
   engine_->BeginForward();
-  const MediaInputs media{prepared.positions.thw.data(), prepared.audio.data(),
-                          prepared.audio_rows};
+  const MediaInputs media = Inputs(prepared);
   OMNI_RETURN_IF_ERROR(engine_->model().Forward(ids.data(), static_cast<int64_t>(ids.size()),
                                                 &cache_, true, out.data(), &engine_->pool(),
-                                                prompt.audio.empty() ? nullptr : &media));
+                                                prompt.has_media() ? &media : nullptr));
   history_ = ids;
   rope_delta_ = prepared.positions.next - static_cast<float>(cache_.length());
   return out;

@@ -27,6 +27,8 @@
 #include "util/memory_ledger.h"
 #include "util/status.h"
 #include "util/thread_pool.h"
+#include "vision/image_processor.h"
+#include "vision/vision_encoder.h"
 
 namespace omnisage {
 
@@ -63,6 +65,14 @@ class Engine {
   const AudioEncoder* loaded_audio_encoder() const { return audio_encoder_.get(); }
   // Log-mel features for the audio encoder (built on first use).
   const LogMel& log_mel();
+  // The vision encoder, loaded on first use like the audio encoder. Errors: a model without a
+  // vision tower (qwen3_moe, or thinker.visual.* missing), an out_hidden_size other than the
+  // thinker's hidden size, and whatever loading finds.
+  StatusOr<VisionEncoder*> vision_encoder();
+  VisionEncoder* loaded_vision_encoder() const { return vision_encoder_.get(); }
+  // The image processor's settings: the model directory's preprocessor_config.json, read on
+  // first use (Qwen3-Omni's values when the file is absent; an error when it is unreadable).
+  StatusOr<const ImageProcessorConfig*> image_processor();
 
   // Called with every routing decision of the thinker, on the forward thread, after the trace and
   // SAGE have seen it (the server's live view of the expert cache). Null removes it.
@@ -106,6 +116,8 @@ class Engine {
   double load_seconds_ = 0;
   std::unique_ptr<AudioEncoder> audio_encoder_;
   std::unique_ptr<LogMel> log_mel_;
+  std::unique_ptr<VisionEncoder> vision_encoder_;
+  std::unique_ptr<ImageProcessorConfig> image_processor_;
 };
 
 struct GenerateStats {

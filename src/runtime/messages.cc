@@ -98,11 +98,14 @@ StatusOr<RenderedMessages> RenderMessages(const std::vector<Message>& messages,
           out.audio_paths.push_back(p.path);
           break;
         case MessagePart::Kind::kImage:
+          c.content += kImagePlaceholder;
+          out.image_paths.push_back(p.path);
+          break;
         case MessagePart::Kind::kVideo:
           return Unimplemented(fmt::format(
-              "message {}: {} part '{}': image and video input are not supported in this build "
-              "yet (audio and text are)",
-              i, p.kind == MessagePart::Kind::kImage ? "image" : "video", p.path));
+              "message {}: video part '{}': video input is not supported in this build yet "
+              "(text, audio and images are)",
+              i, p.path));
       }
     }
     chat.push_back(std::move(c));

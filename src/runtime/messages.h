@@ -9,8 +9,9 @@
 // {"type":"video","video":PATH}. It is rendered as ChatML (tokenizer/chat_template.h) with the
 // generation prompt, each part in place, a media part as its placeholder block (spec §9):
 //   audio <|audio_start|><|audio_pad|><|audio_end|>
-// (one pad each; the session repeats it to the clip's token count). Images and videos are read
-// but refused when rendered: vision input is not in this build yet.
+//   image <|vision_start|><|image_pad|><|vision_end|>
+// (one pad each; the session repeats it to the item's token count). Videos are read but refused
+// when rendered: video input is not in this build yet.
 //
 // Errors name the file, the message and the field. Pure functions; thread-safe.
 #pragma once
@@ -24,6 +25,7 @@
 namespace omnisage {
 
 inline constexpr std::string_view kAudioPlaceholder = "<|audio_start|><|audio_pad|><|audio_end|>";
+inline constexpr std::string_view kImagePlaceholder = "<|vision_start|><|image_pad|><|vision_end|>";
 
 struct MessagePart {
   enum class Kind { kText, kAudio, kImage, kVideo };
@@ -45,8 +47,9 @@ StatusOr<std::vector<Message>> LoadMessages(const std::string& path);
 struct RenderedMessages {
   std::string text;                      // ChatML with placeholders
   std::vector<std::string> audio_paths;  // the audio parts' files, in order
+  std::vector<std::string> image_paths;  // the image parts' files, in order
 };
-// Errors: an image or video part (Unimplemented), an unknown role.
+// Errors: a video part (Unimplemented), an unknown role.
 StatusOr<RenderedMessages> RenderMessages(const std::vector<Message>& messages,
                                           bool add_generation_prompt = true);
 

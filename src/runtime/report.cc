@@ -31,6 +31,12 @@ std::string MemoryReport(Engine& engine) {
     out += fmt::format("audio encoder: {} of weights (within dense), loaded on first use\n",
                        FormatBytes(audio->weight_bytes()));
   }
+  if (VisionEncoder* vision = engine.loaded_vision_encoder()) {
+    out += fmt::format(
+        "vision encoder: {} of weights (within dense), loaded on first use; activations {} "
+        "(one frame at a time)\n",
+        FormatBytes(vision->weight_bytes()), FormatBytes(vision->activations().bytes()));
+  }
   if (CachedExperts* cache = engine.expert_cache()) {
     const ExpertCacheStats s = cache->total_stats();
     out += fmt::format(
@@ -56,6 +62,12 @@ nlohmann::ordered_json MemoryJson(Engine& engine) {
           {"audio_encoder_bytes", engine.loaded_audio_encoder() != nullptr
                                       ? engine.loaded_audio_encoder()->weight_bytes()
                                       : 0},
+          {"vision_encoder_bytes", engine.loaded_vision_encoder() != nullptr
+                                       ? engine.loaded_vision_encoder()->weight_bytes()
+                                       : 0},
+          {"vision_activation_bytes", engine.loaded_vision_encoder() != nullptr
+                                          ? engine.loaded_vision_encoder()->activations().bytes()
+                                          : 0},
           {"kv_cache_bytes", ledger.peak(MemoryKind::kKvCache)},
           {"activations_peak_bytes", ledger.peak(MemoryKind::kActivations)},
           {"ledger_peak_bytes", ledger.peak_total()},

@@ -244,7 +244,10 @@ void HttpServer::Generate(const httplib::Request& req, httplib::Response& res, b
   g.options = a->api.options;
   if (stop_id_ >= 0 && !a->api.ignore_eos) g.options.stop_ids.push_back(stop_id_);
   g.stop = a->api.stop;
-  const int64_t prompt_tokens = ExpandedLength(g.prompt, engine_->config());
+  // The server's prompts carry text and audio (no images): the image settings do not matter.
+  const StatusOr<int64_t> expanded =
+      ExpandedLength(g.prompt, engine_->config(), ImageProcessorConfig{});
+  const int64_t prompt_tokens = expanded.ok() ? *expanded : 0;
   if (prompt_tokens > max_prompt_tokens_) {
     return Error(res, {400,
                        fmt::format("the prompt has {} tokens, more than this server takes ({})",

@@ -108,15 +108,15 @@ TEST_F(AudioCliTest, BadSoundFilesAreErrorsNamingTheFile) {
   }
 }
 
-TEST_F(AudioCliTest, ImagePartsAreNotSupportedYet) {
+TEST_F(AudioCliTest, VideoPartsAreNotSupportedYet) {
   std::ofstream(Path("messages.json")) << R"([
-    {"role": "user", "content": [{"type": "image", "image": "cat.png"}, "x"]}])";
+    {"role": "user", "content": [{"type": "video", "video": "cat.mp4"}, "x"]}])";
   CliResult bad = RunCli("run" + Model() + " --messages " + Path("messages.json"));
   EXPECT_NE(bad.exit_code, 0);
-  std::ofstream(Path("image.json")) << R"([
-    {"role": "user", "content": [{"type": "image", "image": "cat.png"},
+  std::ofstream(Path("video.json")) << R"([
+    {"role": "user", "content": [{"type": "video", "video": "cat.mp4"},
                                  {"type": "text", "text": "What is it?"}]}])";
-  CliResult r = RunCli("run" + Model() + " --messages " + Path("image.json"));
+  CliResult r = RunCli("run" + Model() + " --messages " + Path("video.json"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("not supported in this build yet"), std::string::npos) << r.out;
 }

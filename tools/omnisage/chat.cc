@@ -40,12 +40,14 @@ struct ChatArgs {
   SpeakArgs speak;
 };
 
-// The user's turn: an audio part per clip, then the text.
-StatusOr<std::string> RenderTurn(const std::string& system, const std::vector<AudioClip>& audio,
-                                 const std::string& line) {
+// The user's turn: an image part per image, an audio part per clip, then the text.
+StatusOr<std::string> RenderTurn(const std::string& system, const std::vector<ImageInput>& images,
+                                 const std::vector<AudioClip>& audio, const std::string& line) {
   std::vector<Message> messages;
   if (!system.empty()) messages.push_back({"system", {{MessagePart::Kind::kText, system, ""}}});
   Message user{"user", {}};
+  for (const ImageInput& image : images)
+    user.parts.push_back({MessagePart::Kind::kImage, "", image.name});
   for (const AudioClip& clip : audio)
     user.parts.push_back({MessagePart::Kind::kAudio, "", clip.name});
   user.parts.push_back({MessagePart::Kind::kText, line, ""});
@@ -60,10 +62,14 @@ int RunChat(const ChatArgs& args, const CLI::App& sub) {
   if (Status s = CheckSpeakFlags(sub, args.speak, /*out_is_dir=*/true); !s.ok()) {
     return ReportError(s.message());
   }
-  // --audio goes with the first message; /audio PATH adds a clip to the next one.
+  // --audio and --image go with the first message; /audio PATH and /image PATH add a clip or an
+  // image to the next one.
   auto first_audio = LoadAudioClips(args.media.audio);
   if (!first_audio.ok()) return ReportError(first_audio.status().message());
   std::vector<AudioClip> audio = std::move(*first_audio);
+  auto first_images = LoadImages(args.media.image);
+  if (!first_images.ok()) return ReportError(first_images.status().message());
+  std::vector<ImageInput> images = std::move(*first_images);
   const bool speak = !args.speak.out.empty();
   EngineOptions engine_options = a.engine;
   engine_options.speech = speak;
@@ -85,8 +91,9 @@ int RunChat(const ChatArgs& args, const CLI::App& sub) {
   const int32_t stop = tok->TokenId(kChatStopToken);
   Session session(engine->get());
   std::fprintf(stderr,
-               "%s loaded in %.1f s. Type a message; /audio PATH adds a sound file to your next "
-               "message, /reset starts over, /reward R (sage) rates the last answer in [-1, 1], "
+               "%s loaded in %.1f s. Type a message; /audio PATH adds a sound file, /image "
+               "PATH an image to your next message, /reset starts over, /reward R (sage) rates the "
+               "last answer in [-1, 1], "
                "/exit or Ctrl-D quits.\n",
                a.engine.model.c_str(), (*engine)->load_seconds());
   bool first_turn = true;
@@ -118,15 +125,29 @@ int RunChat(const ChatArgs& args, const CLI::App& sub) {
       }
       continue;
     }
+    if (line.rfind("/image", 0) == 0) {
+      const size_t begin = line.find_first_not_of(' ', 6);
+      auto image = LoadImages({begin == std::string::npos ? "" : line.substr(begin)});
+      if (!image.ok()) {
+        std::fprintf(stderr, "%s\n", image.status().message().c_str());
+      } else {
+        const ImageInput& in = (*image)[0];
+        std::fprintf(stderr, "[%s: %d×%d, goes with your next message]\n", in.name.c_str(),
+                     in.image.width, in.image.height);
+        images.push_back(std::move((*image)[0]));
+      }
+      continue;
+    }
     if (line == "/reset") {
       session.Reset();
       first_turn = true;
       continue;
     }
-    auto rendered = RenderTurn(first_turn ? a.system : "", audio, line);
+    auto rendered = RenderTurn(first_turn ? a.system : "", images, audio, line);
     if (!rendered.ok()) return ReportError(rendered.status().message());
-    Prompt prompt{{}, std::move(audio)};
+    Prompt prompt{{}, std::move(audio), std::move(images)};
     audio.clear();
+    images.clear();
     // After a finished answer the session holds its <|im_end|> unfed; ChatML wants a newline next.
     std::string text = first_turn ? *rendered : "\n" + *rendered;
     const Session::Mark before = session.mark();
@@ -182,8 +203,9 @@ int RunChat(const ChatArgs& args, const CLI::App& sub) {
                    why.c_str(), static_cast<long long>(session.context()));
       continue;
     }
-    if (!stats.ok() && answered == 0 && !prompt.audio.empty()) {
-      // The message's audio could not be heard (nothing was fed): drop the message, go on.
+    if (!stats.ok() && answered == 0 && prompt.has_media()) {
+      // The message's audio or image could not be taken in (nothing was fed): drop the message,
+      // go on.
       session.RollBack(before);
       first_turn = was_first_turn;
       std::fprintf(stderr, "[%s: the message is dropped and the conversation goes on]\n",
@@ -211,6 +233,7 @@ void AddChatCommand(CLI::App& app, int* exit_code) {
   CLI::App* sub = app.add_subcommand("chat", "Interactive multi-turn chat in the terminal");
   AddGenerateFlags(sub, &args->gen);
   AddAudioFlag(sub, &args->media);
+  AddImageFlag(sub, &args->media);
   AddSpeakFlags(sub, &args->speak,
                 "Speak each answer into a WAV file in this directory (answer-001.wav, …)");
   sub->callback([args, exit_code, sub] { *exit_code = RunChat(*args, *sub); });

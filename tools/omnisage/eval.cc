@@ -1,5 +1,5 @@
-// omnisage eval: run a prompt (token ids, or messages with audio) and write the logits of every
-// position.
+// omnisage eval: run a prompt (token ids, or messages with audio and images) and write the logits
+// of every position.
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -37,11 +37,15 @@ int RunEval(const EvalArgs& a, const CLI::App& sub) {
     auto clips = LoadAudioClips(a.media.audio);  // the ids hold their placeholders
     if (!clips.ok()) return ReportError(clips.status().message());
     prompt.audio = std::move(*clips);
+    auto images = LoadImages(a.media.image);
+    if (!images.ok()) return ReportError(images.status().message());
+    prompt.images = std::move(*images);
   } else {
     auto built = BuildMediaText(a.media, "", "");
     if (!built.ok()) return ReportError(built.status().message());
     text = std::move(built->text);
     prompt.audio = std::move(built->audio);
+    prompt.images = std::move(built->images);
   }
   if (static_cast<int64_t>(prompt.ids.size()) > kMaxContext) {
     return ReportError(fmt::format("--token-ids: {} ids, more than the largest context ({} tokens)",
@@ -57,7 +61,16 @@ int RunEval(const EvalArgs& a, const CLI::App& sub) {
     prompt.ids = tok->Encode(text);
   }
   // The context is the prompt, its placeholders expanded.
-  Session session(engine->get(), ExpandedLength(prompt, (*engine)->config()));
+  const ImageProcessorConfig defaults;
+  const ImageProcessorConfig* processor = &defaults;
+  if (!prompt.images.empty()) {
+    auto p = (*engine)->image_processor();
+    if (!p.ok()) return ReportError(p.status().message());
+    processor = *p;
+  }
+  auto length = ExpandedLength(prompt, (*engine)->config(), *processor);
+  if (!length.ok()) return ReportError(length.status().message());
+  Session session(engine->get(), std::max<int64_t>(1, *length));
   auto logits = session.EvalAll(prompt);
   if (!logits.ok()) return ReportError(logits.status().message());
   const std::string_view bytes(reinterpret_cast<const char*>(logits->data()),
@@ -77,9 +90,11 @@ void AddEvalCommand(CLI::App& app, int* exit_code) {
       "eval", "Run a prompt (token ids or messages) and write float32 logits [n_tokens, vocab]");
   AddEngineFlags(sub, &args->engine);  // --context is ignored: the prompt sets it
   sub->add_option("--token-ids", args->token_ids,
-                  "Comma-separated token ids, e.g. 1,2,3 (one <|audio_pad|> id per --audio)");
+                  "Comma-separated token ids, e.g. 1,2,3 (one <|audio_pad|> id per --audio, one "
+                  "<|image_pad|> id per --image)");
   AddMessagesFlag(sub, &args->media);
   AddAudioFlag(sub, &args->media);
+  AddImageFlag(sub, &args->media);
   sub->add_option("--logits-out", args->logits_out, "Output file")->required();
   sub->callback([args, exit_code, sub] { *exit_code = RunEval(*args, *sub); });
 }

@@ -53,11 +53,15 @@ int RunRun(const RunArgs& a, const CLI::App& sub) {
     auto clips = LoadAudioClips(a.media.audio);
     if (!clips.ok()) return ReportError(clips.status().message());
     prompt.audio = std::move(*clips);
+    auto images = LoadImages(a.media.image);
+    if (!images.ok()) return ReportError(images.status().message());
+    prompt.images = std::move(*images);
   } else {
     auto built = BuildMediaText(a.media, a.gen.system, a.prompt);
     if (!built.ok()) return ReportError(built.status().message());
     text = std::move(built->text);
     prompt.audio = std::move(built->audio);
+    prompt.images = std::move(built->images);
   }
   const bool speak = !a.speak.out.empty();
   std::unique_ptr<WavWriter> wav;
@@ -163,10 +167,12 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   sub->add_option("--prompt-ids", args->prompt_ids,
                   "Token ids to feed as is instead of a text prompt, e.g. 1,2,3 (benchmarks)");
   AddAudioFlag(sub, &args->media);
+  AddImageFlag(sub, &args->media);
   AddMessagesFlag(sub, &args->media);
   sub->add_flag("--raw", args->raw,
                 "Feed the prompt as is, without the chat template (it must then hold one "
-                "<|audio_start|><|audio_pad|><|audio_end|> per --audio)");
+                "<|audio_start|><|audio_pad|><|audio_end|> per --audio and one "
+                "<|vision_start|><|image_pad|><|vision_end|> per --image)");
   sub->add_flag("--ignore-stop", args->ignore_stop,
                 "Generate exactly --max-tokens tokens, past <|im_end|> (benchmarks)");
   AddSpeakFlags(sub, &args->speak,

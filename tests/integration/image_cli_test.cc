@@ -1,0 +1,91 @@
+// Images through the command line: run/eval/chat with --image, image parts in --messages and
+// /image, and the errors a bad image or a model without a vision tower gives.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.h"
+
+namespace omnisage {
+namespace {
+
+// tests/golden/vision/exact.png: 96×64 → grid 4×6 → 6 image tokens.
+const std::string kPng = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/vision/exact.png";
+
+class ImageCliTest : public CliTestDir {
+ protected:
+  ImageCliTest() : CliTestDir("omnisage_image_cli_") {}
+  void SetUp() override {
+    CliTestDir::SetUp();
+    ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  }
+  std::string Model() const { return " --model " + Path("tiny"); }
+};
+
+TEST_F(ImageCliTest, RunSeesAnImage) {
+  const std::string ask = "run" + Model() + " --prompt 'What is this?' --max-tokens 6 --json";
+  CliResult text = RunCli(ask);
+  CliResult image = RunCli(ask + " --image " + kPng);
+  CliResult two = RunCli(ask + " --image " + kPng + " --image " + kPng);
+  ASSERT_EQ(text.exit_code, 0) << text.out;
+  ASSERT_EQ(image.exit_code, 0) << image.out;
+  ASSERT_EQ(two.exit_code, 0) << two.out;
+  auto jt = nlohmann::json::parse(text.out), ji = nlohmann::json::parse(image.out),
+       j2 = nlohmann::json::parse(two.out);
+  // <|vision_start|>, 6 × <|image_pad|>, <|vision_end|> per image.
+  EXPECT_EQ(ji["prompt_tokens"].get<int>(), jt["prompt_tokens"].get<int>() + 8);
+  EXPECT_EQ(j2["prompt_tokens"].get<int>(), jt["prompt_tokens"].get<int>() + 16);
+  EXPECT_GT(ji["memory"]["vision_encoder_bytes"].get<int64_t>(), 0) << image.out;
+  EXPECT_EQ(jt["memory"]["vision_encoder_bytes"].get<int64_t>(), 0) << text.out;
+}
+
+TEST_F(ImageCliTest, MessagesWithAnImagePartMatchTheFlag) {
+  std::ofstream(Path("m.json")) << R"([{"role": "user", "content": [{"type": "image", "image": ")"
+                                << kPng << R"("}, {"type": "text", "text": "What is this?"}]}])";
+  CliResult a =
+      RunCli("run" + Model() + " --messages " + Path("m.json") + " --max-tokens 6 --json");
+  CliResult b = RunCli("run" + Model() + " --prompt 'What is this?' --image " + kPng +
+                       " --max-tokens 6 --json");
+  ASSERT_EQ(a.exit_code, 0) << a.out;
+  ASSERT_EQ(b.exit_code, 0) << b.out;
+  EXPECT_EQ(nlohmann::json::parse(a.out)["token_ids"], nlohmann::json::parse(b.out)["token_ids"]);
+  CliResult e = RunCli("eval" + Model() + " --messages " + Path("m.json") + " --logits-out " +
+                       Path("logits.f32"));
+  ASSERT_EQ(e.exit_code, 0) << e.out;
+  EXPECT_TRUE(std::filesystem::exists(Path("logits.f32")));
+}
+
+TEST_F(ImageCliTest, BadImagesAreNamedBeforeTheModelLoads) {
+  std::ofstream(Path("garbage.png")) << "not an image at all";
+  std::ofstream(Path("empty.png"));
+  for (const char* name : {"missing.png", "garbage.png", "empty.png"}) {
+    CliResult r =
+        RunCli("run --model " + Path("no-such-model") + " --prompt hi --image " + Path(name));
+    EXPECT_NE(r.exit_code, 0) << name;
+    EXPECT_NE(r.out.find(name), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("no-such-model"), std::string::npos) << r.out;
+  }
+}
+
+TEST_F(ImageCliTest, AModelWithoutAVisionTowerIsAnError) {
+  ASSERT_EQ(RunCli("synth --preset tiny --arch qwen3_moe --out " + Path("moe")).exit_code, 0);
+  CliResult r = RunCli("run --model " + Path("moe") + " --prompt hi --image " + kPng);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("has no vision encoder"), std::string::npos) << r.out;
+}
+
+TEST_F(ImageCliTest, ChatTakesImagesBetweenTurns) {
+  std::ofstream(Path("turns.txt"))
+      << "/image " << kPng << "\nWhat is it?\n/image " << Path("missing.png") << "\nAnd now?\n";
+  CliResult r = RunCli("chat" + Model() + " --max-tokens 4 < " + Path("turns.txt"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("exact.png: 96×64, goes with your next message"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("missing.png"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("vision encoder:"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace omnisage
