@@ -69,6 +69,25 @@ TEST_F(ImageCliTest, BadImagesAreNamedBeforeTheModelLoads) {
   }
 }
 
+// A 1×1 image is scaled up to min_pixels as transformers' smart_resize does (64×64 → 4 tokens);
+// a PNG cut short is an error naming it.
+TEST_F(ImageCliTest, OnePixelImagesAndTruncatedFiles) {
+  const std::string dot = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/vision/dot.png";
+  const std::string ask = "run" + Model() + " --prompt 'What is this?' --max-tokens 2 --json";
+  CliResult text = RunCli(ask);
+  CliResult one = RunCli(ask + " --image " + dot);
+  ASSERT_EQ(text.exit_code, 0) << text.out;
+  ASSERT_EQ(one.exit_code, 0) << one.out;
+  EXPECT_EQ(nlohmann::json::parse(one.out)["prompt_tokens"].get<int>(),
+            nlohmann::json::parse(text.out)["prompt_tokens"].get<int>() + 6);
+  std::ifstream in(kPng, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::ofstream(Path("cut.png"), std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  CliResult cut = RunCli(ask + " --image " + Path("cut.png"));
+  EXPECT_NE(cut.exit_code, 0);
+  EXPECT_NE(cut.out.find("cut.png"), std::string::npos) << cut.out;
+}
+
 TEST_F(ImageCliTest, AModelWithoutAVisionTowerIsAnError) {
   ASSERT_EQ(RunCli("synth --preset tiny --arch qwen3_moe --out " + Path("moe")).exit_code, 0);
   CliResult r = RunCli("run --model " + Path("moe") + " --prompt hi --image " + kPng);

@@ -196,6 +196,21 @@ TEST_F(ImagePromptTest, AnImageLargerThanTheContextIsRefusedNamingIt) {
   EXPECT_TRUE(session.history().empty());  // nothing fed
 }
 
+// A very large image (within PIL's pixel limit) is refused from its size alone, before any resize
+// or encoder work: 4000×3000 resizes to 4000×3008, 11,750 tokens, far beyond the context.
+TEST_F(ImagePromptTest, AVeryLargeImageIsRefusedBeforeAnyPixelWork) {
+  const nlohmann::json meta = Meta();
+  Prompt p = PromptOf(meta, "image");
+  DecodedImage huge{.width = 4000, .height = 3000};  // no pixels: none may be read
+  p.images[0] = {"huge.jpg", huge};
+  Session session(engine_.get());
+  auto r = session.EvalAll(p);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kOutOfRange);
+  EXPECT_NE(r.status().message().find("huge.jpg (4000×3000, "), std::string::npos)
+      << r.status().message();
+}
+
 // The encoder is loaded on first use and charged to the ledger; text alone never loads it.
 TEST_F(ImagePromptTest, EncoderLoadsOnFirstImage) {
   Session session(engine_.get());
