@@ -10,12 +10,20 @@ Steps (each a separate process, one at a time; progress lines on stderr, with el
                `omnisage inspect --json` for its facts
   dd           read bandwidth of the checkpoint's disk: the largest shard with dd, bs=16M,
                iflag=direct and buffered (page cache dropped first when root)
-  omnisage     `omnisage bench --json` at each budget
-  hf           HF transformers from_pretrained (bf16, CPU) + greedy generation (hf_bench.py)
-  llamacpp     llama.cpp through llama-cpp-python on the GGUF of the same weights, mmap
-               (bench/llamacpp/to_gguf.py converts, bench/llamacpp/bench.py measures)
-  llamacpp-cgroup  the same inside a memory cgroup limited to OmniSage's --cgroup-budget budget
-               + dense + KV cache + --cgroup-overhead-mib (bench/budget_cgroup.sh's method)
+  omnisage     `omnisage bench --json --io cached` at each budget, no memory limit: the
+               page-cache regime (the checkpoint's pages stay cached between reads)
+  hf           HF transformers from_pretrained (bf16, CPU) (hf_bench.py), no memory limit
+  llamacpp     llama.cpp through llama-cpp-python on the GGUF of the same weights, mmap, no
+               limit (bench/llamacpp/to_gguf.py converts, bench/llamacpp/bench.py measures)
+  cgroup       the disk-bound regime: at each --limits share of the checkpoint's bytes, OmniSage
+               (`--io direct`, its budget = limit - dense - KV cache - its measured overhead)
+               and llama.cpp (mmap) each run inside a fresh memory cgroup of that limit, the page
+               cache dropped before each; page cache counts against the limit for both
+               (bench/budget_cgroup.sh's method)
+
+Decoding is teacher-forced from --text (its first --prompt-tokens tokens are the prompt, each
+decode step feeds the text's next token) in every system, so the routing follows real text
+rather than a random-weight model's repetitive greedy output. Without --text: greedy, as before.
 
 Every process's peak RSS is also taken from the kernel when it ends (wait4's ru_maxrss). The
 results go to --out (JSON, rewritten after every step, so a failure keeps what was measured);
@@ -63,9 +71,10 @@ def now_iso() -> str:
 
 
 class Child:
-    def __init__(self, rc, stdout, peak_rss, wall_s, timed_out, stderr_tail):
+    def __init__(self, rc, stdout, peak_rss, wall_s, timed_out, stderr_tail, disk_read=None):
         self.rc, self.stdout, self.peak_rss_bytes = rc, stdout, peak_rss
         self.wall_s, self.timed_out, self.stderr_tail = wall_s, timed_out, stderr_tail
+        self.disk_read_bytes = disk_read  # the kernel's ru_inblock × 512: read from the disk
 
     def json(self):
         try:
@@ -143,7 +152,7 @@ def run_child(cmd, label, timeout=None, cgroup_procs=None, heartbeat_s=60) -> Ch
     p.stderr.close()
     wall = time.monotonic() - t0
     c = Child(p.returncode, b"".join(out_chunks).decode(errors="replace"), ru.ru_maxrss * 1024,
-              wall, timed_out, tail)
+              wall, timed_out, tail, ru.ru_inblock * 512)
     log(f"{label}: {'done' if c.rc == 0 else 'FAILED: ' + c.failure()} in {wall:.1f} s, "
         f"peak RSS {c.peak_rss_bytes / 2**30:.2f} GiB")
     return c
@@ -370,7 +379,7 @@ def main() -> int:
     ap.add_argument("--gen-tokens", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--systems", default="dd,omnisage,hf,llamacpp,llamacpp-cgroup",
+    ap.add_argument("--systems", default="dd,omnisage,hf,llamacpp,cgroup",
                     help="which steps to run, comma-separated")
     ap.add_argument("--ref-python", default="/opt/ref-venv/bin/python", help="python with torch + transformers")
     ap.add_argument("--llama-python", default="/opt/llama-venv/bin/python",
@@ -378,8 +387,13 @@ def main() -> int:
     ap.add_argument("--skip-hf", metavar="REASON", help="record HF as skipped for this reason")
     ap.add_argument("--skip-llamacpp", metavar="REASON", help="record llama.cpp as skipped for this reason")
     ap.add_argument("--gguf", help="GGUF file (default WORK/<checkpoint name>-bf16.gguf, converted if absent)")
-    ap.add_argument("--cgroup-budget", default="25%", help="OmniSage budget the cgroup limit is based on (25%%)")
-    ap.add_argument("--cgroup-overhead-mib", type=int, default=64)
+    ap.add_argument("--text", default=os.path.join(REPO, "bench/compare/text.txt"),
+                    help="teacher-force this text (bench/compare/text.txt); '' decodes greedily")
+    ap.add_argument("--limits", default="50%,25%,10%",
+                    help="memory limits of the disk-bound runs, as shares of the checkpoint's bytes")
+    ap.add_argument("--io", default="direct", help="OmniSage's --io in the disk-bound runs (direct)")
+    ap.add_argument("--overhead-margin-mib", type=int, default=64,
+                    help="added to OmniSage's measured overhead when its budget is set from a limit")
     ap.add_argument("--cgroup-parent", help="create the cgroup here (default: the hierarchy's root, "
                     "like bench/budget_cgroup.sh)")
     ap.add_argument("--drop-caches", choices=("auto", "yes", "no"), default="auto",
@@ -389,12 +403,14 @@ def main() -> int:
     ap.add_argument("--timeout-omnisage", type=float, default=3600)
     ap.add_argument("--timeout-hf", type=float, default=3600)
     ap.add_argument("--timeout-llamacpp", type=float, default=1800)
-    ap.add_argument("--timeout-llamacpp-cgroup", type=float, default=1800)
+    ap.add_argument("--timeout-cgroup", type=float, default=540,
+                    help="seconds each disk-bound run may take (540: every run under 10 minutes)")
     args = ap.parse_args()
     if args.gen_tokens < 2:
         raise SystemExit("--gen-tokens must be at least 2 (one token from the prefill, the rest decoded)")
     systems = set(s.strip() for s in args.systems.split(",") if s.strip())
     budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
+    limits = [b.strip() for b in args.limits.split(",") if b.strip()]
     os.makedirs(args.work, exist_ok=True)
     out_path = args.out or os.path.join(args.work, "results.json")
     drop = {"auto": can_drop_caches(), "yes": True, "no": False}[args.drop_caches]
@@ -405,8 +421,9 @@ def main() -> int:
         "command": " ".join(shlex.quote(a) for a in sys.argv),
         "settings": {"prompt_tokens": args.prompt_tokens, "gen_tokens": args.gen_tokens,
                      "repeat": args.repeat, "warmup": 1, "threads": args.threads,
-                     "budgets": budgets, "cgroup_budget": args.cgroup_budget,
-                     "cgroup_overhead_mib": args.cgroup_overhead_mib,
+                     "budgets": budgets, "limits": limits, "io": args.io,
+                     "text": os.path.relpath(args.text, REPO) if args.text else None,
+                     "overhead_margin_mib": args.overhead_margin_mib,
                      "drop_caches": drop, "systems": sorted(systems)},
     }
 
@@ -424,7 +441,8 @@ def main() -> int:
         """A child's record: ok with its JSON result, or failed with the reason."""
         j = c.json() if c.rc == 0 else None
         r = {"status": "ok" if j else "failed", "command": " ".join(shlex.quote(x) for x in cmd),
-             "wall_s": c.wall_s, "child_peak_rss_bytes": c.peak_rss_bytes}
+             "wall_s": c.wall_s, "child_peak_rss_bytes": c.peak_rss_bytes,
+             "disk_read_bytes": c.disk_read_bytes}
         if j:
             r["result"] = j
         else:
@@ -486,34 +504,43 @@ def main() -> int:
 
     # ---- OmniSage
     results["omnisage"] = []
-    prompt_ids = None
+    prompt_ids = forced_ids = None
     if "omnisage" in systems:
         for b in budgets:
             drop_caches(drop)
             cmd = [args.omnisage, "bench", "--model", model, "--prompt-tokens", str(args.prompt_tokens),
                    "--gen-tokens", str(args.gen_tokens), "--repeat", str(args.repeat),
-                   "--threads", str(args.threads), "--json"]
+                   "--threads", str(args.threads), "--json", "--io", "cached"] + \
+                (["--text", args.text] if args.text else [])
             if b != "unlimited":
                 cmd += ["--budget", b]
             log(f"omnisage: budget {b}")
             c = run_child(cmd, f"omnisage {b}", timeout=args.timeout_omnisage)
             entry = {"budget": b, "command": " ".join(shlex.quote(x) for x in cmd),
-                     "wall_s": c.wall_s, "child_peak_rss_bytes": c.peak_rss_bytes}
+                     "wall_s": c.wall_s, "child_peak_rss_bytes": c.peak_rss_bytes,
+                     "disk_read_bytes": c.disk_read_bytes}
             j = c.json() if c.rc == 0 else None
             if j is None:
                 entry.update(status="failed", reason=c.failure() if c.rc else "no JSON on stdout")
             else:
                 entry.update(status="ok", result=j)
                 prompt_ids = prompt_ids or j.get("prompt_ids")
+                forced_ids = forced_ids or j.get("forced_ids")
             results["omnisage"].append(entry)
             save()
     else:
         results["omnisage"] = [dict(budget=b, **skipped("not in --systems")) for b in budgets]
     ids_file = os.path.join(args.work, "prompt_ids.json")
+    forced_file = os.path.join(args.work, "forced_ids.json")
     if prompt_ids:
         with open(ids_file, "w") as f:
             json.dump(prompt_ids, f)
         results["prompt_ids"] = prompt_ids
+    if forced_ids:
+        with open(forced_file, "w") as f:
+            json.dump(forced_ids, f)
+        results["forced_ids"] = forced_ids
+    forced_args = ["--forced-ids", "@" + forced_file] if forced_ids else []
     save()
     no_ids = None if prompt_ids else "no prompt ids: no OmniSage run finished (HF and llama.cpp are fed its ids)"
 
@@ -529,13 +556,13 @@ def main() -> int:
         drop_caches(drop)
         cmd = [args.ref_python, os.path.join(REPO, "bench/compare/hf_bench.py"), model,
                "--prompt-ids", "@" + ids_file, "--gen-tokens", str(args.gen_tokens),
-               "--repeat", str(args.repeat), "--threads", str(args.threads)]
+               "--repeat", str(args.repeat), "--threads", str(args.threads)] + forced_args
         log("hf: transformers from_pretrained (bf16, CPU) and greedy generation")
         results["hf"] = outcome(run_child(cmd, "hf", timeout=args.timeout_hf), cmd)
     save()
 
     # ---- llama.cpp
-    want_llama = {"llamacpp", "llamacpp-cgroup"} & systems
+    want_llama = {"llamacpp", "cgroup"} & systems
     llama_skip = args.skip_llamacpp or no_ids or (python_has(args.llama_python, "llama_cpp, gguf, numpy")
                                                   if want_llama else None)
     gguf = args.gguf or os.path.join(args.work, os.path.basename(model.rstrip("/")) + "-bf16.gguf")
@@ -551,7 +578,7 @@ def main() -> int:
         results["gguf"] = {"path": gguf, "bytes": os.path.getsize(gguf)}
     llama_cmd = [args.llama_python, os.path.join(REPO, "bench/llamacpp/bench.py"), gguf,
                  "--prompt-ids", "@" + ids_file, "-m", str(args.gen_tokens - 1),
-                 "-r", str(args.repeat), "-t", str(args.threads), "--no-bandwidth"]
+                 "-r", str(args.repeat), "-t", str(args.threads), "--no-bandwidth"] + forced_args
     if args.wait_idle > 0:
         llama_cmd += ["--wait-idle", str(args.wait_idle)]
 
@@ -566,55 +593,36 @@ def main() -> int:
             run_child(llama_cmd, "llama.cpp", timeout=args.timeout_llamacpp), llama_cmd)
     save()
 
-    if "llamacpp-cgroup" not in systems:
-        results["llamacpp_cgroup"] = skipped("not in --systems")
-    elif llama_skip:
-        results["llamacpp_cgroup"] = skipped(llama_skip)
+    results["disk_bound"] = []
+    if "cgroup" not in systems:
+        results["disk_bound"] = [dict(limit=l, **skipped("not in --systems")) for l in limits]
     else:
-        results["llamacpp_cgroup"] = llama_under_cgroup(args, results, llama_cmd, drop)
+        for share in limits:
+            results["disk_bound"].append(
+                under_limit(args, results, model, share, llama_cmd, llama_skip, drop, forced_args))
+            save()
     results["finished"] = now_iso()
     save()
     log(f"results: {out_path}")
     return 0
 
 
-def llama_under_cgroup(args, results, llama_cmd, drop) -> dict:
-    """llama.cpp inside a memory cgroup limited to OmniSage's budget + dense + KV + overhead."""
-    ref = next((e for e in results["omnisage"] if e.get("status") == "ok" and e["budget"] == args.cgroup_budget), None)
-    any_ok = next((e for e in results["omnisage"] if e.get("status") == "ok"), None)
-    overhead = args.cgroup_overhead_mib << 20
-    if ref is not None:
-        mem = ref["result"]["memory"]
-        parts = {"expert_budget_bytes": mem["expert_budget_bytes"], "dense_bytes": mem["dense_bytes"],
-                 "kv_cache_bytes": mem["kv_cache_bytes"], "overhead_bytes": overhead,
-                 "from": f"OmniSage's {args.cgroup_budget} run"}
-    elif any_ok is not None and args.cgroup_budget.endswith("%"):
-        mem = any_ok["result"]["memory"]
-        share = float(args.cgroup_budget[:-1]) / 100
-        parts = {"expert_budget_bytes": int(mem["total_expert_bytes"] * share), "dense_bytes": mem["dense_bytes"],
-                 "kv_cache_bytes": mem["kv_cache_bytes"], "overhead_bytes": overhead,
-                 "from": f"{args.cgroup_budget} of total_expert_bytes; dense and KV from OmniSage's "
-                         f"{any_ok['budget']} run (no {args.cgroup_budget} run)"}
-    else:
-        return {"status": "skipped", "reason": f"no OmniSage run to take the {args.cgroup_budget} limit from"}
-    limit = parts["expert_budget_bytes"] + parts["dense_bytes"] + parts["kv_cache_bytes"] + overhead
+def in_cgroup(limit, parent, cmd, label, timeout, drop) -> dict:
+    """Runs cmd alone inside a fresh memory cgroup of `limit` bytes, the page cache dropped first."""
     try:
-        cg = Cgroup(limit, args.cgroup_parent)
+        cg = Cgroup(limit, parent)
     except OSError as e:
-        log(f"llamacpp-cgroup: skipped: no memory cgroup: {e}")
-        return {"status": "skipped", "reason": f"no memory cgroup can be created here: {e}",
-                "limit_bytes": limit, "limit_parts": parts}
+        return {"status": "skipped", "reason": f"no memory cgroup can be created here: {e}"}
     try:
-        drop_caches(drop)
-        log(f"llamacpp-cgroup: cgroup v{cg.version} {cg.path}, limit {limit / 2**30:.2f} GiB")
-        c = run_child(llama_cmd, "llama.cpp cgroup", timeout=args.timeout_llamacpp_cgroup,
-                      cgroup_procs=cg.procs)
+        dropped = drop_caches(drop)
+        log(f"{label}: cgroup v{cg.version} {cg.path}, limit {limit / 2**30:.2f} GiB")
+        c = run_child(cmd, label, timeout=timeout, cgroup_procs=cg.procs)
         j = c.json() if c.rc == 0 else None
         entry = {"status": "ok" if j else "failed", "finished": j is not None,
-                 "command": " ".join(shlex.quote(x) for x in llama_cmd),
-                 "cgroup": {"version": cg.version, "path": cg.path},
-                 "limit_bytes": limit, "limit_parts": parts, "wall_s": c.wall_s,
-                 "child_peak_rss_bytes": c.peak_rss_bytes,
+                 "command": " ".join(shlex.quote(x) for x in cmd),
+                 "cgroup": {"version": cg.version, "path": cg.path}, "page_cache_dropped": dropped,
+                 "wall_s": c.wall_s, "child_peak_rss_bytes": c.peak_rss_bytes,
+                 "disk_read_bytes": c.disk_read_bytes,
                  "cgroup_peak_bytes": cg.peak(), "oom_kills": cg.oom_kills()}
         if j:
             entry["result"] = j
@@ -623,6 +631,52 @@ def llama_under_cgroup(args, results, llama_cmd, drop) -> dict:
         return entry
     finally:
         cg.remove()
+
+
+def under_limit(args, results, model, share, llama_cmd, llama_skip, drop, forced_args) -> dict:
+    """The disk-bound regime at one limit: OmniSage and llama.cpp, each alone in a fresh memory
+    cgroup of `share` of the checkpoint's bytes, page cache dropped before each."""
+    size = results["checkpoint"]["bytes"]
+    limit = int(size * float(share.rstrip("%")) / 100) if share.endswith("%") else int(share)
+    out = {"limit": share, "limit_bytes": limit}
+    # OmniSage's budget: what the limit leaves after its dense weights, KV cache and the rest of
+    # the process, all as measured by its unlimited (all experts resident) run.
+    ref = next((e for e in results["omnisage"] if e.get("status") == "ok" and e["budget"] == "unlimited"), None)
+    if ref is None:
+        out["omnisage"] = {"status": "skipped", "reason": "no unlimited OmniSage run to size the budget from"}
+    else:
+        mem = ref["result"]["memory"]
+        dense, kv, experts = mem["dense_bytes"], mem["kv_cache_bytes"], mem["total_expert_bytes"]
+        peak = ref["child_peak_rss_bytes"]
+        overhead = max(0, peak - dense - kv - experts) + (args.overhead_margin_mib << 20)
+        budget = limit - dense - kv - overhead
+        parts = {"dense_bytes": dense, "kv_cache_bytes": kv, "overhead_bytes": overhead,
+                 "overhead_from": f"the unlimited run's peak RSS - dense - experts - KV + "
+                                  f"{args.overhead_margin_mib} MiB", "budget_bytes": budget}
+        ck = results["checkpoint"]
+        try:  # one token's experts in one layer: the smallest budget OmniSage accepts
+            minimum = ck["expert_bytes"] // (ck["layers"] * ck["experts"]) * ck["experts_per_token"]
+        except (KeyError, TypeError, ZeroDivisionError):
+            minimum = 0
+        if budget <= minimum:
+            out["omnisage"] = {"status": "skipped", "parts": parts, "reason":
+                               f"the limit ({limit / 2**30:.2f} GiB) is below OmniSage's dense weights "
+                               f"{dense / 2**30:.2f} GiB + KV cache + overhead {overhead / 2**20:.0f} MiB + "
+                               f"the smallest expert budget"}
+        else:
+            cmd = [args.omnisage, "bench", "--model", model, "--prompt-tokens", str(args.prompt_tokens),
+                   "--gen-tokens", str(args.gen_tokens), "--repeat", str(args.repeat),
+                   "--threads", str(args.threads), "--json", "--io", args.io,
+                   "--budget", f"{budget}B"] + (["--text", args.text] if args.text else [])
+            out["omnisage"] = in_cgroup(limit, args.cgroup_parent, cmd, f"omnisage {share} limit",
+                                        args.timeout_cgroup, drop)
+            out["omnisage"]["parts"] = parts
+    if llama_skip:
+        out["llamacpp"] = {"status": "skipped", "reason": llama_skip}
+    else:
+        out["llamacpp"] = in_cgroup(limit, args.cgroup_parent, llama_cmd, f"llama.cpp {share} limit",
+                                    args.timeout_cgroup, drop)
+    return out
 
 
 if __name__ == "__main__":

@@ -59,12 +59,18 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1, choices=(0, 1))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--forced-ids", metavar="IDS",
+                    help="teacher forcing: decode step i feeds id i of this list (ids or @file, "
+                         "gen-tokens - 1 of them) instead of the argmax")
     args = ap.parse_args()
     if args.gen_tokens < 2 or args.repeat < 1:
         raise SystemExit("--gen-tokens must be at least 2 and --repeat at least 1")
     prompt = read_ids(args.prompt_ids)
     if not prompt:
         raise SystemExit("--prompt-ids: no ids")
+    forced = read_ids(args.forced_ids) if args.forced_ids else None
+    if forced is not None and len(forced) < args.gen_tokens - 1:
+        raise SystemExit(f"--forced-ids: {len(forced)} ids, fewer than gen-tokens - 1 = {args.gen_tokens - 1}")
 
     t_import = time.perf_counter()
     import torch
@@ -95,8 +101,9 @@ def main() -> int:
             t1 = time.perf_counter()
             tokens = [tok]
             past = out.past_key_values
-            for _ in range(args.gen_tokens - 1):
-                out = model(input_ids=torch.tensor([[tok]], dtype=torch.long),
+            for i in range(args.gen_tokens - 1):
+                feed = forced[i] if forced is not None else tok
+                out = model(input_ids=torch.tensor([[feed]], dtype=torch.long),
                             past_key_values=past, use_cache=True)
                 past = out.past_key_values
                 tok = int(out.logits[0, -1].argmax())
@@ -123,6 +130,7 @@ def main() -> int:
         "threads": torch.get_num_threads(),
         "prompt_tokens": len(prompt),
         "gen_tokens": args.gen_tokens,
+        "teacher_forced": forced is not None,
         "repeat": args.repeat,
         "warmup": args.warmup,
         "import_s": import_s,

@@ -130,7 +130,7 @@ def collect(res) -> list[dict]:
     else:
         r["notes"].append(why(hf))
     rows.append(r)
-    for key, label in (("llamacpp", "llama.cpp"), ("llamacpp_cgroup", "llama.cpp cgroup")):
+    for key, label in (("llamacpp", "llama.cpp"),):
         e = res.get(key, {"status": "skipped", "reason": "not in the results"})
         cg = key == "llamacpp_cgroup"
         budget = res.get("settings", {}).get("cgroup_budget", "25%") if cg else "unlimited"
@@ -218,17 +218,20 @@ def disk_section(res, rows) -> str:
     out += table(["read", "command", "MB/s", "notes"], trs) + "\n"
     ref = (d.get("direct") or {}).get("mb_s") or (d.get("buffered") or {}).get("mb_s")
     loads = []
-    for e in res.get("omnisage", []):
+    runs = [(f"page cache, budget {e['budget']}", e) for e in res.get("omnisage", [])]
+    runs += [(f"disk-bound, limit {r['limit']}", r.get("omnisage") or {}) for r in res.get("disk_bound") or []]
+    for what, e in runs:
         j = e.get("result") or {}
         gbs = med(j.get("expert_load_gb_s"))
         if gbs is not None:
             frac = f"{gbs * 1000 / ref:.2f}" if ref else "—"
-            loads.append((e["budget"], f"{gbs:.2f}", stat(j.get("expert_load_ms"), 2), frac))
+            loads.append((what, j.get("io", "cached"), f"{gbs:.2f}", stat(j.get("expert_load_ms"), 2), frac))
     if loads:
-        out += ("OmniSage's expert loads (`pread` of one expert's three tensors, per I/O thread; "
-                "the page cache may serve them when the machine has the memory to keep the shards) "
-                "against that bandwidth (O_DIRECT when measured):\n\n")
-        out += table(["budget", "expert load GB/s (median)", "ms per expert", "fraction of dd"], loads) + "\n"
+        out += ("OmniSage's expert loads (one expert's three tensors, per I/O thread: bytes ÷ the "
+                "seconds each load took, so with several I/O threads the disk delivers more than "
+                "one load's rate) against that bandwidth (O_DIRECT when measured). In the "
+                "page-cache regime the loads are memory copies:\n\n")
+        out += table(["run", "--io", "expert load GB/s (median)", "ms per expert", "÷ dd"], loads) + "\n"
     return out
 
 
@@ -278,7 +281,7 @@ def hf_section(res) -> str:
 def llama_section(res) -> str:
     out = "## llama.cpp (llama-cpp-python)\n\n"
     trs = []
-    for key, what in (("llamacpp", "mmap, no limit"), ("llamacpp_cgroup", "mmap, memory cgroup")):
+    for key, what in (("llamacpp", "mmap, no limit"),):
         e = res.get(key, {})
         limit = gib(e.get("limit_bytes")) if e.get("limit_bytes") else \
             ("—" if key == "llamacpp_cgroup" else "none")
@@ -299,7 +302,7 @@ def llama_section(res) -> str:
     out += table(["run", "memory limit", "finished", "load s", "peak RSS after load", "peak RSS",
                   "cgroup peak (with page cache)", "prefill tok/s", "decode tok/s", "TTFT s (median)",
                   "notes"], trs)
-    cg = res.get("llamacpp_cgroup", {})
+    cg = res.get("llamacpp_cgroup", {})  # results of schema 1
     if cg.get("limit_parts"):
         p = cg["limit_parts"]
         out += (f"\nThe limit is OmniSage's expert budget {gib(p['expert_budget_bytes'])} + dense "
@@ -316,7 +319,11 @@ def llama_section(res) -> str:
 
 
 def combined_section(res, rows) -> str:
-    out = "## All systems\n\n"
+    out = ("## Page-cache regime: no memory limit\n\n"
+           "Every system alone, no memory limit: the machine keeps the whole checkpoint in its page "
+           "cache after the first read, so OmniSage's expert misses (`--io cached`) and llama.cpp's "
+           "mapped pages come from memory, not from the disk. Not the situation OmniSage is for; "
+           "see the disk-bound regime above.\n\n")
     trs = []
     for r in rows:
         trs.append([r["system"], r.get("limit", "—"),
@@ -332,7 +339,7 @@ def combined_section(res, rows) -> str:
 
 
 def ratio_section(rows) -> str:
-    out = "## OmniSage's decode speed against the others (same run)\n\n"
+    out = "## Page-cache regime: OmniSage's decode speed against the others (same run)\n\n"
     llama = next((r for r in rows if r["label"] == "llama.cpp" and r.get("status") == "ok"), None)
     hf = next((r for r in rows if r["label"] == "HF transformers" and r.get("status") == "ok"), None)
     trs = []
@@ -358,10 +365,15 @@ def run_section(res) -> str:
     s = res.get("settings", {})
     rows = [
         ("date (UTC)", f"{res.get('started', '—')} to {res.get('finished', 'not finished')}"),
-        ("prompt", f"{s.get('prompt_tokens', '—')} token ids (`omnisage bench`'s synthetic prompt, fed "
-                   "as ids to every system)"),
-        ("generated", f"{s.get('gen_tokens', '—')} tokens, greedy: 1 from the prefill + "
-                      f"{(s.get('gen_tokens') or 1) - 1} decode steps"),
+        ("prompt", f"{s.get('prompt_tokens', '—')} token ids, " +
+         (f"the first tokens of `{s['text']}`" if s.get("text") else "`omnisage bench`'s synthetic prompt") +
+         ", fed as ids to every system"),
+        ("generated", f"{s.get('gen_tokens', '—')} tokens: 1 from the prefill + "
+                      f"{(s.get('gen_tokens') or 1) - 1} decode steps, " +
+         (f"teacher-forced: each step feeds the next token of `{s['text']}`" if s.get("text")
+          else "greedy")),
+        ("disk-bound limits", ", ".join(s.get("limits") or []) + " of the checkpoint's bytes; "
+         f"OmniSage `--io {s.get('io', 'direct')}`" if s.get("limits") else "—"),
         ("repetitions", f"{s.get('repeat', '—')} timed after {s.get('warmup', 1)} warm-up, per system"),
         ("threads", s.get("threads", "—")),
         ("page cache", "dropped before dd and before each system" if s.get("drop_caches") else
@@ -371,10 +383,98 @@ def run_section(res) -> str:
     return "## The run\n\n" + table(["", ""], rows) + "\n"
 
 
+def dd_direct_bytes_s(res):
+    d = (res.get("disk_read") or {}).get("direct") or {}
+    return d["mb_s"] * 1e6 if d.get("mb_s") else None
+
+
+def compute_rate(res):
+    """OmniSage's decode tok/s with every expert resident (page-cache regime): no misses."""
+    e = next((e for e in res.get("omnisage", []) if e.get("budget") == "unlimited" and
+              e.get("status") == "ok"), None)
+    return med(e["result"].get("decode_tok_s")) if e else None
+
+
+def disk_bound_section(res) -> str:
+    runs = res.get("disk_bound") or []
+    out = ("## Disk-bound regime: every system in the same memory cgroup, page cache dropped\n\n"
+           "The situation OmniSage is for: memory smaller than the model. At each limit (a share of "
+           "the checkpoint's bytes), OmniSage and llama.cpp each run alone inside a fresh memory "
+           "cgroup of that limit, after `sync; echo 3 > /proc/sys/vm/drop_caches`. The page cache "
+           "counts against the limit for both, so what does not fit is read from the disk again. "
+           "OmniSage reads with `--io direct` (O_DIRECT: its reads leave nothing in the page cache) "
+           "and its expert budget is the limit less its dense weights, KV cache and measured "
+           "overhead; llama.cpp maps the GGUF (its default).\n\n")
+    if not runs:
+        return out + "Not run (no `cgroup` step in these results).\n\n"
+    bw, rc = dd_direct_bytes_s(res), compute_rate(res)
+    trs = []
+    for r in runs:
+        llama = r.get("llamacpp") or {}
+        ld = med(llama_summary(llama["result"], "decode_tok_s")) if llama.get("status") == "ok" else None
+        for name, e in (("OmniSage", r.get("omnisage") or {}), ("llama.cpp", llama)):
+            head = [r["limit"], gib(r.get("limit_bytes")), name]
+            if e.get("status") != "ok":
+                trs.append(head + ["—"] * 10 + [("did not finish: " + e.get("reason", "?"))
+                                                if e.get("status") == "failed" else why(e)])
+                continue
+            j = e["result"]
+            notes = []
+            if e.get("oom_kills"):
+                notes.append(f"OOM killer fired {e['oom_kills']}×")
+            if name == "OmniSage":
+                prefill, decode = j.get("prefill_tok_s"), j.get("decode_tok_s")
+                budget = gib(j.get("budget_bytes"))
+                hit = j.get("cache_hit_rate")
+                if hit:
+                    notes.append(f"hit rate {hit['median']:.0%}")
+                b = med(j.get("decode_bytes_read_per_token"))
+                bound = None
+                if rc and bw and b:
+                    bound = min(rc, bw / b)
+                elif rc and b == 0:
+                    bound = rc
+                d = med(decode)
+                frac = f"{d / bound:.2f}" if d and bound else "—"
+                bound_s = num(bound, 2)
+                vs = f"{d / ld:.2f}×" if d and ld else "—"
+                mib = num(b / 2**20, 1) if b is not None else "—"
+                for fb in j.get("direct_io_fallbacks") or []:
+                    notes.append("O_DIRECT fell back: " + fb)
+            else:
+                prefill, decode = llama_summary(j, "prefill_tok_s"), llama_summary(j, "decode_tok_s")
+                budget, bound_s, frac, vs, mib = "— (mmap)", "—", "—", "—", "—"
+                if not j.get("all_reps_quiet", True):
+                    notes.append("some repetitions ran while other processes used the CPUs")
+            trs.append(head + [budget, gib(e.get("cgroup_peak_bytes")) if e.get("cgroup_peak_bytes") else "—",
+                               gib(e.get("disk_read_bytes")) if e.get("disk_read_bytes") is not None else "—",
+                               stat(prefill), stat(decode, 2), vs, mib, bound_s, frac, num(e.get("wall_s"), 0),
+                               "; ".join(notes)])
+    out += table(["limit", "bytes", "system", "expert budget", "cgroup peak (with page cache)",
+                  "read from disk (whole run)", "prefill tok/s", "decode tok/s", "÷ llama.cpp",
+                  "MiB read / decoded token", "decode bound tok/s", "÷ bound", "wall s", "notes"], trs)
+    out += ("\nSpeeds: median (min–max) over the timed repetitions. *Read from disk*: the kernel's "
+            "count of the process's block input (`ru_inblock` × 512), warm-up included. "
+            "*Decode bound*: the best decode rate OmniSage could reach with the misses it had, "
+            "min(compute rate, disk bandwidth ÷ bytes read per decoded token), with the compute rate "
+            "its decode speed with every expert resident (page-cache regime below, "
+            f"{num(rc, 2)} tok/s) and the bandwidth `dd` with O_DIRECT "
+            f"({num(bw / 1e6 if bw else None, 0)} MB/s), both from this run: it assumes the reads "
+            "overlap the computation perfectly. *÷ bound*: OmniSage's decode speed as a fraction of "
+            "it.\n\n")
+    parts = [(r["limit"], (r.get("omnisage") or {}).get("parts")) for r in runs]
+    parts = [(l, p) for l, p in parts if p]
+    if parts:
+        l, p = parts[0]
+        out += (f"OmniSage's budget at each limit = limit − dense {gib(p['dense_bytes'])} − KV cache "
+                f"{gib(p['kv_cache_bytes'])} − overhead {gib(p['overhead_bytes'])} ({p['overhead_from']}).\n\n")
+    return out
+
+
 def markdown(res, rows, svg_name) -> str:
     parts = [run_section(res), machine_section(res), checkpoint_section(res),
-             combined_section(res, rows), ratio_section(rows),
-             f"![Load-time peak memory and decode speed per system]({svg_name})\n\n",
+             disk_bound_section(res), combined_section(res, rows), ratio_section(rows),
+             f"![Page-cache regime: load-time peak memory and decode speed per system]({svg_name})\n\n",
              omnisage_section(res), hf_section(res), llama_section(res), disk_section(res, rows)]
     return "\n".join(p.rstrip("\n") + "\n" for p in parts)
 
@@ -411,7 +511,8 @@ def svg_chart(res, rows) -> str:
            'font-family="DejaVu Sans, Helvetica, Arial, sans-serif">',
            f'<rect x="0" y="0" width="{W}" height="{H}" fill="#ffffff"/>']
     c = res.get("checkpoint", {})
-    title = (f"{c.get('model_type', 'model')} checkpoint, {gib(c.get('bytes'))}; "
+    title = (f"Page-cache regime (no memory limit): {c.get('model_type', 'model')} checkpoint, "
+             f"{gib(c.get('bytes'))}; "
              f"{res.get('settings', {}).get('threads', '?')} threads; "
              f"{res.get('machine', {}).get('cpu_model', '')}")
     out.append(text(W / 2, 22, title, 13, "middle", "bold"))

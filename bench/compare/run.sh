@@ -8,10 +8,13 @@
 #   MODEL     checkpoint directory, or a synth preset name (tiny, small) [small]: a preset is
 #             generated with `omnisage synth --preset P --arch qwen3_moe` into WORK once
 #   WORK      work directory: checkpoint, GGUF, prompt ids, results.json [/tmp/omnisage-compare]
-#   BUDGETS   OmniSage budgets, space- or comma-separated ["unlimited 50% 25% 10%"]
+#   BUDGETS   OmniSage budgets of the page-cache regime (no limit) ["unlimited 50% 25% 10%"]
+#   LIMITS    memory limits of the disk-bound regime (every system in a memory cgroup), as shares
+#             of the checkpoint's bytes ["50% 25% 10%"]
+#   TEXT      the text every system is teacher-forced on [bench/compare/text.txt]; "" = greedy
 #   PROMPT    prompt tokens [128]     GEN  generated tokens [64]     REPEAT  timed repetitions [3]
 #   THREADS   compute threads for every system [2]
-#   SYSTEMS   steps to run ["dd,omnisage,hf,llamacpp,llamacpp-cgroup"]
+#   SYSTEMS   steps to run ["dd,omnisage,hf,llamacpp,cgroup"]
 #   REF_VENV  venv with torch + transformers [/opt/ref-venv]; created from
 #             tools/reference/requirements.txt when it cannot import them (torch from
 #             TORCH_INDEX_URL [https://download.pytorch.org/whl/cpu])
@@ -31,7 +34,9 @@ PROMPT=${PROMPT:-128}
 GEN=${GEN:-64}
 REPEAT=${REPEAT:-3}
 THREADS=${THREADS:-2}
-SYSTEMS=${SYSTEMS:-dd,omnisage,hf,llamacpp,llamacpp-cgroup}
+SYSTEMS=${SYSTEMS:-dd,omnisage,hf,llamacpp,cgroup}
+LIMITS=${LIMITS:-50% 25% 10%}
+TEXT=${TEXT-bench/compare/text.txt}
 REF_VENV=${REF_VENV:-/opt/ref-venv}
 LLAMA_VENV=${LLAMA_VENV:-/opt/llama-venv}
 DROP_CACHES=${DROP_CACHES:-auto}
@@ -73,7 +78,8 @@ say "comparing; results in $RESULTS"
 python3 bench/compare/compare.py --work "$WORK" "${model_args[@]}" --out "$RESULTS" \
   --omnisage "$omnisage" --budgets "$(echo "$BUDGETS" | tr ' ' ',' | tr -s ',')" \
   --prompt-tokens "$PROMPT" --gen-tokens "$GEN" --repeat "$REPEAT" --threads "$THREADS" \
-  --systems "$SYSTEMS" --ref-python "$REF_VENV/bin/python" --llama-python "$LLAMA_VENV/bin/python" \
+  --systems "$SYSTEMS" --limits "$(echo "$LIMITS" | tr ' ' ',' | tr -s ',')" \
+  --text "${TEXT:+$PWD/$TEXT}" --ref-python "$REF_VENV/bin/python" --llama-python "$LLAMA_VENV/bin/python" \
   --drop-caches "$DROP_CACHES" --wait-idle "$WAIT_IDLE" "${extra[@]}" ${EXTRA:-}
 python3 bench/compare/report.py "$RESULTS" --doc "$DOC"
 say "done: $DOC and $(dirname "$DOC")/benchmarks.svg"

@@ -250,6 +250,9 @@ def main() -> int:
     ap.add_argument("--prompt-ids", metavar="IDS",
                     help="the prompt's token ids instead of random ones: comma-separated, or @FILE "
                          "holding them (a JSON array or comma/space-separated); sets N")
+    ap.add_argument("--forced-ids", metavar="IDS",
+                    help="teacher forcing: decode step i feeds id i of this list (ids or @file, at "
+                         "least -m of them) instead of the argmax")
     ap.add_argument("--no-mmap", action="store_true", help="read the weights into memory instead")
     ap.add_argument("--flash-attn", action="store_true", help="enable flash attention")
     ap.add_argument("--no-bandwidth", action="store_true", help="skip the bandwidth measurement")
@@ -278,6 +281,15 @@ def main() -> int:
         if not given_ids:
             raise SystemExit("--prompt-ids: no token ids")
         N = len(given_ids)
+    forced = None
+    if args.forced_ids:
+        text = args.forced_ids
+        if text.startswith("@"):
+            with open(text[1:]) as f:
+                text = f.read()
+        forced = [int(x) for x in text.replace("[", " ").replace("]", " ").replace(",", " ").split()]
+        if len(forced) < M:
+            raise SystemExit(f"--forced-ids: {len(forced)} ids, fewer than -m {M}")
     facts = cpu_facts()
     # Bandwidth first, before the model's pages are resident, and freed before loading.
     bw = None
@@ -336,8 +348,8 @@ def main() -> int:
         tok = argmax_last()
         t1 = time.perf_counter()
         out = [tok]
-        for _ in range(M):
-            decode([tok])
+        for i in range(M):
+            decode([forced[i] if forced is not None else tok])
             tok = argmax_last()
             out.append(tok)
         t2 = time.perf_counter()
@@ -391,7 +403,7 @@ def main() -> int:
         "n_threads": args.threads,
         "use_mmap": not args.no_mmap,
         "flash_attn": args.flash_attn,
-        "prompt_tokens": N, "gen_tokens": M, "reps": args.reps,
+        "prompt_tokens": N, "gen_tokens": M, "reps": args.reps, "teacher_forced": forced is not None,
         "prefill_tok_s": med("prefill_tok_s"),
         "decode_tok_s": decode_tok_s,
         "ttft_s": med("ttft_s"),

@@ -34,9 +34,11 @@ bool IsExpertStore(const std::string& path) {
   return IsDirectory(path) && FileExists(path + "/" + std::string(kManifestFileName));
 }
 
-StatusOr<std::unique_ptr<ExpertStore>> ExpertStore::Open(const std::string& dir, FileSystem* fs) {
+StatusOr<std::unique_ptr<ExpertStore>> ExpertStore::Open(const std::string& dir, FileSystem* fs,
+                                                         ReadMode mode) {
   std::unique_ptr<ExpertStore> store(new ExpertStore());
   store->dir_ = dir;
+  store->read_mode_ = mode == ReadMode::kMmap ? ReadMode::kPread : mode;
   store->fs_ = fs != nullptr ? fs : FileSystem::Default();
   const std::string manifest_path = dir + "/" + std::string(kManifestFileName);
   OMNI_ASSIGN_OR_RETURN(std::string text, ReadFileToString(manifest_path));
@@ -81,7 +83,7 @@ StatusOr<std::unique_ptr<ExpertStore>> ExpertStore::Open(const std::string& dir,
 StatusOr<const File*> ExpertStore::GetFile(int index) const {
   std::lock_guard<std::mutex> lock(mu_);
   if (!open_[index]) {
-    OMNI_ASSIGN_OR_RETURN(open_[index], fs_->OpenFile(paths_[index], ReadMode::kPread));
+    OMNI_ASSIGN_OR_RETURN(open_[index], fs_->OpenFile(paths_[index], read_mode_));
   }
   return open_[index].get();
 }
@@ -160,9 +162,10 @@ bool IsIncompleteExpertStore(const std::string& path) {
          IsDirectory(path + "/experts");
 }
 
-StatusOr<std::unique_ptr<WeightSource>> OpenWeightSource(const std::string& path, FileSystem* fs) {
+StatusOr<std::unique_ptr<WeightSource>> OpenWeightSource(const std::string& path, FileSystem* fs,
+                                                         ReadMode mode) {
   if (IsExpertStore(path)) {
-    OMNI_ASSIGN_OR_RETURN(std::unique_ptr<ExpertStore> store, ExpertStore::Open(path, fs));
+    OMNI_ASSIGN_OR_RETURN(std::unique_ptr<ExpertStore> store, ExpertStore::Open(path, fs, mode));
     return std::unique_ptr<WeightSource>(std::move(store));
   }
   if (IsIncompleteExpertStore(path)) {
@@ -171,7 +174,7 @@ StatusOr<std::unique_ptr<WeightSource>> OpenWeightSource(const std::string& path
         "error); run the same omnisage extract command again to resume it",
         path, kManifestFileName));
   }
-  return OpenCheckpointSource(path, fs);
+  return OpenCheckpointSource(path, fs, mode);
 }
 
 }  // namespace omnisage

@@ -22,8 +22,10 @@ namespace omnisage {
 
 class ExpertStore final : public WeightSource {
  public:
+  // `mode`: how its data files are read (io/file.h; kMmap reads as kPread).
   static StatusOr<std::unique_ptr<ExpertStore>> Open(const std::string& dir,
-                                                     FileSystem* fs = nullptr);
+                                                     FileSystem* fs = nullptr,
+                                                     ReadMode mode = ReadMode::kPread);
 
   std::string_view kind() const override { return "expert store"; }
   const std::string& path() const override { return dir_; }
@@ -41,6 +43,7 @@ class ExpertStore final : public WeightSource {
   std::string dir_;
   std::string config_path_;
   FileSystem* fs_ = nullptr;
+  ReadMode read_mode_ = ReadMode::kPread;
   Manifest manifest_;
   std::vector<std::string> paths_;         // absolute paths of the data files
   std::vector<const StoreFile*> records_;  // their manifest records, as paths_
@@ -57,8 +60,10 @@ bool IsExpertStore(const std::string& path);
 bool IsIncompleteExpertStore(const std::string& path);
 
 // Opens `path` as an expert store when it is one, else as an original checkpoint. A store whose
-// extraction did not finish is an error that says so and how to resume.
+// extraction did not finish is an error that says so and how to resume. `mode`: how every data
+// file is read (io/file.h): the engine's --io.
 StatusOr<std::unique_ptr<WeightSource>> OpenWeightSource(const std::string& path,
-                                                         FileSystem* fs = nullptr);
+                                                         FileSystem* fs = nullptr,
+                                                         ReadMode mode = ReadMode::kPread);
 
 }  // namespace omnisage

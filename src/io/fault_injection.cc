@@ -17,6 +17,10 @@ class FaultyFile final : public File {
   }
   // No mapping: every access goes through ReadAt, where faults are injected.
   const uint8_t* mapped() const override { return nullptr; }
+  ReadMode read_mode() const override {
+    const ReadMode m = base_->read_mode();
+    return m == ReadMode::kMmap ? ReadMode::kPread : m;
+  }
 
  private:
   std::unique_ptr<File> base_;
@@ -58,9 +62,24 @@ void FaultInjectingFileSystem::FailRenames(std::string substring) {
   rename_fault_substring_ = std::move(substring);
 }
 
+void FaultInjectingFileSystem::RefuseDirectIo(std::string substring) {
+  std::lock_guard<std::mutex> lock(mu_);
+  direct_refusal_substring_ = std::move(substring);
+}
+
 StatusOr<std::unique_ptr<File>> FaultInjectingFileSystem::OpenFile(const std::string& path,
                                                                    ReadMode mode) {
-  OMNI_ASSIGN_OR_RETURN(std::unique_ptr<File> f, base_->OpenFile(path, ReadMode::kPread));
+  // A mapping would bypass ReadAt, where faults are injected.
+  if (mode == ReadMode::kMmap) mode = ReadMode::kPread;
+  bool refuse = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    refuse = mode == ReadMode::kDirect && !direct_refusal_substring_.empty() &&
+             path.find(direct_refusal_substring_) != std::string::npos;
+  }
+  // A refusal is the POSIX file system's own fallback path, so it bypasses `base_`.
+  OMNI_ASSIGN_OR_RETURN(std::unique_ptr<File> f,
+                        refuse ? OpenFileRefusingDirect(path, mode) : base_->OpenFile(path, mode));
   return std::unique_ptr<File>(new FaultyFile(std::move(f), this));
 }
 

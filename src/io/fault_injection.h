@@ -24,6 +24,9 @@ class FaultInjectingFileSystem final : public FileSystem {
   void FailReads(std::string substring, uint64_t offset);
   // Renames whose target contains `substring` fail. Empty disables.
   void FailRenames(std::string substring);
+  // Files whose path contains `substring`, opened with ReadMode::kDirect, behave as on a file
+  // system that refuses O_DIRECT (they fall back as file.h says). Empty disables.
+  void RefuseDirectIo(std::string substring);
 
   uint64_t bytes_written() const { return bytes_written_; }
   int faults() const { return faults_; }
@@ -50,6 +53,7 @@ class FaultInjectingFileSystem final : public FileSystem {
   std::string read_fault_substring_;
   uint64_t read_fault_offset_ = 0;
   std::string rename_fault_substring_;
+  std::string direct_refusal_substring_;
 };
 
 }  // namespace omnisage

@@ -7,9 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <vector>
 
 #include "io/opened_files.h"
@@ -27,10 +30,63 @@ Status CheckRange(const std::string& name, uint64_t file_size, uint64_t offset, 
   return Status::Ok();
 }
 
+// pread(2) of exactly `n` bytes (fewer only at the end of the file, when `short_ok`).
+Status PreadFull(const std::string& name, int fd, uint64_t offset, size_t n, uint8_t* out,
+                 bool short_ok, size_t* got_total = nullptr) {
+  size_t total = 0;
+  while (total < n) {
+    ssize_t got = pread(fd, out + total, n - total, static_cast<off_t>(offset + total));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(fmt::format("{}: read at offset {}", name, offset + total), errno);
+    }
+    if (got == 0) {
+      if (short_ok) break;
+      return IoError(fmt::format("{}: unexpected end of file at offset {}", name, offset + total));
+    }
+    total += static_cast<size_t>(got);
+  }
+  if (got_total != nullptr) *got_total = total;
+  return Status::Ok();
+}
+
+// The reading thread's O_DIRECT buffer: kDirectChunkBytes, aligned, allocated on first use.
+uint8_t* DirectBuffer() {
+  struct Buffer {
+    uint8_t* p = nullptr;
+    ~Buffer() { std::free(p); }
+  };
+  thread_local Buffer buffer;
+  if (buffer.p == nullptr) {
+    buffer.p = static_cast<uint8_t*>(std::aligned_alloc(kDirectAlignment, kDirectChunkBytes));
+  }
+  return buffer.p;
+}
+
+struct Fallbacks {
+  std::mutex mu;
+  std::vector<std::string> lines;
+};
+Fallbacks& GetFallbacks() {
+  static Fallbacks* f = new Fallbacks();  // never destroyed: reader threads may outlive main
+  return *f;
+}
+
+void NoteFallback(const std::string& path, const std::string& reason) {
+  const std::string line = fmt::format(
+      "{}: the file system refuses O_DIRECT ({}); read with pread, dropping the pages after "
+      "each read (--io drop)",
+      path, reason);
+  Fallbacks& f = GetFallbacks();
+  std::lock_guard<std::mutex> lock(f.mu);
+  if (f.lines.empty()) fmt::print(stderr, "omnisage: note: {}\n", line);
+  f.lines.push_back(line);
+}
+
 class PosixFile final : public File {
  public:
-  PosixFile(std::string name, int fd, uint64_t size, const uint8_t* map)
-      : name_(std::move(name)), fd_(fd), size_(size), map_(map) {}
+  PosixFile(std::string name, int fd, uint64_t size, const uint8_t* map, ReadMode mode)
+      : name_(std::move(name)), fd_(fd), size_(size), map_(map), mode_(mode) {}
   ~PosixFile() override {
     if (map_ != nullptr) munmap(const_cast<uint8_t*>(map_), size_);
     close(fd_);
@@ -39,36 +95,135 @@ class PosixFile final : public File {
   const std::string& name() const override { return name_; }
   uint64_t size() const override { return size_; }
   const uint8_t* mapped() const override { return map_; }
+  ReadMode read_mode() const override { return mode_; }
 
   Status ReadAt(uint64_t offset, size_t n, void* dst) const override {
     OMNI_RETURN_IF_ERROR(CheckRange(name_, size_, offset, n));
-    if (map_ != nullptr) {
-      std::memcpy(dst, map_ + offset, n);
-      return Status::Ok();
-    }
     auto* out = static_cast<uint8_t*>(dst);
+    switch (mode_) {
+      case ReadMode::kMmap:
+        if (map_ != nullptr) std::memcpy(dst, map_ + offset, n);
+        return Status::Ok();
+      case ReadMode::kDirect:
+        return ReadDirect(offset, n, out);
+      case ReadMode::kDropCache:
+        OMNI_RETURN_IF_ERROR(PreadFull(name_, fd_, offset, n, out, false));
+        DropPages(offset, n);
+        return Status::Ok();
+      case ReadMode::kPread:
+        break;
+    }
+    return PreadFull(name_, fd_, offset, n, out, false);
+  }
+
+  // An O_DIRECT read of the aligned block holding `offset`: the probe that tells whether the file
+  // system accepts O_DIRECT. The OS's errno (EINVAL: refused), or 0.
+  int ProbeDirect() const {
+    if (size_ == 0) return 0;
+    ssize_t got;
+    do {
+      got = pread(fd_, DirectBuffer(), kDirectAlignment, 0);
+    } while (got < 0 && errno == EINTR);
+    return got < 0 ? errno : 0;
+  }
+
+ private:
+  // Whole pages covering [offset, offset + n): partial pages at either end are dropped too (the
+  // neighbours' bytes are read from disk again if needed, never kept twice).
+  void DropPages(uint64_t offset, size_t n) const {
+    const uint64_t first = offset / kDirectAlignment * kDirectAlignment;
+    const uint64_t end = (offset + n + kDirectAlignment - 1) / kDirectAlignment * kDirectAlignment;
+    (void)posix_fadvise(fd_, static_cast<off_t>(first), static_cast<off_t>(end - first),
+                        POSIX_FADV_DONTNEED);
+  }
+
+  Status ReadDirect(uint64_t offset, size_t n, uint8_t* out) const {
+    uint8_t* buffer = DirectBuffer();
+    if (buffer == nullptr) return ResourceExhausted(name_ + ": no memory for the O_DIRECT buffer");
     while (n > 0) {
-      ssize_t got = pread(fd_, out, n, static_cast<off_t>(offset));
-      if (got < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoError(fmt::format("{}: read at offset {}", name_, offset), errno);
-      }
-      if (got == 0) {
+      const uint64_t aligned = offset / kDirectAlignment * kDirectAlignment;
+      const size_t skip = static_cast<size_t>(offset - aligned);
+      const size_t want = std::min(kDirectChunkBytes, (skip + n + kDirectAlignment - 1) /
+                                                          kDirectAlignment * kDirectAlignment);
+      size_t got = 0;
+      OMNI_RETURN_IF_ERROR(PreadFull(name_, fd_, aligned, want, buffer, true, &got));
+      if (got <= skip) {
         return IoError(fmt::format("{}: unexpected end of file at offset {}", name_, offset));
       }
-      out += got;
-      offset += static_cast<uint64_t>(got);
-      n -= static_cast<size_t>(got);
+      const size_t take = std::min(n, got - skip);
+      std::memcpy(out, buffer + skip, take);
+      out += take;
+      offset += take;
+      n -= take;
     }
     return Status::Ok();
   }
 
- private:
   std::string name_;
   int fd_;
   uint64_t size_;
   const uint8_t* map_;
+  ReadMode mode_;
 };
+
+StatusOr<std::unique_ptr<File>> OpenPosixFile(const std::string& path, ReadMode mode,
+                                              bool refuse_direct) {
+  int flags = O_RDONLY | O_CLOEXEC;
+  std::string refused;
+  if (mode == ReadMode::kDirect) {
+    if (refuse_direct) {
+      refused = "Invalid argument (injected)";
+    } else {
+      flags |= O_DIRECT;
+    }
+  }
+  int fd = open(path.c_str(), flags);
+  if (fd < 0 && errno == EINVAL && (flags & O_DIRECT) != 0) {
+    refused = fmt::format("open: {}", std::strerror(errno));
+    flags &= ~O_DIRECT;
+    fd = open(path.c_str(), flags);
+  }
+  if (fd < 0) return ErrnoError(fmt::format("{}: open", path), errno);
+  NoteOpenedFile(path);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return ErrnoError(fmt::format("{}: stat", path), e);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return InvalidArgument(fmt::format("{}: not a regular file", path));
+  }
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  const uint8_t* map = nullptr;
+  if (mode == ReadMode::kMmap && size > 0) {
+    void* p = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+      int e = errno;
+      close(fd);
+      return ErrnoError(fmt::format("{}: mmap", path), e);
+    }
+    map = static_cast<const uint8_t*>(p);
+  }
+  if ((flags & O_DIRECT) != 0) {
+    auto file = std::make_unique<PosixFile>(path, fd, size, nullptr, ReadMode::kDirect);
+    const int e = file->ProbeDirect();
+    if (e == 0) return std::unique_ptr<File>(std::move(file));
+    if (e != EINVAL) return ErrnoError(fmt::format("{}: read at offset 0", path), e);
+    file.reset();  // closes fd
+    refused = fmt::format("read: {}", std::strerror(e));
+    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoError(fmt::format("{}: open", path), errno);
+  }
+  if (!refused.empty()) {
+    NoteFallback(path, refused);
+    mode = ReadMode::kDropCache;
+  }
+  // No readahead: pages read ahead of a request would stay cached after its pages are dropped.
+  if (mode == ReadMode::kDropCache) (void)posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+  return std::unique_ptr<File>(new PosixFile(path, fd, size, map, mode));
+}
 
 class MemoryFile final : public File {
  public:
@@ -167,32 +322,32 @@ class PosixWritableFile final : public WritableFile {
 
 }  // namespace
 
+std::string_view ReadModeName(ReadMode mode) {
+  switch (mode) {
+    case ReadMode::kPread:
+      return "cached";
+    case ReadMode::kMmap:
+      return "mmap";
+    case ReadMode::kDropCache:
+      return "drop";
+    case ReadMode::kDirect:
+      return "direct";
+  }
+  return "?";
+}
+
 StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path, ReadMode mode) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(fmt::format("{}: open", path), errno);
-  NoteOpenedFile(path);
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    close(fd);
-    return ErrnoError(fmt::format("{}: stat", path), e);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return InvalidArgument(fmt::format("{}: not a regular file", path));
-  }
-  uint64_t size = static_cast<uint64_t>(st.st_size);
-  const uint8_t* map = nullptr;
-  if (mode == ReadMode::kMmap && size > 0) {
-    void* p = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) {
-      int e = errno;
-      close(fd);
-      return ErrnoError(fmt::format("{}: mmap", path), e);
-    }
-    map = static_cast<const uint8_t*>(p);
-  }
-  return std::unique_ptr<File>(new PosixFile(path, fd, size, map));
+  return OpenPosixFile(path, mode, /*refuse_direct=*/false);
+}
+
+StatusOr<std::unique_ptr<File>> OpenFileRefusingDirect(const std::string& path, ReadMode mode) {
+  return OpenPosixFile(path, mode, /*refuse_direct=*/true);
+}
+
+std::vector<std::string> DirectIoFallbacks() {
+  Fallbacks& f = GetFallbacks();
+  std::lock_guard<std::mutex> lock(f.mu);
+  return f.lines;
 }
 
 uint64_t EnsureOpenFileLimit(uint64_t n) {

@@ -13,10 +13,29 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/status.h"
 
 namespace omnisage {
+
+// How a File reads, and what its reads leave in the kernel's page cache (docs/offload.md).
+enum class ReadMode {
+  kPread,  // every access is a pread(2); nothing is mapped; the pages read stay in the page cache
+  kMmap,   // the whole file is mapped read-only; ReadAt copies out of the mapping
+  // pread(2) without readahead (POSIX_FADV_RANDOM), then posix_fadvise(DONTNEED) over the
+  // whole pages just read: they leave the page cache
+  // as soon as the read returns, so the file's bytes are not kept twice (in the caller's buffer
+  // and in the cache). Works on every file system that honours the advice (not tmpfs, whose
+  // pages are the file).
+  kDropCache,
+  // O_DIRECT: the disk DMAs into an aligned buffer of the reading thread (at most
+  // kDirectChunkBytes, reused), copied into the destination; nothing enters the page cache.
+  // Where the file system refuses O_DIRECT (the open or a first aligned read fails with
+  // EINVAL), the file is read as kDropCache instead: each such file is listed in
+  // DirectIoFallbacks(), and the first one is also said on stderr.
+  kDirect,
+};
 
 class File {
  public:
@@ -33,15 +52,28 @@ class File {
   // The file's bytes as one mapped region of size() bytes, or nullptr when this File is not
   // mapped (pread mode). Mapped pages count toward the process's resident set once touched.
   virtual const uint8_t* mapped() const { return nullptr; }
+
+  // How reads reach the disk: the mode asked for, or kDropCache where kDirect fell back.
+  virtual ReadMode read_mode() const { return ReadMode::kPread; }
 };
 
-enum class ReadMode {
-  kPread,  // every access is a pread(2); nothing is mapped
-  kMmap,   // the whole file is mapped read-only; ReadAt copies out of the mapping
-};
+// The name of a mode as --io spells it: "cached" (kPread), "mmap", "drop", "direct".
+std::string_view ReadModeName(ReadMode mode);
+
+// The largest single O_DIRECT request, and so the size of each reading thread's aligned buffer.
+inline constexpr size_t kDirectChunkBytes = 8 << 20;
+// Offsets, lengths and buffers of O_DIRECT requests are aligned to this (any block size up to it).
+inline constexpr size_t kDirectAlignment = 4096;
 
 // Opens a regular file for reading. Errors name the path.
 StatusOr<std::unique_ptr<File>> OpenFile(const std::string& path, ReadMode mode = ReadMode::kPread);
+
+// As OpenFile, on a file system that refuses O_DIRECT: kDirect falls back exactly as it does on
+// such a file system. For fault injection (FaultInjectingFileSystem::RefuseDirectIo).
+StatusOr<std::unique_ptr<File>> OpenFileRefusingDirect(const std::string& path, ReadMode mode);
+
+// One line per file whose kDirect open fell back to kDropCache: the path and the OS's reason.
+std::vector<std::string> DirectIoFallbacks();
 
 // A File over bytes held in memory (tests, fuzzing).
 std::unique_ptr<File> NewMemoryFile(std::string name, std::string contents);

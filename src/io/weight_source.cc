@@ -54,9 +54,9 @@ class CheckpointSource final : public WeightSource {
 }  // namespace
 
 StatusOr<std::unique_ptr<WeightSource>> OpenCheckpointSource(const std::string& path,
-                                                             FileSystem* fs) {
-  OMNI_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> ckpt,
-                        Checkpoint::Open(path, ReadMode::kPread, fs));
+                                                             FileSystem* fs, ReadMode mode) {
+  if (mode == ReadMode::kMmap) mode = ReadMode::kPread;  // a WeightSource never maps
+  OMNI_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> ckpt, Checkpoint::Open(path, mode, fs));
   return std::unique_ptr<WeightSource>(new CheckpointSource(std::move(ckpt)));
 }
 

@@ -73,7 +73,9 @@ class WeightSource {
 };
 
 // A WeightSource over an original checkpoint (see checkpoint.h for what is accepted and checked).
+// `mode`: how its shards are read (io/file.h), what the reads leave in the page cache.
 StatusOr<std::unique_ptr<WeightSource>> OpenCheckpointSource(const std::string& path,
-                                                             FileSystem* fs = nullptr);
+                                                             FileSystem* fs = nullptr,
+                                                             ReadMode mode = ReadMode::kPread);
 
 }  // namespace omnisage

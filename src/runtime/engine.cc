@@ -20,7 +20,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   OMNI_RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<Engine> e(new Engine());
   e->options_ = options;
-  OMNI_ASSIGN_OR_RETURN(e->source_, OpenWeightSource(options.model));
+  OMNI_ASSIGN_OR_RETURN(e->source_,
+                        OpenWeightSource(options.model, nullptr, ParseIoMode(options.io)));
   if (e->source_->config_path().empty()) {
     return NotFound(
         fmt::format("{}: config.json not found (needed to run a model)", options.model));

@@ -9,6 +9,17 @@ const std::vector<std::string>& EngineModeNames() {
   return names;
 }
 
+const std::vector<std::string>& IoModeNames() {
+  static const std::vector<std::string> names = {"direct", "drop", "cached"};
+  return names;
+}
+
+ReadMode ParseIoMode(const std::string& name) {
+  if (name == "drop") return ReadMode::kDropCache;
+  if (name == "cached") return ReadMode::kPread;
+  return ReadMode::kDirect;
+}
+
 Status EngineOptions::Validate() const {
   OMNI_RETURN_IF_ERROR(ValidateOptions(*this));
   if (mode.empty()) return InvalidArgument("--mode must be one of exact, sage (got '')");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "experts/cached_experts.h"
+#include "io/file.h"
 #include "runtime/sage_controller.h"
 #include "runtime/sampler.h"
 #include "util/options.h"
@@ -26,6 +27,13 @@ inline constexpr int kMaxThreads = 1024;
 // "sage" (SAGE's selection, approximate; docs/sage.md).
 const std::vector<std::string>& EngineModeNames();  // {"exact", "sage"}
 
+// The values --io accepts: how weights are read and what the reads leave in the page cache
+// (io/file.h, docs/offload.md): "direct" (O_DIRECT; falls back to "drop" where the file system
+// refuses it), "drop" (pread, then the pages are dropped), "cached" (pread; pages stay cached).
+const std::vector<std::string>& IoModeNames();
+// The ReadMode of one of IoModeNames() (an unknown name reads as "direct").
+ReadMode ParseIoMode(const std::string& name);
+
 struct EngineOptions {
   std::string model = "";  // checkpoint directory, .safetensors file or expert store
   int threads = 0;         // 0: all cores
@@ -36,6 +44,7 @@ struct EngineOptions {
   std::string budget = "";
   std::string mode = "exact";  // EngineModeNames()
   std::string trace = "";      // write a routing trace here ("" → none)
+  std::string io = "direct";   // IoModeNames(): every weight read, dense and expert alike
   // Eviction policy, I/O threads, prefetch; the engine sets the budget in bytes (from `budget`).
   CacheOptions cache = {};
   // State, reward, trust file ("" → <model dir>/omnisage-trust.json); the engine sets `select`.
@@ -57,6 +66,10 @@ struct EngineOptions {
                .help = "Hard cap on expert memory: bytes with a unit (2GiB) or a percentage of "
                        "all expert bytes (25%); default: every expert resident"});
     cache.ForEach(v);
+    v(io, {.name = "io",
+           .help = "How weights are read: direct (O_DIRECT, nothing left in the page cache), "
+                   "drop (pread, then drop the pages read) or cached (pread, pages stay cached)",
+           .choices = &IoModeNames()});
     v(mode, {.name = "mode",
              .help = "exact: the router's top-k, output equals an unlimited run; sage: SAGE "
                      "selection (approximate, docs/sage.md)",

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Smoke test of bench/compare/report.py: a small hand-made results file (every system, one
-OmniSage budget failed, llama.cpp's cgroup run skipped) must give markdown with the expected
+OmniSage budget failed, the disk-bound runs skipped and failed) must give markdown with the expected
 tables under the marker, the header kept, and a well-formed SVG with both panels. Exit 0 on
 success. Python 3's standard library only (run by ctest as bench_report_py)."""
 
@@ -77,7 +77,9 @@ RESULTS = {
                             "prefill_tok_s": 127.7, "prefill_tok_s_all": [127.4, 109.2, 128.0],
                             "decode_tok_s": 21.5, "decode_tok_s_all": [19.0, 21.5, 22.8], "ttft_s": 1.0,
                             "all_reps_quiet": True}},
-    "llamacpp_cgroup": {"status": "skipped", "reason": "no memory cgroup can be created here: test"},
+    "disk_bound": [{"limit": "25%", "limit_bytes": 1556925644,
+                    "omnisage": {"status": "skipped", "reason": "no memory cgroup can be created here: test"},
+                    "llamacpp": {"status": "failed", "reason": "killed by signal 9"}}],
 }
 
 
@@ -107,20 +109,24 @@ class ReportTest(unittest.TestCase):
         self.assertTrue(md.startswith("# My header\n\nHand-written text.\n"))
         self.assertEqual(md.count(report.MARKER), 1)
         self.assertNotIn("not yet run", md)
-        for heading in ("## Machine", "## Checkpoint", "## All systems", "## OmniSage (`omnisage bench`)",
+        for heading in ("## Machine", "## Checkpoint", "## Page-cache regime: no memory limit",
+                        "## Disk-bound regime: every system in the same memory cgroup, page cache dropped",
+                        "## OmniSage (`omnisage bench`)",
                         "## HF transformers", "## llama.cpp (llama-cpp-python)", "## Disk read bandwidth"):
             self.assertIn(heading, md)
         self.assertIn("AMD EPYC Test", md)
         # combined table: load-time peak / model size, measured numbers, skipped and failed parts
         self.assertIn("| OmniSage | unlimited | 0.24× |", md)
         self.assertIn("| HF transformers | none (bf16, CPU) | 2.00× |", md)
+        self.assertIn("| 25% | 1.45 GiB | OmniSage | — |", md)
         self.assertIn("skipped: no memory cgroup can be created here: test", md)
+        self.assertIn("did not finish: killed by signal 9", md)
         self.assertIn("failed: exit code 1: omnisage: error: boom", md)
         # ratios of OmniSage's decode speed to the others
         self.assertIn("| unlimited | 31.25 | 1.45× | 12.50× |", md)
         self.assertIn("| 50% | 12.50 | 0.58× | 5.00× |", md)
         # expert loads against dd: 1.9 GB/s of 1610.6 MB/s
-        self.assertIn("| 50% | 1.90 | 5.00 (4.00–6.00) | 1.18 |", md)
+        self.assertIn("| page cache, budget 50% | cached | 1.90 | 5.00 (4.00–6.00) | 1.18 |", md)
         self.assertIn("](benchmarks.svg)", md)
         # A second run rewrites only the generated part.
         self.assertEqual(self.run_report(), md)

@@ -1,6 +1,7 @@
 // omnisage bench: load a model once, then time R generations of a fixed synthetic prompt, each in
 // a fresh session, and report the median, min and max of prefill and decode speed, time to first
-// token and (with --budget) what the expert cache did in each repetition.
+// token and (with --budget) what the expert cache did in each repetition. With --text the prompt
+// and every decode step come from a real text (teacher forcing) instead.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -14,9 +15,11 @@
 
 #include "commands.h"
 #include "generate_flags.h"
+#include "io/file.h"
 #include "option_flags.h"
 #include "runtime/report.h"
 #include "util/elapsed.h"
+#include "util/memory_ledger.h"
 #include "util/proc_memory.h"
 #include "util/units.h"
 
@@ -31,6 +34,7 @@ struct BenchArgs {
   int warmup = 1;
   bool cold = false;
   bool json = false;
+  std::string text = "";
   bool context_given = false;
 
   // bench's own options (util/options.h); the engine's are registered beside them.
@@ -49,6 +53,9 @@ struct BenchArgs {
              .help = "Empty the expert cache before every repetition (default: keep what the "
                      "last one left, reset only the statistics)"});
     v(json, {.name = "json", .help = "Print one JSON object instead of the table"});
+    v(text, {.name = "text",
+             .help = "Teacher-force real text: the prompt is its first --prompt-tokens tokens, and "
+                     "each decode step feeds the text's next token instead of the argmax"});
   }
 };
 
@@ -123,6 +130,48 @@ nlohmann::ordered_json ToJson(const std::optional<double>& v) {
   return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
 }
 
+// The cache figures of a repetition that forwarded `prompt_tokens` then `generated - 1` single
+// tokens; `after_prefill`: the statistics when the prefill ended.
+void AddCacheFigures(CachedExperts* cache, const ExpertCacheStats& after_prefill, Rep& r);
+
+// A teacher-forced repetition: the prompt as one batch, then each of `forced` as a single step,
+// whatever the model predicted (the argmax is still taken, as a sampler would). The routing, and
+// so the expert traffic, follows the text rather than the model's own (on random weights,
+// repetitive) output.
+StatusOr<Rep> RunForced(Engine& engine, const std::vector<int32_t>& prompt,
+                        const std::vector<int32_t>& forced, int64_t context) {
+  CachedExperts* cache = engine.expert_cache();
+  TextModel& model = engine.model();
+  KvCache kv = model.NewCache(context);
+  const LedgerCharge kv_charge(MemoryKind::kKvCache, kv.bytes());  // as a Session charges it
+  const int64_t vocab = model.vocab_size();
+  std::vector<float> logits(vocab);
+  auto argmax = [&] {
+    return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  OMNI_RETURN_IF_ERROR(model.Forward(prompt.data(), static_cast<int64_t>(prompt.size()), &kv, false,
+                                     logits.data(), &engine.pool()));
+  (void)argmax();
+  const double prefill_s = SecondsSince(t0);
+  ExpertCacheStats after_prefill;
+  if (cache != nullptr) after_prefill = cache->total_stats();
+  const auto t1 = std::chrono::steady_clock::now();
+  for (const int32_t id : forced) {
+    OMNI_RETURN_IF_ERROR(model.Forward(&id, 1, &kv, false, logits.data(), &engine.pool()));
+    (void)argmax();
+  }
+  const double decode_s = SecondsSince(t1);
+  Rep r;
+  r.prompt_tokens = static_cast<int64_t>(prompt.size());
+  r.generated_tokens = static_cast<int64_t>(forced.size()) + 1;
+  r.prefill_tok_s = prefill_s > 0 ? r.prompt_tokens / prefill_s : 0;
+  r.decode_tok_s = decode_s > 0 ? static_cast<double>(forced.size()) / decode_s : 0;
+  r.ttft_s = prefill_s;
+  AddCacheFigures(cache, after_prefill, r);
+  return r;
+}
+
 StatusOr<Rep> RunOnce(Engine& engine, const std::vector<int32_t>& prompt, int gen_tokens) {
   CachedExperts* cache = engine.expert_cache();
   GenerateOptions opts;
@@ -142,6 +191,11 @@ StatusOr<Rep> RunOnce(Engine& engine, const std::vector<int32_t>& prompt, int ge
   r.ttft_s = stats->ttft_seconds;
   r.prompt_tokens = stats->prompt_tokens;
   r.generated_tokens = stats->generated_tokens;
+  AddCacheFigures(cache, after_prefill, r);
+  return r;
+}
+
+void AddCacheFigures(CachedExperts* cache, const ExpertCacheStats& after_prefill, Rep& r) {
   if (cache != nullptr) {
     cache->Drain();  // prefetches still in flight belong to this repetition
     r.has_cache = true;
@@ -160,7 +214,6 @@ StatusOr<Rep> RunOnce(Engine& engine, const std::vector<int32_t>& prompt, int ge
     }
     r.stall_s = r.all.stall_seconds;
   }
-  return r;
 }
 
 // Empties the expert cache (all but a pinned hot set) by shrinking it to nothing and back.
@@ -201,8 +254,26 @@ int RunBench(const BenchArgs& a, const CLI::App& sub) {
   Engine& engine = **loaded;
   const uint64_t load_peak_rss = PeakRssBytes();
   CachedExperts* cache = engine.expert_cache();
-  const std::vector<int32_t> prompt =
+  std::vector<int32_t> prompt =
       SyntheticPrompt(a.prompt_tokens, engine.model().vocab_size(), engine.tokenizer());
+  std::vector<int32_t> forced;  // the text's tokens after the prompt (--text)
+  if (!a.text.empty()) {
+    if (engine.tokenizer() == nullptr) {
+      return ReportError(fmt::format("--text: {} has no tokenizer.json to tokenize {} with",
+                                     a.engine.model, a.text));
+    }
+    auto text = ReadFileToString(a.text);
+    if (!text.ok()) return ReportError(text.status().message());
+    std::vector<int32_t> ids = engine.tokenizer()->Encode(*text);
+    const size_t needed_ids = static_cast<size_t>(a.prompt_tokens) + a.gen_tokens - 1;
+    if (ids.size() < needed_ids) {
+      return ReportError(
+          fmt::format("--text {}: {} tokens, fewer than --prompt-tokens + --gen-tokens - 1 = {}",
+                      a.text, ids.size(), needed_ids));
+    }
+    prompt.assign(ids.begin(), ids.begin() + a.prompt_tokens);
+    forced.assign(ids.begin() + a.prompt_tokens, ids.begin() + needed_ids);
+  }
   std::fprintf(stderr, "bench: loaded in %.2f s (peak RSS %s)\n", engine.load_seconds(),
                FormatBytes(load_peak_rss).c_str());
 
@@ -213,7 +284,8 @@ int RunBench(const BenchArgs& a, const CLI::App& sub) {
       if (a.cold) EmptyCache(cache);
       cache->ResetStats();
     }
-    auto rep = RunOnce(engine, prompt, a.gen_tokens);
+    auto rep = a.text.empty() ? RunOnce(engine, prompt, a.gen_tokens)
+                              : RunForced(engine, prompt, forced, eo.context);
     if (!rep.ok()) return ReportError(rep.status().message());
     const std::string what = i < 0 ? "warm-up" : fmt::format("rep {}/{}", i + 1, a.repeat);
     std::string line =
@@ -273,6 +345,10 @@ int RunBench(const BenchArgs& a, const CLI::App& sub) {
         {"warmup", a.warmup},
         {"cold", a.cold},
         {"prompt_ids", prompt},
+        {"text", a.text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(a.text)},
+        {"forced_ids", forced},
+        {"io", a.engine.io},
+        {"direct_io_fallbacks", DirectIoFallbacks()},
         {"load_s", engine.load_seconds()},
         {"load_peak_rss_bytes", load_peak_rss},
         {"prefill_tok_s", ToJson(prefill)},
