@@ -48,12 +48,16 @@ int Main(const std::string& dir, int passes, bool cold) {
     std::fprintf(stderr, "%s\n", config.status().message().c_str());
     return 1;
   }
+  if (Status s = DetectExpertFormats(**store, &*config); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.message().c_str());
+    return 1;
+  }
   const DecoderConfig& c = config->text;
   const Component component =
       config->arch == Arch::kQwen3Moe ? Component::kText : Component::kThinker;
   const std::string prefix = StackNames(*config, component).prefix;
   const uint64_t expert_bytes = CachedExperts::ExpertBytes(c);
-  std::vector<uint16_t> buffer(expert_bytes / sizeof(uint16_t));
+  std::vector<uint8_t> buffer(expert_bytes);
   struct Expert {
     DecoderLayerNames names;
     int expert;
@@ -76,8 +80,7 @@ int Main(const std::string& dir, int passes, bool cold) {
       for (const Expert& x : experts) {
         if (cold) DropFromPageCache(x.path);
         const auto start = std::chrono::steady_clock::now();
-        Status s = ReadExpert(**store, x.names, x.expert, c.moe_intermediate_size, c.hidden_size,
-                              buffer.data(), verify != 0);
+        Status s = ReadExpert(**store, x.names, x.expert, c, buffer.data(), verify != 0);
         total += SecondsSince(start);
         if (!s.ok()) {
           std::fprintf(stderr, "%s\n", s.message().c_str());

@@ -51,6 +51,10 @@ int Main(const std::string& dir, int count, const std::vector<int>& threads,
       std::fprintf(stderr, "%s\n", config.status().message().c_str());
       return 1;
     }
+    if (Status s = DetectExpertFormats(**source, &*config); !s.ok()) {
+      std::fprintf(stderr, "%s\n", s.message().c_str());
+      return 1;
+    }
     const DecoderConfig& c = config->text;
     const Component component =
         config->arch == Arch::kQwen3Moe ? Component::kText : Component::kThinker;
@@ -72,11 +76,11 @@ int Main(const std::string& dir, int count, const std::vector<int>& threads,
       std::vector<std::thread> workers;
       for (int i = 0; i < t; ++i) {
         workers.emplace_back([&] {
-          std::vector<uint16_t> buffer(expert_bytes / sizeof(uint16_t));
+          std::vector<uint8_t> buffer(expert_bytes);
           for (size_t k = next++; k < all.size(); k = next++) {
             const auto [layer, expert] = all[k];
-            Status s = ReadExpert(**source, LayerNames(prefix, layer), expert,
-                                  c.moe_intermediate_size, c.hidden_size, buffer.data(), false);
+            Status s =
+                ReadExpert(**source, LayerNames(prefix, layer), expert, c, buffer.data(), false);
             if (!s.ok()) {
               std::fprintf(stderr, "%s\n", s.message().c_str());
               failed = true;

@@ -37,9 +37,7 @@ ExpertCacheStats ExpertCacheStats::Since(const ExpertCacheStats& earlier) const 
   return d;
 }
 
-uint64_t CachedExperts::ExpertBytes(const DecoderConfig& c) {
-  return 3 * static_cast<uint64_t>(c.moe_intermediate_size * c.hidden_size) * sizeof(uint16_t);
-}
+uint64_t CachedExperts::ExpertBytes(const DecoderConfig& c) { return ExpertBufferOf(c).total; }
 
 uint64_t CachedExperts::TotalExpertBytes(const DecoderConfig& c) {
   uint64_t moe_layers = 0;
@@ -168,8 +166,7 @@ CachedExperts::~CachedExperts() {
 
 Status CachedExperts::Load(int layer, int expert, ExpertCache::Handle* h) {
   const auto start = std::chrono::steady_clock::now();
-  Status s = ReadExpert(*source_, names_[layer], expert, config_.moe_intermediate_size,
-                        config_.hidden_size, reinterpret_cast<uint16_t*>(cache_->Value(h)),
+  Status s = ReadExpert(*source_, names_[layer], expert, config_, cache_->Value(h),
                         options_.verify_checksums);
   if (!s.ok()) {
     s = Status(s.code(), fmt::format("{} layer {} expert {}: {}", ComponentName(component_), layer,
@@ -251,9 +248,7 @@ StatusOr<ExpertWeights> CachedExperts::Acquire(int layer, int expert) {
     held_.erase(key);
     return loaded;
   }
-  const uint64_t block = static_cast<uint64_t>(config_.moe_intermediate_size * config_.hidden_size);
-  const auto* base = reinterpret_cast<const uint16_t*>(cache_->Value(held.handle));
-  return ExpertWeights{base, base + block, base + 2 * block};
+  return ExpertWeightsAt(config_, cache_->Value(held.handle));
 }
 
 void CachedExperts::Release(int layer, int expert) {

@@ -104,7 +104,8 @@ struct ExpertCacheStats {
 
 class CachedExperts final : public ExpertProvider {
  public:
-  // Bytes of one routed expert (gate + up + down, bf16) of this stack.
+  // Bytes of one routed expert (gate + up + down, in the stack's expert format: ExpertBufferOf) of
+  // this stack.
   static uint64_t ExpertBytes(const DecoderConfig& c);
   // Bytes of all routed experts of this stack.
   static uint64_t TotalExpertBytes(const DecoderConfig& c);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -67,6 +68,10 @@ struct Piece {
   uint64_t bytes;
   std::string source_shard;
   uint64_t order;
+  // A part of a quantized matrix (ops/quant.h) made from the source's bf16 [rows, cols]: 0 the
+  // values, 1 the scales, 2 the zero points; -1: the bytes are copied as they are.
+  int quant_part = -1;
+  int64_t rows = 0, cols = 0;
 };
 
 struct PlannedFile {
@@ -101,6 +106,11 @@ class Extractor {
   Status Plan(const WeightSource& src);
   void AddPiece(const std::string& path, StoreFileKind kind, Component c, int layer, int expert,
                 Piece piece);
+  // An expert tensor: copied, or quantized into its parts when --quant asks.
+  Status AddExpertPiece(const WeightSource& src, const std::string& path, Component c, int layer,
+                        int expert, Piece piece);
+  Status WriteQuantPiece(const Piece& p, const WeightSource& src,
+                         const std::function<Status(const void*, size_t)>& append);
   Status LoadJournal();
   StatusOr<bool> AlreadyComplete(const PlannedFile& f);
   Status WriteFile(PlannedFile& f, const WeightSource& src);
@@ -118,6 +128,7 @@ class Extractor {
   const ExtractOptions& o_;
   FileSystem* fs_;
   std::vector<uint8_t> buffer_;
+  std::vector<uint8_t> quant_buffer_;           // one chunk of rows, quantized
   std::map<std::string, PlannedFile> planned_;  // by relative path
   std::vector<PlannedFile*> order_;
   bool complete_ = true;
@@ -154,6 +165,52 @@ void Extractor::AddPiece(const std::string& path, StoreFileKind kind, Component 
   f.pieces.push_back(std::move(piece));
 }
 
+Status Extractor::AddExpertPiece(const WeightSource& src, const std::string& path, Component c,
+                                 int layer, int expert, Piece piece) {
+  if (o_.quant == WeightFormat::kBf16) {
+    AddPiece(path, StoreFileKind::kExpert, c, layer, expert, std::move(piece));
+    return Status::Ok();
+  }
+  const std::string where =
+      fmt::format("{}: tensor '{}'", src.files()[piece.src->file], piece.name);
+  if (piece.dtype != DType::kBF16 || piece.shape.size() != 2) {
+    return InvalidArgument(fmt::format(
+        "{}: --quant {} needs BF16 [rows, cols] expert weights, found "
+        "{} {}",
+        where, WeightFormatName(o_.quant), DTypeName(piece.dtype), ShapeString(piece.shape)));
+  }
+  const int64_t rows = piece.shape[0], cols = piece.shape[1];
+  const int64_t group = o_.quant == WeightFormat::kInt4 ? o_.group : 0;
+  OMNI_RETURN_IF_ERROR(CheckQuantShape(o_.quant, rows, cols, group, where));
+  const QuantLayout l = LayoutOf(o_.quant, rows, cols, group);
+  const std::string name = piece.name;
+  Piece values = piece;
+  values.dtype = o_.quant == WeightFormat::kInt8 ? DType::kI8 : DType::kU8;
+  values.shape = {rows, o_.quant == WeightFormat::kInt8 ? cols : cols / 2};
+  values.bytes = l.q_bytes;
+  values.quant_part = 0;
+  values.rows = rows;
+  values.cols = cols;
+  Piece scales = values;
+  scales.name = QuantScaleName(name);
+  scales.dtype = DType::kF32;
+  scales.shape = o_.quant == WeightFormat::kInt8 ? std::vector<int64_t>{rows}
+                                                 : std::vector<int64_t>{rows, cols / group};
+  scales.bytes = l.scale_bytes;
+  scales.quant_part = 1;
+  AddPiece(path, StoreFileKind::kExpert, c, layer, expert, std::move(values));
+  AddPiece(path, StoreFileKind::kExpert, c, layer, expert, scales);
+  if (o_.quant == WeightFormat::kInt4) {
+    Piece zeros = scales;
+    zeros.name = QuantZeroName(name);
+    zeros.dtype = DType::kU8;
+    zeros.bytes = l.zero_bytes;
+    zeros.quant_part = 2;
+    AddPiece(path, StoreFileKind::kExpert, c, layer, expert, std::move(zeros));
+  }
+  return Status::Ok();
+}
+
 Status Extractor::Plan(const WeightSource& src) {
   const std::vector<WeightEntry>& tensors = src.tensors();
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -177,8 +234,9 @@ Status Extractor::Plan(const WeightSource& src) {
         complete_ = false;
         continue;
       }
-      AddPiece(ExpertFilePath(kind.component, kind.layer, kind.expert), StoreFileKind::kExpert,
-               kind.component, kind.layer, kind.expert, std::move(whole));
+      OMNI_RETURN_IF_ERROR(
+          AddExpertPiece(src, ExpertFilePath(kind.component, kind.layer, kind.expert),
+                         kind.component, kind.layer, kind.expert, std::move(whole)));
       continue;
     }
     // Fused [E, 2I, H] gate_up_proj or [E, H, I] down_proj: one contiguous slice per expert.
@@ -198,10 +256,10 @@ Status Extractor::Plan(const WeightSource& src) {
         complete_ = false;
         continue;
       }
-      AddPiece(ExpertFilePath(kind.component, kind.layer, e), StoreFileKind::kExpert,
-               kind.component, kind.layer, e,
-               Piece{part.name, t.dtype, part.shape, &t, part.first * elem, part.numel * elem,
-                     shard, order | static_cast<uint64_t>(i)});
+      OMNI_RETURN_IF_ERROR(AddExpertPiece(
+          src, ExpertFilePath(kind.component, kind.layer, e), kind.component, kind.layer, e,
+          Piece{part.name, t.dtype, part.shape, &t, part.first * elem, part.numel * elem, shard,
+                order | static_cast<uint64_t>(i)}));
     }
   }
   // Files in a stable order: dense, routers, then experts by component, layer, expert.
@@ -296,7 +354,8 @@ Status Extractor::WriteFile(PlannedFile& f, const WeightSource& src) {
   OMNI_RETURN_IF_ERROR(fs_->CreateDirectories(fs::path(final_path).parent_path().string()));
   OMNI_ASSIGN_OR_RETURN(TempFile out, TempFile::Create(final_path, fs_));
   Xxh3Stream hash;
-  auto append = [&](const void* data, size_t n) -> Status {
+  const std::function<Status(const void*, size_t)> append = [&](const void* data,
+                                                                size_t n) -> Status {
     hash.Update(data, n);
     OMNI_RETURN_IF_ERROR(out.file().Append(data, n));
     Progress(n);
@@ -307,6 +366,10 @@ Status Extractor::WriteFile(PlannedFile& f, const WeightSource& src) {
   OMNI_RETURN_IF_ERROR(append(len, 8));
   OMNI_RETURN_IF_ERROR(append(f.header.data(), f.header.size()));
   for (const Piece& p : f.pieces) {
+    if (p.quant_part >= 0) {
+      OMNI_RETURN_IF_ERROR(WriteQuantPiece(p, src, append));
+      continue;
+    }
     for (uint64_t off = 0; off < p.bytes; off += buffer_.size()) {
       const size_t n = std::min<uint64_t>(buffer_.size(), p.bytes - off);
       OMNI_RETURN_IF_ERROR(src.Read(*p.src, p.src_offset + off, n, buffer_.data()));
@@ -318,6 +381,32 @@ Status Extractor::WriteFile(PlannedFile& f, const WeightSource& src) {
   report_.files_written++;
   report_.bytes_written += f.meta.bytes;
   return Journal(f.meta);
+}
+
+Status Extractor::WriteQuantPiece(const Piece& p, const WeightSource& src,
+                                  const std::function<Status(const void*, size_t)>& append) {
+  // Rows are quantized independently: a chunk of rows that fits the copy buffer at a time, and
+  // the part this piece holds of each chunk appended (row-major parts concatenate).
+  const int64_t group = o_.quant == WeightFormat::kInt4 ? o_.group : 0;
+  const uint64_t row_bytes = 2 * static_cast<uint64_t>(p.cols);
+  const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(buffer_.size() / row_bytes));
+  std::vector<uint16_t> rows(static_cast<size_t>(std::min(chunk, p.rows) * p.cols));
+  for (int64_t r = 0; r < p.rows; r += chunk) {
+    const int64_t n = std::min(chunk, p.rows - r);
+    OMNI_RETURN_IF_ERROR(
+        src.Read(*p.src, p.src_offset + r * row_bytes, n * row_bytes, rows.data()));
+    const QuantLayout l = LayoutOf(o_.quant, n, p.cols, group);
+    quant_buffer_.resize(l.total());
+    QuantizeBf16(o_.quant, rows.data(), n, p.cols, group, quant_buffer_.data());
+    const uint64_t at = p.quant_part == 0   ? l.q_offset
+                        : p.quant_part == 1 ? l.scale_offset
+                                            : l.zero_offset;
+    const uint64_t bytes = p.quant_part == 0   ? l.q_bytes
+                           : p.quant_part == 1 ? l.scale_bytes
+                                               : l.zero_bytes;
+    OMNI_RETURN_IF_ERROR(append(quant_buffer_.data() + at, bytes));
+  }
+  return Status::Ok();
 }
 
 Status Extractor::CopyExtra(const std::string& name) {
@@ -365,6 +454,9 @@ StatusOr<ExtractReport> Extractor::Run() {
         fmt::format("{}: already an expert store (extract reads a checkpoint; "
                     "use repack to turn a store back into one)",
                     o_.model));
+  }
+  if (o_.quant == WeightFormat::kInt4) {
+    OMNI_RETURN_IF_ERROR(CheckQuantShape(WeightFormat::kInt4, 0, 0, o_.group, "--group"));
   }
   OMNI_ASSIGN_OR_RETURN(std::unique_ptr<WeightSource> src, OpenCheckpointSource(o_.model, fs_));
   OMNI_RETURN_IF_ERROR(Plan(*src));
@@ -433,6 +525,8 @@ StatusOr<ExtractReport> Extractor::Run() {
   m.selection.layers = o_.layers;
   m.selection.experts = o_.experts;
   m.selection.complete = complete_;
+  m.quantization.experts = o_.quant;
+  m.quantization.group = o_.quant == WeightFormat::kInt4 ? o_.group : 0;
   for (const PlannedFile* f : order_) m.files.push_back(f->meta);
   if (Status s = WriteFileAtomically(fs_, Out(std::string(kManifestFileName)),
                                      ManifestToJson(m).dump(1) + "\n");

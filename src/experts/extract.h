@@ -19,6 +19,7 @@
 
 #include "io/file_system.h"
 #include "model/tensor_table.h"
+#include "ops/quant.h"
 #include "util/status.h"
 
 namespace omnisage {
@@ -35,6 +36,11 @@ struct ExtractOptions {
   std::vector<Component> components;
   std::optional<std::pair<int, int>> layers;  // inclusive; nullopt: all
   std::vector<int> experts;                   // empty: all
+  // Routed experts quantized on the way (ops/quant.h): bf16 copies them as they are; int8 and
+  // int4 (groups of `group`) need BF16 expert weights and write `.weight` (I8 [out, in] or U8
+  // [out, in / 2]), `.weight_scale` (F32) and, int4, `.weight_zero_point` (U8) per projection.
+  WeightFormat quant = WeightFormat::kBf16;
+  int64_t group = 128;
   bool progress = true;
   FileSystem* fs = nullptr;  // nullptr: the POSIX file system
 };

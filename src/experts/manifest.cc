@@ -107,6 +107,11 @@ ordered_json ManifestToJson(const Manifest& m) {
       m.selection.experts.empty() ? ordered_json(nullptr) : ordered_json(m.selection.experts);
   sel["complete"] = m.selection.complete;
   j["selection"] = sel;
+  if (m.quantization.quantized()) {
+    ordered_json q = {{"format", WeightFormatName(m.quantization.experts)}};
+    if (m.quantization.group > 0) q["group"] = m.quantization.group;
+    j["quantization"] = {{"experts", q}};
+  }
   j["config"] = m.config;
   ordered_json files = ordered_json::array();
   for (const StoreFile& f : m.files) {
@@ -201,6 +206,26 @@ StatusOr<Manifest> ParseManifest(std::string_view text, const std::string& file_
       for (int64_t x : e) m.selection.experts.push_back(static_cast<int>(x));
     }
     OMNI_ASSIGN_OR_RETURN(m.selection.complete, GetBoolOr(s, "complete", sat, true));
+  }
+  if (root.contains("quantization")) {
+    const JsonPath qat = at.Child("quantization").Child("experts");
+    const json& q = root["quantization"];
+    if (!q.is_object() || !q.contains("experts") || !q["experts"].is_object()) {
+      return qat.Error("expected an object {\"format\": ..., \"group\": ...}");
+    }
+    OMNI_ASSIGN_OR_RETURN(std::string format, GetString(q["experts"], "format", qat));
+    const std::optional<WeightFormat> f = ParseWeightFormat(format);
+    if (!f || *f == WeightFormat::kBf16) {
+      return qat.Child("format").Error(
+          fmt::format("unknown quantization '{}' (this build reads int8, int4)", format));
+    }
+    m.quantization.experts = *f;
+    if (*f == WeightFormat::kInt4) {
+      OMNI_ASSIGN_OR_RETURN(m.quantization.group, GetInt(q["experts"], "group", qat));
+      if (Status s = CheckQuantShape(*f, 0, 0, m.quantization.group, "group"); !s.ok()) {
+        return qat.Child("group").Error(s.message());
+      }
+    }
   }
   if (!root.contains("files") || !root["files"].is_array()) {
     return at.Child("files").Error("missing or not an array");

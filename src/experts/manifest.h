@@ -22,6 +22,7 @@
 
 #include "io/safetensors.h"
 #include "model/tensor_table.h"
+#include "ops/quant.h"
 #include "tensor/dtype.h"
 #include "util/status.h"
 
@@ -62,12 +63,22 @@ struct StoreSelection {
   bool complete = true;                       // every expert of the source is in the store
 };
 
+// How the store holds the routed experts (`extract --quant`): bf16 as in the source, or int8 /
+// int4 (ops/quant.h; each expert tensor's `.weight` holds the values, `.weight_scale` and int4's
+// `.weight_zero_point` beside it). Recorded as "quantization" in manifest.json, absent for bf16.
+struct StoreQuantization {
+  WeightFormat experts = WeightFormat::kBf16;
+  int64_t group = 0;  // int4's group size
+  bool quantized() const { return experts != WeightFormat::kBf16; }
+};
+
 struct Manifest {
   std::string model_type;
   nlohmann::json config;  // config.json of the source (null when it had none)
   std::string source_path;
   std::string expert_layout;  // "per_expert" or "fused" in the source
   StoreSelection selection;
+  StoreQuantization quantization;
   std::vector<StoreFile> files;
 };
 

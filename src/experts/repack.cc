@@ -28,6 +28,12 @@ StatusOr<RepackReport> RepackStore(const RepackOptions& o) {
         "repack needs every expert: extract the full model",
         o.store));
   }
+  if (m.quantization.quantized()) {
+    return InvalidArgument(fmt::format(
+        "{}: the store's experts are quantized ({}, extract --quant); repack rebuilds the original "
+        "checkpoint byte for byte and needs a bf16 store: extract the model again without --quant",
+        o.store, WeightFormatName(m.quantization.experts)));
+  }
   // Tensors by source shard, each shard in source order.
   struct Item {
     uint64_t order;

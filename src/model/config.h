@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/quant.h"
 #include "util/status.h"
 
 namespace omnisage {
@@ -41,6 +42,11 @@ struct DecoderConfig {
   bool mrope_interleaved = false;
   bool tie_word_embeddings = false;
   int64_t max_position_embeddings = 0;
+  // How the routed experts are stored: not from config.json but from the weights themselves
+  // (DetectExpertFormat, model/expert_provider.h): bf16, or int8/int4 in an expert store made
+  // with `extract --quant` (ops/quant.h). expert_group: int4's group size, else 0.
+  WeightFormat expert_format = WeightFormat::kBf16;
+  int64_t expert_group = 0;
 
   // transformers' rule: MoE unless listed in mlp_only_layers, when experts exist and
   // (layer + 1) % decoder_sparse_step == 0.

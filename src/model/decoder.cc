@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "ops/ops.h"
+#include "ops/quant.h"
 #include "util/memory_ledger.h"
 #include "util/thread_pool.h"
 
@@ -122,6 +123,15 @@ Status MoeDecoder::ForwardBatch(float* x, int64_t n, KvCache* const* caches, Thr
   OMNI_RETURN_IF_ERROR(s);
   for (int64_t t = 0; t < n; ++t) caches[t]->set_length(row_slots_[t] + 1);
   return Status::Ok();
+}
+
+void MoeDecoder::MatMul(const float* x, int64_t n, int64_t in, const QuantMatrix& w, int64_t out,
+                        float* y, ThreadPool* pool) const {
+  if (w.format == WeightFormat::kBf16) {
+    return MatMul(x, n, in, static_cast<const uint16_t*>(w.q), out, y, pool);
+  }
+  // Every row of a quantized product is summed alone, whatever the batch (tested).
+  ops::MatMulQuant(x, n, in, w, out, y, pool);
 }
 
 void MoeDecoder::MatMul(const float* x, int64_t n, int64_t in, const uint16_t* w, int64_t out,

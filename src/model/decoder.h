@@ -132,6 +132,10 @@ class MoeDecoder {
   // ops::MatMulBf16, row by row in a batch (see ForwardBatch).
   void MatMul(const float* x, int64_t n, int64_t in, const uint16_t* w, int64_t out, float* y,
               ThreadPool* pool) const;
+  // The same for an expert projection in any format (bf16 as above; int8/int4: ops::MatMulQuant,
+  // whose rows do not depend on the batch).
+  void MatMul(const float* x, int64_t n, int64_t in, const QuantMatrix& w, int64_t out, float* y,
+              ThreadPool* pool) const;
   // Each step reads act_.normed and writes act_.delta [n, hidden] unless it says otherwise.
   void Attention(const Layer& w, int layer, int64_t n, const float* positions, ThreadPool* pool);
   void PredictNext(int layer, const float* x);

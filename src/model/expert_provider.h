@@ -20,17 +20,36 @@
 #include "io/weight_source.h"
 #include "model/config.h"
 #include "model/tensor_table.h"
+#include "ops/quant.h"
 #include "util/memory_ledger.h"
 #include "util/status.h"
 
 namespace omnisage {
 
-// One routed expert: SwiGLU with gate/up [inter, hidden] and down [hidden, inter], bf16 row-major.
+// One routed expert: SwiGLU with gate/up [inter, hidden] and down [hidden, inter], row-major, in
+// the stack's expert format (DecoderConfig::expert_format: bf16, int8 or int4, ops/quant.h).
 struct ExpertWeights {
-  const uint16_t* gate = nullptr;
-  const uint16_t* up = nullptr;
-  const uint16_t* down = nullptr;
+  QuantMatrix gate, up, down;
 };
+
+// Where the three projections of one expert lie in its buffer (bytes): bf16 back to back as in
+// the checkpoints; quantized, each projection laid out as ops/quant.h says, starting on a
+// 64-byte boundary. `total` is what the expert costs in memory (the cache's charge).
+struct ExpertBuffer {
+  uint64_t gate_at = 0, up_at = 0, down_at = 0, total = 0;
+};
+ExpertBuffer ExpertBufferOf(const DecoderConfig& c);
+// The expert held in `base` (ExpertBufferOf(c).total bytes).
+ExpertWeights ExpertWeightsAt(const DecoderConfig& c, const uint8_t* base);
+
+// Sets c->expert_format and c->expert_group from the tensors of the stack's first MoE layer's
+// expert 0: BF16 weights are bf16; I8 weights with an F32 `<name>_scale` [out] are int8; U8
+// weights [out, in / 2] with `<name>_scale` F32 [out, in / group] are int4. A stack without
+// experts, or whose expert 0 is missing, stays bf16 (reading it later names what is missing).
+// Errors name the tensor: a scale or zero point that is missing or disagrees with the shape, a
+// group size that is not 32, 64 or 128 or does not divide a row.
+Status DetectExpertFormat(const WeightSource& source, const std::string& stack_prefix,
+                          DecoderConfig* c);
 
 class ExpertProvider {
  public:
@@ -44,13 +63,19 @@ class ExpertProvider {
   virtual bool IsResident(int layer, int expert) const { return true; }
 };
 
-// Reads one expert's three tensors from `source` into `dst` (3 · inter · hidden values: gate, up,
-// down). Shapes and dtypes are checked; errors name the tensor and give the shape found. With
+// DetectExpertFormat for every MoE stack of the model (the thinker's or qwen3_moe's text stack,
+// the talker's).
+Status DetectExpertFormats(const WeightSource& source, ModelConfig* config);
+
+// Reads one expert's tensors from `source` into `dst` (ExpertBufferOf(c).total bytes): gate, up,
+// down, each its `.weight` and, when quantized, `.weight_scale` (and int4's
+// `.weight_zero_point`). Shapes and dtypes are checked against the stack's expert format; errors
+// name the tensor and give the dtype and shape found. With
 // `verify`, the bytes read are checked against the checksum the source records for the expert's
 // file (WeightSource::VerifyFile: an expert store's manifest) when the three tensors are its
 // whole file.
 Status ReadExpert(const WeightSource& source, const DecoderLayerNames& names, int expert,
-                  int64_t inter, int64_t hidden, uint16_t* dst, bool verify = false);
+                  const DecoderConfig& c, uint8_t* dst, bool verify = false);
 
 // Every expert of every MoE layer loaded at start-up (the unlimited baseline).
 class ResidentExperts final : public ExpertProvider {
@@ -65,10 +90,11 @@ class ResidentExperts final : public ExpertProvider {
   void Release(int layer, int expert) override {}
 
  private:
-  int64_t inter_ = 0, hidden_ = 0, experts_ = 0;
-  std::vector<std::vector<uint16_t>>
-      layers_;                         // [layer] -> experts x (gate, up, down); empty if dense
-  std::vector<LedgerCharge> charges_;  // kExpertCache, one per loaded layer
+  DecoderConfig config_;
+  uint64_t expert_bytes_ = 0;
+  int64_t experts_ = 0;
+  std::vector<std::vector<uint8_t>> layers_;  // [layer] -> experts x ExpertBuffer; empty if dense
+  std::vector<LedgerCharge> charges_;         // kExpertCache, one per loaded layer
 };
 
 }  // namespace omnisage

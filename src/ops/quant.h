@@ -84,6 +84,11 @@ inline uint8_t Int4At(const uint8_t* row, int64_t i) {
   return j < kInt4Block / 2 ? (byte & 0x0f) : (byte >> 4);
 }
 
+// The tensors of a quantized matrix stored under `name` (its `.weight`): the values under `name`
+// itself, the scales under name + "_scale", int4's zero points under name + "_zero_point".
+inline std::string QuantScaleName(const std::string& name) { return name + "_scale"; }
+inline std::string QuantZeroName(const std::string& name) { return name + "_zero_point"; }
+
 // Activations quantized to int8 for the integer-dot-product kernels: per block of kQ8Block
 // values of a row, scale = max |x| / 127 and q = round(x / scale) (ties to even; 0 when the block
 // is all zero). One definition shared by the fast kernel and its reference, so both see the same

@@ -7,6 +7,7 @@
 
 #include "experts/store.h"
 #include "io/file.h"
+#include "model/expert_provider.h"
 #include "tokenizer/chat_template.h"
 #include "util/elapsed.h"
 #include "util/phase.h"
@@ -27,6 +28,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
         fmt::format("{}: config.json not found (needed to run a model)", options.model));
   }
   OMNI_ASSIGN_OR_RETURN(e->config_, LoadModelConfig(e->source_->config_path()));
+  OMNI_RETURN_IF_ERROR(DetectExpertFormats(*e->source_, &e->config_));
   if (const int64_t max_pos = e->config_.text.max_position_embeddings;
       max_pos > 0 && options.context > max_pos) {
     return OutOfRange(fmt::format(

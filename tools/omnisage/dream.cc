@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "experts/store.h"
 #include "experts/trace.h"
+#include "model/expert_provider.h"
 #include "option_flags.h"
 #include "runtime/engine.h"
 #include "sage/trust.h"
@@ -39,6 +40,7 @@ int RunDream(const DreamArgs& a) {
   }
   auto config = LoadModelConfig((*source)->config_path());
   if (!config.ok()) return ReportError(config.status().message());
+  if (Status s = DetectExpertFormats(**source, &*config); !s.ok()) return ReportError(s.message());
   const Component component =
       config->arch == Arch::kQwen3Moe ? Component::kText : Component::kThinker;
   const TraceHeader expected = TraceHeaderOf(*config, component);

@@ -19,6 +19,8 @@ struct ExtractArgs {
   std::string component = "all";
   std::string layers;
   std::string experts;
+  std::string quant = "bf16";
+  int64_t group = 128;
   bool json = false;
 };
 
@@ -42,6 +44,8 @@ int RunExtract(const ExtractArgs& a) {
     if (!experts.ok()) return ReportError("--experts: " + experts.status().message());
     o.experts = *experts;
   }
+  o.quant = *ParseWeightFormat(a.quant);  // CLI::IsMember checked it
+  o.group = a.group;
   auto r = ExtractStore(o);
   if (!r.ok()) return ReportError(r.status().message());
   const double rate = r->seconds > 0 ? static_cast<double>(r->bytes_written) / r->seconds : 0;
@@ -83,6 +87,14 @@ void AddExtractCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   sub->add_option("--layers", args->layers, "Only experts of these layers, e.g. 0-7");
   sub->add_option("--experts", args->experts, "Only these experts, e.g. 0-15,42");
+  sub->add_option("--quant", args->quant,
+                  "Store the routed experts as int8 (per-row scales) or int4 (groups with scales "
+                  "and zero points); bf16 copies them as they are")
+      ->check(CLI::IsMember({"bf16", "int8", "int4"}))
+      ->capture_default_str();
+  sub->add_option("--group", args->group, "int4 group size: 32, 64 or 128 values per scale")
+      ->check(CLI::IsMember({32, 64, 128}))
+      ->capture_default_str();
   sub->add_flag("--json", args->json, "Print a JSON summary (and no progress bar)");
   sub->callback([args, exit_code] { *exit_code = RunExtract(*args); });
 }

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "experts/store.h"
 #include "model/config.h"
+#include "model/expert_provider.h"
 #include "model/inventory.h"
 #include "option_flags.h"
 #include "util/units.h"
@@ -96,6 +97,7 @@ int RunInspect(const InspectArgs& a, const CLI::App& sub) {
   if (!(*source)->config_path().empty()) {
     auto c = LoadModelConfig((*source)->config_path());
     if (!c.ok()) return ReportError(c.status().message());
+    if (Status s = DetectExpertFormats(**source, &*c); !s.ok()) return ReportError(s.message());
     config = std::move(*c);
   }
   Inventory inv = TakeInventory(**source, config ? &*config : nullptr);
