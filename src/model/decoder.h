@@ -110,6 +110,10 @@ class MoeDecoder {
   KvCache NewCache(int64_t capacity) const {
     return KvCache(config_.num_layers, capacity, config_.num_kv_heads * config_.head_dim);
   }
+  // NewCache(capacity).bytes(), without making one.
+  uint64_t CacheBytes(int64_t capacity) const {
+    return KvCache::BytesFor(config_.num_layers, capacity, config_.num_kv_heads * config_.head_dim);
+  }
 
  private:
   struct Layer {

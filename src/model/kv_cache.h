@@ -24,8 +24,11 @@ class KvCache {
   float* v(int64_t layer, int64_t pos) { return v_[layer].data() + pos * kv_dim_; }
   void set_length(int64_t n) { length_ = n; }
   void Clear() { length_ = 0; }
-  uint64_t bytes() const {
-    return 2 * k_.size() * static_cast<uint64_t>(capacity_ * kv_dim_) * sizeof(float);
+  uint64_t bytes() const { return BytesFor(static_cast<int64_t>(k_.size()), capacity_, kv_dim_); }
+  // What a cache of these dimensions holds (keys and values, float32).
+  static uint64_t BytesFor(int64_t layers, int64_t capacity, int64_t kv_dim) {
+    return 2 * static_cast<uint64_t>(layers) * static_cast<uint64_t>(capacity * kv_dim) *
+           sizeof(float);
   }
 
  private:

@@ -59,6 +59,7 @@ class TextModel {
                       ThreadPool* pool, const float* positions = nullptr);
 
   KvCache NewCache(int64_t capacity) const { return decoder_->NewCache(capacity); }
+  uint64_t CacheBytes(int64_t capacity) const { return decoder_->CacheBytes(capacity); }
   const DecoderConfig& config() const { return decoder_->config(); }
   int64_t vocab_size() const { return decoder_->config().vocab_size; }
   MoeDecoder& decoder() { return *decoder_; }

@@ -355,9 +355,9 @@ StatusOr<int32_t> Session::Start(const Prompt& prompt, const GenerateOptions& op
   sampler_ = std::make_unique<Sampler>(options.sampling);
   const ScopedPhase phase(Phase::kPrefill);
   engine_->BeginForward();
-  const bool plain = prompt.audio.empty() && rope_delta_ == 0;
-  const MediaInputs media{prepared.positions.thw.data(), prepared.audio.data(),
-                          prepared.audio_rows};
+  // As Generate: the image features and their positions go with the prompt.
+  const bool plain = !prompt.has_media() && rope_delta_ == 0;
+  const MediaInputs media = Inputs(prepared);
   OMNI_RETURN_IF_ERROR(model.Forward(feed.data(), static_cast<int64_t>(feed.size()), &cache_, false,
                                      logits_.data(), &engine_->pool(), plain ? nullptr : &media));
   history_.insert(history_.end(), feed.begin(), feed.end());

@@ -98,6 +98,17 @@ HttpServer::HttpServer(Engine* engine, Speaker* speaker, const ServeOptions& opt
       started_(std::chrono::steady_clock::now()),
       http_(std::make_unique<httplib::Server>()) {
   caps_.audio_input = engine->config().arch == Arch::kQwen3OmniMoe;
+  caps_.image_input = engine->config().arch == Arch::kQwen3OmniMoe;
+  if (caps_.image_input) {
+    // Read before the worker starts: the engine's lazy getter is not for concurrent callers.
+    auto processor = engine->image_processor();
+    if (processor.ok()) {
+      image_processor_ = **processor;
+    } else {
+      caps_.image_input = false;
+      caps_.no_image_reason = processor.status().message();
+    }
+  }
   caps_.speech_output = speaker != nullptr;
   caps_.max_tokens_limit = options.max_tokens_limit;
   stop_id_ = engine->tokenizer()->TokenId(kChatStopToken);
@@ -167,6 +178,8 @@ HttpServer::HttpServer(Engine* engine, Speaker* speaker, const ServeOptions& opt
     if (CachedExperts* cache = engine_->expert_cache()) in.cache = cache->total_stats();
     in.expert_budget_bytes = engine_->expert_budget_bytes();
     in.total_expert_bytes = engine_->total_expert_bytes();
+    in.kv_cache_limit_bytes = static_cast<uint64_t>(options_.max_batch) *
+                              engine_->model().CacheBytes(engine_->options().context);
     in.uptime_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     res.set_content(RenderMetrics(in), "text/plain; version=0.0.4");
@@ -241,13 +254,17 @@ void HttpServer::Generate(const httplib::Request& req, httplib::Response& res, b
   GenerationRequest g;
   g.prompt.ids = engine_->tokenizer()->Encode(text);
   g.prompt.audio = std::move(a->api.audio);
+  g.prompt.images = std::move(a->api.images);
   g.options = a->api.options;
   if (stop_id_ >= 0 && !a->api.ignore_eos) g.options.stop_ids.push_back(stop_id_);
   g.stop = a->api.stop;
-  // The server's prompts carry text and audio (no images): the image settings do not matter.
-  const StatusOr<int64_t> expanded =
-      ExpandedLength(g.prompt, engine_->config(), ImageProcessorConfig{});
-  const int64_t prompt_tokens = expanded.ok() ? *expanded : 0;
+  // Token counts follow from the clips' lengths and the images' sizes: a prompt that cannot fit
+  // is refused here, before any encoder runs.
+  const StatusOr<int64_t> expanded = ExpandedLength(g.prompt, engine_->config(), image_processor_);
+  if (!expanded.ok()) {
+    return Error(res, {400, expanded.status().message(), "messages", "invalid_request_error"});
+  }
+  const int64_t prompt_tokens = *expanded;
   if (prompt_tokens > max_prompt_tokens_) {
     return Error(res, {400,
                        fmt::format("the prompt has {} tokens, more than this server takes ({})",

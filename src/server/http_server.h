@@ -72,6 +72,9 @@ class HttpServer {
   SpeakOptions speak_defaults_;
   std::string model_name_;
   ApiCapabilities caps_;
+  // The model's image processor settings, read once here (requests size their images with it
+  // on the HTTP threads); default settings when image input is off.
+  ImageProcessorConfig image_processor_;
   int32_t stop_id_ = -1;
   int64_t max_prompt_tokens_ = 0;
   std::chrono::steady_clock::time_point started_;

@@ -63,6 +63,9 @@ std::string RenderMetrics(const MetricsInputs& in) {
          in.expert_budget_bytes);
   Metric(&out, "omnisage_expert_total_bytes", "gauge", "Bytes of all routed experts",
          in.total_expert_bytes);
+  Metric(&out, "omnisage_kv_cache_limit_bytes", "gauge",
+         "The most the KV caches may hold (--max-batch caches of --context tokens)",
+         in.kv_cache_limit_bytes);
   const MemoryLedger& ledger = MemoryLedger::Global();
   out +=
       "# HELP omnisage_memory_ledger_bytes Memory the engine holds, by kind\n"

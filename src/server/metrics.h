@@ -20,6 +20,9 @@ struct MetricsInputs {
   std::optional<ExpertCacheStats> cache;  // null: every expert resident
   uint64_t expert_budget_bytes = 0;
   uint64_t total_expert_bytes = 0;
+  // The most the KV caches may hold: --max-batch caches of --context tokens (each running answer
+  // has one; a spoken answer runs alone).
+  uint64_t kv_cache_limit_bytes = 0;
   double uptime_seconds = 0;
 };
 

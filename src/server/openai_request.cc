@@ -6,7 +6,9 @@
 #include <limits>
 #include <type_traits>
 
+#include "media/image_file.h"
 #include "server/base64.h"
+#include "server/data_url.h"
 
 namespace omnisage {
 namespace {
@@ -130,20 +132,40 @@ std::optional<ApiError> ParsePart(const json& part, const std::string& where,
     message->parts.push_back({MessagePart::Kind::kAudio, "", where});
     return std::nullopt;
   }
-  if (type == "image_url" || type == "video_url" || type == "video") {
-    const bool image = type == "image_url";
-    if (!(image ? caps.image_input : caps.video_input)) {
-      return Bad(where, fmt::format("{}: {} parts are not supported by this build ({} input is "
-                                    "not in the engine yet)",
-                                    where, type, image ? "image" : "video"));
+  if (type == "image_url") {
+    if (!caps.image_input) {
+      return Bad(where,
+                 fmt::format("{}: image_url parts are not supported by this model ({})", where,
+                             caps.no_image_reason.empty() ? "it has no vision encoder"
+                                                          : caps.no_image_reason));
     }
-    // The hook for vision input: the part's URL (a data URL) goes to the renderer.
-    const json& body = part.contains(type) ? part[type] : json();
+    // {"image_url": {"url": ..., "detail": ...}} (detail is ignored: the image processor decides
+    // the resolution); a bare string is taken too.
+    const json body = part.contains("image_url") ? part["image_url"] : json();
     const json url = body.is_object() && body.contains("url") ? body["url"] : body;
-    if (!url.is_string()) return Bad(where, where + ": " + type + " needs {\"url\": a data URL}");
-    message->parts.push_back(
-        {image ? MessagePart::Kind::kImage : MessagePart::Kind::kVideo, "", url});
+    const std::string field = where + ".image_url.url";
+    if (!url.is_string()) {
+      return Bad(field, where + ": image_url needs {\"url\": \"data:image/png;base64,...\"}");
+    }
+    const std::string& text = url.get_ref<const std::string&>();
+    if (!IsDataUrl(text)) {
+      return Bad(field, fmt::format("{}: only data URLs are accepted (data:image/png;base64,...; "
+                                    "PNG, JPEG or WebP): this server downloads nothing (got '{}')",
+                                    where, text.substr(0, std::min<size_t>(text.size(), 40))));
+    }
+    auto data = ParseDataUrl(text, where);
+    if (!data.ok()) return Bad(field, data.status().message());
+    // Decoded from memory, by its signature; errors name the part.
+    auto image = DecodeImage(*NewMemoryFile(where, std::move(data->bytes)));
+    if (!image.ok()) return Bad(field, image.status().message());
+    out->images.push_back({where, std::move(*image)});
+    message->parts.push_back({MessagePart::Kind::kImage, "", where});
     return std::nullopt;
+  }
+  if (type == "video_url" || type == "video") {
+    return Bad(where, fmt::format("{}: {} parts are not supported by this build (video input is "
+                                  "not in the engine yet; send frames as image_url parts)",
+                                  where, type));
   }
   return Bad(where + ".type", fmt::format("{}: unknown content part type '{}' (text, input_audio, "
                                           "image_url)",

@@ -10,9 +10,11 @@
 // logprobs are accepted at their neutral values only; ignore_eos (as vLLM) generates exactly
 // max_tokens tokens. Unknown fields are ignored.
 //
-// Content parts: text; input_audio {data: base64, format: wav | mp3 | flac | ogg}; image_url and
-// video_url are refused with a 400 unless ApiCapabilities says the engine takes them (the hook
-// for vision input). Pure functions; thread-safe.
+// Content parts: text; input_audio {data: base64, format: wav | mp3 | flac | ogg}; image_url
+// {url: a data URL of a PNG, JPEG or WebP} on a model with a vision encoder, decoded here (an
+// http(s) URL is refused: the server downloads nothing); video_url and video are refused (video
+// input is not in the engine yet). A part the model cannot take is a 400 that says so. Pure
+// functions; thread-safe.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -38,21 +40,22 @@ nlohmann::json ErrorBody(const ApiError& e);
 
 // What this server's engine can take and give.
 struct ApiCapabilities {
-  bool audio_input = false;    // a model with an audio encoder
-  bool image_input = false;    // vision input (not in this build)
-  bool video_input = false;    // video input (not in this build)
-  bool speech_output = false;  // serve --speech on a model with a talker
+  bool audio_input = false;     // a model with an audio encoder
+  bool image_input = false;     // a model with a vision encoder
+  std::string no_image_reason;  // why not, for the 400 ("" : it has no vision encoder)
+  bool speech_output = false;   // serve --speech on a model with a talker
   int max_tokens_limit = 4096;
 };
 
 struct ApiRequest {
   bool chat = true;  // /v1/chat/completions, else /v1/completions
   std::string model;
-  std::vector<Message> messages;  // chat: audio parts name their clip in `audio`
-  std::vector<AudioClip> audio;   // decoded input_audio parts, in order
-  std::string prompt;             // completions: fed as is
-  GenerateOptions options;        // the server's defaults, overridden by the request
-  std::vector<std::string> stop;  // stop strings (not part of the answer)
+  std::vector<Message> messages;   // chat: media parts name their part ("messages[0].content[1]")
+  std::vector<AudioClip> audio;    // decoded input_audio parts, in order
+  std::vector<ImageInput> images;  // decoded image_url parts, in order (named by their part)
+  std::string prompt;              // completions: fed as is
+  GenerateOptions options;         // the server's defaults, overridden by the request
+  std::vector<std::string> stop;   // stop strings (not part of the answer)
   bool stream = false;
   bool include_usage = false;
   bool ignore_eos = false;   // vLLM's extension: generate past <|im_end|> (benchmarks)

@@ -256,14 +256,98 @@ TEST_F(ServeTest, AudioPartIsHeardAsRunHearsTheFile) {
   ExpectError(Post("/v1/chat/completions", req.dump()), 400, "messages[0].content[0]");
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+json ImageRequest(const std::string& url, int max_tokens = 8) {
+  return {{"max_tokens", max_tokens},
+          {"messages",
+           {{{"role", "user"},
+             {"content",
+              {{{"type", "image_url"}, {"image_url", {{"url", url}}}},
+               {{"type", "text"}, {"text", "What is this?"}}}}}}}};
+}
+
+// An image_url data URL is seen as `run --image` sees the same file: PNG, JPEG and WebP (96×64:
+// 6 image tokens between <|vision_start|> and <|vision_end|>), whole and streamed. exact.jpg
+// (quality 90) and exact.webp (lossless) are exact.png saved by Pillow 12.
+TEST_F(ServeTest, ImagePartIsSeenAsRunSeesTheFile) {
+  const std::string golden = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/vision/";
+  auto [tstatus, text_only] = Post(
+      "/v1/chat/completions",
+      json({{"max_tokens", 8}, {"messages", {{{"role", "user"}, {"content", "What is this?"}}}}})
+          .dump());
+  ASSERT_EQ(tstatus, 200) << text_only.dump();
+  for (const auto& [file, type] : std::vector<std::pair<std::string, std::string>>{
+           {"exact.png", "image/png"}, {"exact.jpg", "image/jpeg"}, {"exact.webp", "image/webp"}}) {
+    const std::string url = "data:" + type + ";base64," + Base64(ReadFile(golden + file));
+    auto [status, body] = Post("/v1/chat/completions", ImageRequest(url).dump());
+    ASSERT_EQ(status, 200) << file << ": " << body.dump();
+    const std::string answer = body["choices"][0]["message"]["content"];
+    EXPECT_EQ(answer,
+              RunAnswer("--max-tokens 8 --image " + golden + file + " --prompt 'What is this?'"))
+        << file;
+    EXPECT_EQ(body["usage"]["prompt_tokens"].get<int>(),
+              text_only["usage"]["prompt_tokens"].get<int>() + 8)
+        << file;
+    json req = ImageRequest(url);
+    req["stream"] = true;
+    httplib::Client c = server_->Client();
+    StreamResult s = PostStream(c, "/v1/chat/completions", req.dump(), kAuth);
+    ASSERT_EQ(s.status, 200) << file << ": " << s.body;
+    EXPECT_EQ(StreamedText(s.body, nullptr), answer) << file;
+  }
+  // Two images in one message, and one in an earlier turn.
+  const std::string png = "data:image/png;base64," + Base64(ReadFile(golden + "exact.png"));
+  json two = ImageRequest(png);
+  two["messages"][0]["content"].insert(two["messages"][0]["content"].begin(),
+                                       two["messages"][0]["content"][0]);
+  auto [status2, body2] = Post("/v1/chat/completions", two.dump());
+  ASSERT_EQ(status2, 200) << body2.dump();
+  EXPECT_EQ(body2["choices"][0]["message"]["content"],
+            RunAnswer("--max-tokens 8 --image " + golden + "exact.png --image " + golden +
+                      "exact.png --prompt 'What is this?'"));
+}
+
+TEST_F(ServeTest, BadImagePartsAre400NamingThePart) {
+  const std::string field = "messages[0].content[0].image_url.url";
+  ExpectError(Post("/v1/chat/completions", ImageRequest("https://example.com/cat.png").dump()), 400,
+              "only data URLs are accepted", field);
+  ExpectError(Post("/v1/chat/completions", ImageRequest("file:///etc/passwd").dump()), 400,
+              "only data URLs are accepted", field);
+  ExpectError(Post("/v1/chat/completions", ImageRequest("data:image/png,abc").dump()), 400,
+              "must be base64", field);
+  ExpectError(Post("/v1/chat/completions", ImageRequest("data:image/png;base64,%%%").dump()), 400,
+              "not base64", field);
+  ExpectError(Post("/v1/chat/completions",
+                   ImageRequest("data:image/png;base64," + Base64("not an image at all")).dump()),
+              400, "messages[0].content[0]", field);
+  const std::string png =
+      ReadFile(std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/vision/exact.png");
+  ExpectError(
+      Post("/v1/chat/completions",
+           ImageRequest("data:image/png;base64," + Base64(png.substr(0, png.size() / 2))).dump()),
+      400, "messages[0].content[0]", field);
+  json req = ImageRequest("data:image/png;base64," + Base64(png));
+  req["messages"][0]["content"][0] = {{"type", "image_url"}, {"image_url", {{"detail", "low"}}}};
+  ExpectError(Post("/v1/chat/completions", req.dump()), 400, "image_url needs", field);
+  // The server is fine afterwards.
+  EXPECT_EQ(
+      Post("/v1/chat/completions", ImageRequest("data:image/png;base64," + Base64(png)).dump())
+          .first,
+      200);
+}
+
 TEST_F(ServeTest, PartsThisBuildCannotTakeAre400) {
-  json req = {
-      {"messages",
-       {{{"role", "user"},
-         {"content",
-          {{{"type", "image_url"}, {"image_url", {{"url", "data:image/png;base64,iVBORw0KGgo="}}}},
-           {{"type", "text"}, {"text", "What is this?"}}}}}}}};
-  ExpectError(Post("/v1/chat/completions", req.dump()), 400, "image_url parts are not supported");
+  json req = {{"messages",
+               {{{"role", "user"},
+                 {"content",
+                  {{{"type", "video_url"}, {"video_url", {{"url", "data:video/mp4;base64,AAAA"}}}},
+                   {{"type", "text"}, {"text", "What is this?"}}}}}}}};
+  ExpectError(Post("/v1/chat/completions", req.dump()), 400,
+              "video_url parts are not supported by this build");
   req["messages"][0]["content"][0] = {{"type", "hologram"}};
   ExpectError(Post("/v1/chat/completions", req.dump()), 400,
               "unknown content part type 'hologram'");

@@ -105,9 +105,14 @@ class ServeProcess {
     std::lock_guard lock(mu_);
     return log_;
   }
+  // A client with generous timeouts: on a loaded machine a request may wait behind others for
+  // a server thread, and httplib's default 5 s write timeout would fail a large body (the load
+  // test's 150 KB one) that the server has not started reading yet.
   httplib::Client Client() const {
     httplib::Client c("127.0.0.1", port_);
+    c.set_connection_timeout(60, 0);
     c.set_read_timeout(60, 0);
+    c.set_write_timeout(60, 0);
     return c;
   }
 

@@ -137,6 +137,28 @@ TEST_P(ImagePromptGoldenTest, GreedyContinuationIsIdentical) {
   EXPECT_EQ(stats->prompt_tokens, static_cast<int64_t>(meta["cases"][GetParam()]["ids"].size()));
 }
 
+// The server's path: Start (the prefill) and StepBatch (the decode steps, here beside a text
+// session) give an image prompt transformers' greedy tokens too — the visual rows, deepstack
+// features and moved positions go through Start as through Generate.
+TEST_P(ImagePromptGoldenTest, StartAndStepBatchGiveTheSameTokens) {
+  const nlohmann::json meta = Meta();
+  const auto expected = meta["cases"][GetParam()]["greedy"].get<std::vector<int32_t>>();
+  Session media(engine_.get()), text(engine_.get());
+  GenerateStats stats;
+  auto first = media.Start(PromptOf(meta, GetParam()), GenerateOptions{}, &stats);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  Prompt hello;
+  hello.ids = engine_->tokenizer()->Encode("hello there");
+  ASSERT_TRUE(text.Start(hello, GenerateOptions{}, &stats).ok());
+  std::vector<int32_t> got = {*first};
+  while (got.size() < expected.size()) {
+    std::vector<int32_t> next;
+    ASSERT_TRUE(Session::StepBatch({&media, &text}, &next).ok());
+    got.push_back(next[0]);
+  }
+  EXPECT_EQ(got, expected);
+}
+
 INSTANTIATE_TEST_SUITE_P(Tiny, ImagePromptGoldenTest,
                          ::testing::Values("image", "two_images", "audio_image"));
 

@@ -4,11 +4,13 @@
 Generates the tiny model, starts the server on a free loopback port with an API key, and drives it
 with openai.OpenAI: models.list, chat completions whole and streamed (the streamed text equals the
 whole answer, usage in the last chunk), stop strings, seeded sampling, completions, an
-input_audio part, and the errors the client raises (401 AuthenticationError, 400
-BadRequestError with the field in `param`). Exits non-zero on the first failed check.
+input_audio part, an image_url part (a PNG data URL), and the errors the client raises (401
+AuthenticationError, 400 BadRequestError with the field in `param`, an http URL refused). Exits
+non-zero on the first failed check.
 
-Needs the `openai` package (tools/reference/requirements.txt), so it runs by hand, not in ctest
-(CI has no Python environment):
+Needs only the `openai` package (no Pillow: the PNG is written here). ctest runs it as
+OpenAiClientTest (tests/integration/openai_client_test.sh, a venv in the build directory with the
+pinned package); by hand:
 
   /opt/ref-venv/bin/python tools/reference/check_openai_client.py --omnisage build/tools/omnisage/omnisage
 """
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import wave
+import zlib
 
 import openai
 
@@ -35,6 +38,19 @@ def wav_bytes(seconds=0.7, rate=16000):
         w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
                                for i in range(int(seconds * rate))))
     return buf.getvalue()
+
+
+def png_bytes(width=96, height=64):
+    """An 8-bit RGB PNG of a colour gradient (stored with zlib, filter 0 on every row)."""
+    rows = b"".join(b"\0" + bytes(v for x in range(width)
+                                   for v in (x * 255 // width, y * 255 // height, (x + y) % 256))
+                    for y in range(height))
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data +
+                struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def check(cond, what):
@@ -133,13 +149,32 @@ def main():
             except openai.BadRequestError as e:
                 check(e.status_code == 400 and e.body.get("param") == "top_p",
                       "top_p 2 raises BadRequestError naming the field")
+            question = {"type": "text", "text": "What is this?"}
+            plain = client.chat.completions.create(model="tiny", max_tokens=4, messages=[
+                {"role": "user", "content": [question]}])
+            url = "data:image/png;base64," + base64.b64encode(png_bytes()).decode()
+            seen = client.chat.completions.create(model="tiny", max_tokens=4, messages=[{
+                "role": "user", "content": [{"type": "image_url", "image_url": {"url": url}},
+                                            question]}])
+            # 96x64 -> a 4x6 patch grid -> 6 tokens, between <|vision_start|> and <|vision_end|>.
+            check(seen.usage.prompt_tokens == plain.usage.prompt_tokens + 8 and
+                  seen.choices[0].message.content,
+                  "an image_url data URL is seen (its 6 tokens and 2 markers counted)")
             try:
                 client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": [
-                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}])
-                check(False, "an image part is refused")
+                    {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}])
+                check(False, "an http image URL is refused")
+            except openai.BadRequestError as e:
+                check("only data URLs are accepted" in e.message and
+                      e.body.get("param") == "messages[0].content[0].image_url.url",
+                      "an http image URL is a 400 saying only data URLs are accepted")
+            try:
+                client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": [
+                    {"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAA"}}]}])
+                check(False, "a video part is refused")
             except openai.BadRequestError as e:
                 check("not supported by this build" in e.message,
-                      "an image part this build cannot take is a 400 saying so")
+                      "a video part this build cannot take is a 400 saying so")
         finally:
             server.terminate()
             server.wait(timeout=30)
