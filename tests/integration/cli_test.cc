@@ -119,6 +119,43 @@ TEST_F(CliTest, BadConfigNamesTheField) {
   EXPECT_NE(r.out.find("thinker_config.text_config.num_experts"), std::string::npos) << r.out;
 }
 
+// A published compressed-tensors checkpoint (tests/golden/quant/compressed_tensors, the tensors
+// of one qwen3_moe layer) under a qwen3_moe config: inspect names the quantization and counts
+// each component's packed modules by scheme; an unknown quantization_config is an error naming
+// the field.
+TEST_F(CliTest, InspectReportsPublishedQuantization) {
+  ASSERT_EQ(RunCli("synth --preset tiny --arch qwen3_moe --out " + Path("moe")).exit_code, 0);
+  const std::string golden =
+      std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/quant/compressed_tensors/";
+  fs::create_directories(Path("ct"));
+  fs::copy_file(golden + "model.safetensors", Path("ct/model.safetensors"));
+  std::ifstream config_in(Path("moe/config.json")), quant_in(golden + "config.json");
+  auto config = nlohmann::json::parse(config_in);
+  config["quantization_config"] = nlohmann::json::parse(quant_in)["quantization_config"];
+  std::ofstream(Path("ct/config.json")) << config.dump();
+  CliResult r = RunCli("inspect --json " + Path("ct"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto q = nlohmann::json::parse(r.out)["quantization"];
+  EXPECT_EQ(q["method"], "compressed-tensors");
+  EXPECT_EQ(q["format"], "pack-quantized");
+  const auto& text = q["components"]["text"];
+  EXPECT_EQ(text["quantized_modules"], 4) << q.dump();
+  EXPECT_EQ(text["int4_exact_modules"], 1) << q.dump();      // the g32 gate_proj
+  EXPECT_EQ(text["unquantized_2d_weights"], 2) << q.dump();  // the router and lm_head
+  EXPECT_EQ(text["schemes"]["int4 g32 sym"], 1) << q.dump();
+  EXPECT_EQ(text["schemes"]["int8 per-channel asym"], 1) << q.dump();
+  CliResult table = RunCli("inspect " + Path("ct"));
+  ASSERT_EQ(table.exit_code, 0) << table.out;
+  EXPECT_NE(table.out.find("Quantization: compressed-tensors pack-quantized"), std::string::npos)
+      << table.out;
+  config["quantization_config"] = {{"quant_method", "bitsandbytes"}};
+  std::ofstream(Path("ct/config.json")) << config.dump();
+  CliResult bad = RunCli("inspect " + Path("ct"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("quantization_config.quant_method: 'bitsandbytes'"), std::string::npos)
+      << bad.out;
+}
+
 TEST_F(CliTest, BadBudgetIsRefused) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
   CliResult r = RunCli("inspect --budget 12XB " + Path("tiny"));

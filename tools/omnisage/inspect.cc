@@ -7,9 +7,11 @@
 
 #include "commands.h"
 #include "experts/store.h"
+#include "io/quant_config.h"
 #include "model/config.h"
 #include "model/expert_provider.h"
 #include "model/inventory.h"
+#include "model/published_quant.h"
 #include "option_flags.h"
 #include "util/units.h"
 
@@ -83,6 +85,55 @@ void PrintText(const Inventory& inv, const std::vector<MemoryPlan>& plans) {
   }
 }
 
+// How the checkpoint is quantized: a published format (config.json's quantization_config), per
+// component, and the routed experts' format of an OmniSage expert store.
+struct QuantReport {
+  std::optional<QuantConfig> published;
+  std::vector<ComponentQuant> components;
+  std::vector<std::pair<std::string, std::string>> stores;  // (stack, "int4 g128")
+};
+
+void PrintQuant(const QuantReport& r) {
+  for (const auto& [stack, format] : r.stores) {
+    std::printf("\nRouted experts of the %s: %s (expert store)\n", stack.c_str(), format.c_str());
+  }
+  if (!r.published) return;
+  std::printf("\nQuantization: %s\n", DescribeQuantConfig(*r.published).c_str());
+  std::printf("%-15s %10s %11s %12s  %s\n", "component", "quantized", "int4-exact", "unquantized",
+              "schemes");
+  for (const ComponentQuant& c : r.components) {
+    std::string schemes;
+    for (const auto& [name, n] : c.schemes) {
+      schemes += fmt::format("{}{} x{}", schemes.empty() ? "" : ", ", name, FormatCount(n));
+    }
+    if (c.unmatched > 0) {
+      schemes += fmt::format("{}{} packed but left unquantized by the config",
+                             schemes.empty() ? "" : "; ", FormatCount(c.unmatched));
+    }
+    std::printf("%-15s %10s %11s %12s  %s\n", std::string(ComponentName(c.component)).c_str(),
+                FormatCount(c.quantized).c_str(), FormatCount(c.int4_compatible).c_str(),
+                FormatCount(c.unquantized).c_str(), schemes.empty() ? "-" : schemes.c_str());
+  }
+}
+
+nlohmann::ordered_json QuantJson(const QuantReport& r) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const auto& [stack, format] : r.stores) j["expert_store"][stack] = format;
+  if (!r.published) return j;
+  j["method"] = QuantMethodName(r.published->method);
+  j["format"] = r.published->format;
+  j["description"] = DescribeQuantConfig(*r.published);
+  for (const ComponentQuant& c : r.components) {
+    auto& e = j["components"][std::string(ComponentName(c.component))];
+    e["quantized_modules"] = c.quantized;
+    e["int4_exact_modules"] = c.int4_compatible;
+    e["unquantized_2d_weights"] = c.unquantized;
+    e["packed_but_unquantized"] = c.unmatched;
+    e["schemes"] = c.schemes;
+  }
+  return j;
+}
+
 int RunInspect(const InspectArgs& a, const CLI::App& sub) {
   if (Status s = CheckGivenFlags(sub); !s.ok()) return ReportError(s.message());
   std::optional<SizeSpec> spec;
@@ -100,14 +151,34 @@ int RunInspect(const InspectArgs& a, const CLI::App& sub) {
     if (Status s = DetectExpertFormats(**source, &*c); !s.ok()) return ReportError(s.message());
     config = std::move(*c);
   }
+  QuantReport quant;
+  if (!(*source)->config_path().empty()) {
+    auto q = LoadQuantConfig((*source)->config_path());
+    if (!q.ok()) return ReportError(q.status().message());
+    quant.published = std::move(*q);
+    if (quant.published) quant.components = TakeQuantInventory(**source, *quant.published);
+  }
+  if (config) {
+    auto store = [&](const std::string& stack, const DecoderConfig& d) {
+      if (d.expert_format == WeightFormat::kBf16) return;
+      quant.stores.emplace_back(stack, d.expert_format == WeightFormat::kInt4
+                                           ? fmt::format("int4 g{}", d.expert_group)
+                                           : std::string(WeightFormatName(d.expert_format)));
+    };
+    store(config->arch == Arch::kQwen3Moe ? "model" : "thinker", config->text);
+    if (config->has_talker) store("talker", config->talker.text);
+  }
   Inventory inv = TakeInventory(**source, config ? &*config : nullptr);
   std::optional<uint64_t> budget;
   if (spec) budget = spec->Resolve(inv.expert_bytes);
   std::vector<MemoryPlan> plans = MemoryPlans(inv, budget);
   if (a.json) {
-    std::printf("%s\n", InventoryToJson(inv, plans).dump(2).c_str());
+    nlohmann::ordered_json j = InventoryToJson(inv, plans);
+    j["quantization"] = QuantJson(quant);
+    std::printf("%s\n", j.dump(2).c_str());
   } else {
     PrintText(inv, plans);
+    PrintQuant(quant);
   }
   return 0;
 }
