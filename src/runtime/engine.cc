@@ -8,6 +8,7 @@
 #include "experts/store.h"
 #include "io/file.h"
 #include "model/expert_provider.h"
+#include "model/published_source.h"
 #include "tokenizer/chat_template.h"
 #include "util/elapsed.h"
 #include "util/phase.h"
@@ -23,6 +24,9 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   e->options_ = options;
   OMNI_ASSIGN_OR_RETURN(e->source_,
                         OpenWeightSource(options.model, nullptr, ParseIoMode(options.io)));
+  // A published AWQ / GPTQ / compressed-tensors checkpoint: its packed layers as the engine's
+  // tensors (int4 experts where lossless, bf16 otherwise).
+  OMNI_ASSIGN_OR_RETURN(e->source_, WrapPublishedQuant(std::move(e->source_)));
   if (e->source_->config_path().empty()) {
     return NotFound(
         fmt::format("{}: config.json not found (needed to run a model)", options.model));
