@@ -1,11 +1,11 @@
-// A published compressed-tensors checkpoint runs as a model: the tiny qwen3_moe preset's
-// attention and expert projections packed here as pack-quantized 4-bit (the packing io/
-// packed_quant reads and packed_quant_test checks against the package), beside a plain bf16
+// A published checkpoint runs as a model: the tiny presets' attention and expert projections
+// packed here as compressed-tensors pack-quantized, AutoAWQ GEMM or GPTQ v1 4-bit (the layouts
+// io/packed_quant reads and packed_quant_test checks against the packages), beside a plain bf16
 // checkpoint holding the same layers dequantized. With groups the int4 kernels do not take (16)
 // every packed layer is read as bf16 and the logits equal the plain checkpoint's bit for bit;
 // with experts in groups of 32 they run as int4 experts (the format detected as an expert
-// store's) and stay within a small distance of the plain checkpoint (bf16 rounding of the
-// dequantized experts is the only difference).
+// store's) and stay within a small distance of the plain checkpoint (the int4 kernels' int8
+// activations and the plain copy's bf16 rounding are the only differences).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -68,6 +68,28 @@ std::vector<uint8_t> Bytes(const std::vector<T>& v) {
   return b;
 }
 
+// Mean KL divergence of the next-token distributions (rows of the tiny vocabulary).
+double MeanKl(const std::vector<float>& plain, const std::vector<float>& packed) {
+  const int64_t vocab = 4096, rows = static_cast<int64_t>(plain.size()) / vocab;
+  if (rows == 0 || packed.size() != plain.size()) return 1e9;
+  double kl = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* p = plain.data() + r * vocab;
+    const float* q = packed.data() + r * vocab;
+    const double mp = *std::max_element(p, p + vocab), mq = *std::max_element(q, q + vocab);
+    double zp = 0, zq = 0;
+    for (int64_t i = 0; i < vocab; ++i) {
+      zp += std::exp(p[i] - mp);
+      zq += std::exp(q[i] - mq);
+    }
+    for (int64_t i = 0; i < vocab; ++i) {
+      const double lp = p[i] - mp - std::log(zp), lq = q[i] - mq - std::log(zq);
+      kl += std::exp(lp) * (lp - lq);
+    }
+  }
+  return kl / static_cast<double>(rows);
+}
+
 class PublishedCheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -85,6 +107,64 @@ class PublishedCheckpointTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
+  enum class Packer { kCt, kAwq, kGptq };
+  struct Out {
+    TensorDecl decl;
+    std::vector<uint8_t> bytes;
+  };
+
+  // AutoAWQ GEMM or GPTQ v1 (io/packed_quant.h's layouts), scales in fp16 (the bf16 scales are
+  // exact in fp16 at these magnitudes, so every packer dequantizes to the same values).
+  void PackAwqOrGptq(const Layer& l, const std::string& m, int64_t out, int64_t in, int64_t group,
+                     std::vector<Out>* packed) const {
+    const int64_t groups = in / group;
+    std::vector<uint16_t> scales(groups * out);
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int64_t o = 0; o < out; ++o) {
+        const _Float16 h = static_cast<_Float16>(Bf16ToFloat(l.scale[o * groups + g]));
+        std::memcpy(&scales[g * out + o], &h, 2);
+      }
+    }
+    std::vector<uint32_t> zeros(groups * (out / 8), 0);
+    if (packer_ == Packer::kAwq) {
+      static constexpr int kOrder[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+      std::vector<uint32_t> q(in * (out / 8), 0);
+      for (int64_t c = 0; c < out / 8; ++c) {
+        for (int j = 0; j < 8; ++j) {
+          const int64_t o = 8 * c + kOrder[j];
+          for (int64_t i = 0; i < in; ++i) {
+            q[i * (out / 8) + c] |= static_cast<uint32_t>(l.q[o * in + i]) << (4 * j);
+          }
+          for (int64_t g = 0; g < groups; ++g) {
+            zeros[g * (out / 8) + c] |= static_cast<uint32_t>(l.zero[o * groups + g]) << (4 * j);
+          }
+        }
+      }
+      packed->push_back({{m + ".qweight", DType::kI32, {in, out / 8}}, Bytes(q)});
+    } else {
+      std::vector<uint32_t> q((in / 8) * out, 0);
+      std::vector<int32_t> g_idx(in);
+      for (int64_t i = 0; i < in; ++i) {
+        g_idx[i] = static_cast<int32_t>(i / group);
+        for (int64_t o = 0; o < out; ++o) {
+          q[(i / 8) * out + o] |= static_cast<uint32_t>(l.q[o * in + i]) << (4 * (i % 8));
+        }
+      }
+      for (int64_t g = 0; g < groups; ++g) {
+        for (int64_t o = 0; o < out; ++o) {  // v1: stored minus one
+          zeros[g * (out / 8) + o / 8] |= ((static_cast<uint32_t>(l.zero[o * groups + g]) - 1) & 15)
+                                          << (4 * (o % 8));
+        }
+      }
+      packed->push_back({{m + ".qweight", DType::kI32, {in / 8, out}}, Bytes(q)});
+      packed->push_back({{m + ".g_idx", DType::kI32, {in}}, Bytes(g_idx)});
+    }
+    packed->push_back({{m + ".qzeros", DType::kI32, {groups, out / 8}}, Bytes(zeros)});
+    packed->push_back({{m + ".scales", DType::kF16, {groups, out}}, Bytes(scales)});
+  }
+
+  Packer packer_ = Packer::kCt;
+
   // Writes `name` (compressed-tensors, attention in groups of 16 and experts in groups of
   // `expert_group`; without the tensor `drop`) and `name`-plain (the same layers dequantized,
   // bf16).
@@ -93,16 +173,12 @@ class PublishedCheckpointTest : public ::testing::Test {
     ASSERT_TRUE(source.ok()) << source.status().ToString();
     const std::regex attention(".*self_attn\\.[qkvo]_proj\\.weight$");
     const std::regex expert(".*mlp\\.experts\\.\\d+\\.(gate|up|down)_proj\\.weight$");
-    struct Out {
-      TensorDecl decl;
-      std::vector<uint8_t> bytes;
-    };
     std::vector<Out> packed, plain;
     for (const WeightEntry& t : (*source)->tensors()) {
       std::vector<uint8_t> raw(t.nbytes);
       ASSERT_TRUE((*source)->Read(t, 0, t.nbytes, raw.data()).ok());
       const bool is_expert = std::regex_match(t.name, expert);
-      const int64_t want_group = is_expert ? expert_group : 16;
+      const int64_t want_group = is_expert || packer_ != Packer::kCt ? expert_group : 16;
       const bool fits = t.shape.size() == 2 && t.shape[0] % 8 == 0 && t.shape[1] % want_group == 0;
       if (!fits || (!is_expert && !std::regex_match(t.name, attention))) {  // stays bf16
         packed.push_back({{t.name, t.dtype, t.shape}, raw});
@@ -129,6 +205,11 @@ class PublishedCheckpointTest : public ::testing::Test {
                                       << (4 * (o % 8));
         }
       }
+      plain.push_back({{t.name, DType::kBF16, t.shape}, Bytes(deq)});
+      if (packer_ != Packer::kCt) {
+        PackAwqOrGptq(l, m, out, in, group, &packed);
+        continue;
+      }
       const std::vector<int64_t> shape = {out, in};
       packed.push_back({{m + ".weight_packed", DType::kI32, {out, in / 8}}, Bytes(words)});
       if (m + ".weight_scale" != drop) {
@@ -136,7 +217,6 @@ class PublishedCheckpointTest : public ::testing::Test {
       }
       packed.push_back({{m + ".weight_zero_point", DType::kI32, {out / 8, groups}}, Bytes(zp)});
       packed.push_back({{m + ".weight_shape", DType::kI64, {2}}, Bytes(shape)});
-      plain.push_back({{t.name, DType::kBF16, t.shape}, Bytes(deq)});
     }
     std::ifstream config_in(dir_ / "bf16" / "config.json");
     nlohmann::json config = nlohmann::json::parse(config_in);
@@ -153,7 +233,17 @@ class PublishedCheckpointTest : public ::testing::Test {
       for (const Out& t : tensors) ASSERT_TRUE((*w)->Append(t.bytes.data(), t.bytes.size()).ok());
       ASSERT_TRUE((*w)->Finish().ok());
       nlohmann::json c = config;
-      if (quantized) {
+      if (quantized && packer_ == Packer::kAwq) {
+        c["quantization_config"] = {{"quant_method", "awq"},
+                                    {"bits", 4},
+                                    {"group_size", expert_group},
+                                    {"zero_point", true},
+                                    {"version", "gemm"}};
+      } else if (quantized && packer_ == Packer::kGptq) {
+        c["quantization_config"] = {
+            {"quant_method", "gptq"}, {"bits", 4},    {"group_size", expert_group},
+            {"desc_act", false},      {"sym", false}, {"checkpoint_format", "gptq"}};
+      } else if (quantized) {
         c["quantization_config"] = {
             {"quant_method", "compressed-tensors"},
             {"format", "pack-quantized"},
@@ -215,26 +305,8 @@ TEST_F(PublishedCheckpointTest, Int4ExpertsRunThroughTheInt4Path) {
   EXPECT_EQ(group_, 32);
   ASSERT_EQ(packed.size(), plain.size());
   ASSERT_FALSE(plain.empty());
-  // Mean KL divergence of the next-token distributions over the prompt's positions.
-  const int64_t vocab = 4096, rows = static_cast<int64_t>(plain.size()) / vocab;
-  double kl = 0;
-  bool differ = false;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* p = plain.data() + r * vocab;
-    const float* q = packed.data() + r * vocab;
-    const double mp = *std::max_element(p, p + vocab), mq = *std::max_element(q, q + vocab);
-    double zp = 0, zq = 0;
-    for (int64_t i = 0; i < vocab; ++i) {
-      zp += std::exp(p[i] - mp);
-      zq += std::exp(q[i] - mq);
-      differ |= p[i] != q[i];
-    }
-    for (int64_t i = 0; i < vocab; ++i) {
-      const double lp = p[i] - mp - std::log(zp), lq = q[i] - mq - std::log(zq);
-      kl += std::exp(lp) * (lp - lq);
-    }
-  }
-  kl /= static_cast<double>(rows);
+  const double kl = MeanKl(plain, packed);
+  const bool differ = plain != packed;
   EXPECT_TRUE(differ);  // the int4 kernels ran, not the bf16 ones
   // Only the arithmetic differs (the int4 kernels' int8 activations, the plain copy's bf16
   // rounding of the dequantized experts), not the weights.
@@ -276,6 +348,30 @@ TEST_F(PublishedCheckpointTest, TheThinkerRunsWhenTheTalkerIsIncomplete) {
   EXPECT_NE(speaker.status().message().find("tensor '" + missing + "' is missing"),
             std::string::npos)
       << speaker.status().message();
+}
+
+// The same through AutoAWQ's GEMM and GPTQ's v1 packing: groups of 16 read as bf16 give the plain
+// checkpoint's logits bit for bit; groups of 32 run the experts as int4.
+TEST_F(PublishedCheckpointTest, AwqAndGptqRunAsModels) {
+  Synth(Arch::kQwen3Moe);
+  for (Packer packer : {Packer::kAwq, Packer::kGptq}) {
+    packer_ = packer;
+    const std::string name = packer == Packer::kAwq ? "awq" : "gptq";
+    Write(name + "16", 16);
+    const std::vector<float> plain = Logits(name + "16-plain");
+    const std::vector<float> packed = Logits(name + "16");
+    EXPECT_EQ(format_, WeightFormat::kBf16) << name;
+    ASSERT_FALSE(plain.empty());
+    EXPECT_EQ(packed, plain) << name;
+    Write(name + "32", 32);
+    const std::vector<float> plain32 = Logits(name + "32-plain");
+    const std::vector<float> packed32 = Logits(name + "32");
+    EXPECT_EQ(format_, WeightFormat::kInt4) << name;
+    EXPECT_EQ(group_, 32) << name;
+    const double kl = MeanKl(plain32, packed32);
+    EXPECT_LT(kl, 1e-4) << name;
+    std::printf("%s g32: mean KL against the plain checkpoint %.3g\n", name.c_str(), kl);
+  }
 }
 
 }  // namespace
