@@ -16,6 +16,7 @@
 #include "io/checkpoint.h"
 #include "io/file.h"
 #include "io/file_lock.h"
+#include "io/quant_config.h"
 #include "io/safetensors_writer.h"
 #include "io/temp_file.h"
 #include "util/checksum.h"
@@ -459,6 +460,19 @@ StatusOr<ExtractReport> Extractor::Run() {
     OMNI_RETURN_IF_ERROR(CheckQuantShape(WeightFormat::kInt4, 0, 0, o_.group, "--group"));
   }
   OMNI_ASSIGN_OR_RETURN(std::unique_ptr<WeightSource> src, OpenCheckpointSource(o_.model, fs_));
+  if (!src->config_path().empty()) {
+    // A published AWQ / GPTQ / compressed-tensors build holds packed tensors, not the weights
+    // this copies; the engine runs it directly (model/published_source.h).
+    OMNI_ASSIGN_OR_RETURN(const std::optional<QuantConfig> published,
+                          LoadQuantConfig(src->config_path()));
+    if (published) {
+      return InvalidArgument(fmt::format(
+          "{}: a published quantized checkpoint ({}): extract copies unquantized checkpoints; "
+          "run this one directly with --model (its experts run as int4 where that loses nothing, "
+          "docs/quantization.md)",
+          o_.model, DescribeQuantConfig(*published)));
+    }
+  }
   OMNI_RETURN_IF_ERROR(Plan(*src));
   OMNI_RETURN_IF_ERROR(fs_->CreateDirectories(o_.out));
   // One writer per store: a second extraction into the same directory stops here.

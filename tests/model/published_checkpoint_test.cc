@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "../integration/cli_runner.h"
 #include "io/safetensors_writer.h"
 #include "io/weight_source.h"
 #include "model/synth.h"
@@ -305,6 +306,25 @@ TEST_F(PublishedCheckpointTest, Int4ExpertsRunThroughTheInt4Path) {
   EXPECT_EQ(group_, 32);
   ASSERT_EQ(packed.size(), plain.size());
   ASSERT_FALSE(plain.empty());
+  // The command line takes the directory as it takes any checkpoint.
+  CliResult run = RunCli("run --model " + (dir_ / "ct32").string() +
+                         " --prompt 'What is the weather like?' --max-tokens 4 --json");
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_EQ(nlohmann::json::parse(run.out)["token_ids"].size(), 4u) << run.out;
+  // extract copies unquantized checkpoints, and says so rather than copying packed tensors.
+  CliResult ex =
+      RunCli("extract " + (dir_ / "ct32").string() + " --out " + (dir_ / "store").string());
+  EXPECT_NE(ex.exit_code, 0);
+  EXPECT_NE(ex.out.find("a published quantized checkpoint (compressed-tensors pack-quantized"),
+            std::string::npos)
+      << ex.out;
+  EXPECT_FALSE(fs::exists(dir_ / "store" / "manifest.json"));
+  CliResult inspect = RunCli("inspect --json " + (dir_ / "ct32").string());
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.out;
+  EXPECT_EQ(nlohmann::json::parse(
+                inspect.out)["quantization"]["components"]["text"]["int4_exact_modules"],
+            2 * 8 * 3)
+      << inspect.out;  // 2 MoE layers × 8 experts × 3 projections
   const double kl = MeanKl(plain, packed);
   const bool differ = plain != packed;
   EXPECT_TRUE(differ);  // the int4 kernels ran, not the bf16 ones
