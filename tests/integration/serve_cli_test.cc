@@ -299,7 +299,20 @@ TEST_F(ServeTest, ImagePartIsSeenAsRunSeesTheFile) {
     ASSERT_EQ(s.status, 200) << file << ": " << s.body;
     EXPECT_EQ(StreamedText(s.body, nullptr), answer) << file;
   }
-  // Two images in one message, and one in an earlier turn.
+  // Sampled with a seed: the same tokens as run --image with the same seed.
+  const std::string golden_png = golden + "exact.png";
+  json sampled = ImageRequest("data:image/png;base64," + Base64(ReadFile(golden_png)), 12);
+  sampled["temperature"] = 0.8;
+  sampled["top_k"] = 20;
+  sampled["seed"] = 7;
+  sampled["ignore_eos"] = true;
+  auto [sstatus, sbody] = Post("/v1/chat/completions", sampled.dump());
+  ASSERT_EQ(sstatus, 200) << sbody.dump();
+  EXPECT_EQ(sbody["choices"][0]["message"]["content"],
+            RunAnswer("--max-tokens 12 --temperature 0.8 --top-k 20 --seed 7 --ignore-stop "
+                      "--image " +
+                      golden_png + " --prompt 'What is this?'"));
+  // Two images in one message.
   const std::string png = "data:image/png;base64," + Base64(ReadFile(golden + "exact.png"));
   json two = ImageRequest(png);
   two["messages"][0]["content"].insert(two["messages"][0]["content"].begin(),

@@ -1,5 +1,5 @@
 // A published checkpoint runs as a model: the tiny presets' attention and expert projections
-// packed here as compressed-tensors pack-quantized, AutoAWQ GEMM or GPTQ v1 4-bit (the layouts
+// packed here as compressed-tensors pack-quantized, AutoAWQ GEMM or GPTQ v1/v2 4-bit (the layouts
 // io/packed_quant reads and packed_quant_test checks against the packages), beside a plain bf16
 // checkpoint holding the same layers dequantized. With groups the int4 kernels do not take (16)
 // every packed layer is read as bf16 and the logits equal the plain checkpoint's bit for bit;
@@ -108,13 +108,13 @@ class PublishedCheckpointTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  enum class Packer { kCt, kAwq, kGptq };
+  enum class Packer { kCt, kAwq, kGptq, kGptqV2 };
   struct Out {
     TensorDecl decl;
     std::vector<uint8_t> bytes;
   };
 
-  // AutoAWQ GEMM or GPTQ v1 (io/packed_quant.h's layouts), scales in fp16 (the bf16 scales are
+  // AutoAWQ GEMM or GPTQ v1/v2 (io/packed_quant.h's layouts), scales in fp16 (the bf16 scales are
   // exact in fp16 at these magnitudes, so every packer dequantizes to the same values).
   void PackAwqOrGptq(const Layer& l, const std::string& m, int64_t out, int64_t in, int64_t group,
                      std::vector<Out>* packed) const {
@@ -153,7 +153,8 @@ class PublishedCheckpointTest : public ::testing::Test {
       }
       for (int64_t g = 0; g < groups; ++g) {
         for (int64_t o = 0; o < out; ++o) {  // v1: stored minus one
-          zeros[g * (out / 8) + o / 8] |= ((static_cast<uint32_t>(l.zero[o * groups + g]) - 1) & 15)
+          const uint32_t z = static_cast<uint32_t>(l.zero[o * groups + g]);
+          zeros[g * (out / 8) + o / 8] |= ((packer_ == Packer::kGptq ? z - 1 : z) & 15)
                                           << (4 * (o % 8));
         }
       }
@@ -240,10 +241,14 @@ class PublishedCheckpointTest : public ::testing::Test {
                                     {"group_size", expert_group},
                                     {"zero_point", true},
                                     {"version", "gemm"}};
-      } else if (quantized && packer_ == Packer::kGptq) {
+      } else if (quantized && packer_ != Packer::kCt) {
         c["quantization_config"] = {
-            {"quant_method", "gptq"}, {"bits", 4},    {"group_size", expert_group},
-            {"desc_act", false},      {"sym", false}, {"checkpoint_format", "gptq"}};
+            {"quant_method", "gptq"},
+            {"bits", 4},
+            {"group_size", expert_group},
+            {"desc_act", false},
+            {"sym", false},
+            {"checkpoint_format", packer_ == Packer::kGptq ? "gptq" : "gptq_v2"}};
       } else if (quantized) {
         c["quantization_config"] = {
             {"quant_method", "compressed-tensors"},
@@ -370,13 +375,15 @@ TEST_F(PublishedCheckpointTest, TheThinkerRunsWhenTheTalkerIsIncomplete) {
       << speaker.status().message();
 }
 
-// The same through AutoAWQ's GEMM and GPTQ's v1 packing: groups of 16 read as bf16 give the plain
-// checkpoint's logits bit for bit; groups of 32 run the experts as int4.
+// The same through AutoAWQ's GEMM and GPTQ's v1 and v2 packing: groups of 16 read as bf16 give the
+// plain checkpoint's logits bit for bit; groups of 32 run the experts as int4.
 TEST_F(PublishedCheckpointTest, AwqAndGptqRunAsModels) {
   Synth(Arch::kQwen3Moe);
-  for (Packer packer : {Packer::kAwq, Packer::kGptq}) {
+  for (Packer packer : {Packer::kAwq, Packer::kGptq, Packer::kGptqV2}) {
     packer_ = packer;
-    const std::string name = packer == Packer::kAwq ? "awq" : "gptq";
+    const std::string name = packer == Packer::kAwq    ? "awq"
+                             : packer == Packer::kGptq ? "gptq"
+                                                       : "gptq_v2";
     Write(name + "16", 16);
     const std::vector<float> plain = Logits(name + "16-plain");
     const std::vector<float> packed = Logits(name + "16");
