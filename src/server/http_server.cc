@@ -88,7 +88,7 @@ struct HttpServer::Answer {
 
 HttpServer::HttpServer(Engine* engine, Speaker* speaker, const ServeOptions& options,
                        const GenerateOptions& defaults, const SpeakOptions& speak_defaults,
-                       std::string model_name)
+                       std::string model_name, std::string speech_error)
     : engine_(engine),
       speaker_(speaker),
       options_(options),
@@ -110,6 +110,7 @@ HttpServer::HttpServer(Engine* engine, Speaker* speaker, const ServeOptions& opt
     }
   }
   caps_.speech_output = speaker != nullptr;
+  caps_.no_speech_reason = std::move(speech_error);
   caps_.max_tokens_limit = options.max_tokens_limit;
   stop_id_ = engine->tokenizer()->TokenId(kChatStopToken);
   const int64_t context = engine->options().context;

@@ -44,10 +44,10 @@ class HttpServer {
  public:
   // `engine` (with a tokenizer) and `speaker` (may be null: no spoken answers) must outlive the
   // server. `defaults` and `speak_defaults`: what a request leaves out. `model_name`: /v1/models'
-  // id.
+  // id. `speech_error`: why --speech gave no speaker (said in the 400 of a spoken request).
   HttpServer(Engine* engine, Speaker* speaker, const ServeOptions& options,
              const GenerateOptions& defaults, const SpeakOptions& speak_defaults,
-             std::string model_name);
+             std::string model_name, std::string speech_error = "");
   ~HttpServer();
 
   // Binds options.host:options.port; returns the port (the one chosen for port 0). Errors: the

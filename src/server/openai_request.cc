@@ -236,6 +236,10 @@ std::optional<ApiError> ParseSpeech(const json& body, const ApiCapabilities& cap
   if (!out->speak) return std::nullopt;
   if (!out->chat) return Bad("modalities", "spoken answers are for /v1/chat/completions");
   if (!caps.speech_output) {
+    if (!caps.no_speech_reason.empty()) {
+      return Bad("modalities", "spoken answers are off: the talker could not be loaded (" +
+                                   caps.no_speech_reason + ")");
+    }
     return Bad("modalities",
                "spoken answers are off: start the server with --speech, on a "
                "Qwen3-Omni model with a talker");

@@ -40,10 +40,11 @@ nlohmann::json ErrorBody(const ApiError& e);
 
 // What this server's engine can take and give.
 struct ApiCapabilities {
-  bool audio_input = false;     // a model with an audio encoder
-  bool image_input = false;     // a model with a vision encoder
-  std::string no_image_reason;  // why not, for the 400 ("" : it has no vision encoder)
-  bool speech_output = false;   // serve --speech on a model with a talker
+  bool audio_input = false;      // a model with an audio encoder
+  bool image_input = false;      // a model with a vision encoder
+  std::string no_image_reason;   // why not, for the 400 ("" : it has no vision encoder)
+  bool speech_output = false;    // serve --speech on a model with a talker
+  std::string no_speech_reason;  // --speech given but the talker did not load: why
   int max_tokens_limit = 4096;
 };
 

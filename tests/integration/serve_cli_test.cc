@@ -492,6 +492,34 @@ std::string Unbase64(const std::string& text) {
   return out;
 }
 
+// --speech on a model whose talker cannot be loaded (here: a qwen3_moe model, which has none)
+// serves text and says why in the log and in each spoken request's 400.
+TEST(ServeSpeechTest, ATalkerThatDoesNotLoadLeavesTextAnswers) {
+  const auto dir = std::filesystem::path(::testing::TempDir()) /
+                   ("omnisage_serve_no_talker_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  const std::string model = (dir / "moe").string();
+  ASSERT_EQ(RunCli("synth --preset tiny --arch qwen3_moe --out " + model).exit_code, 0);
+  ServeProcess server;
+  ASSERT_TRUE(server.Start("--model " + model + " --speech")) << server.log();
+  EXPECT_NE(server.log().find("--speech:"), std::string::npos) << server.log();
+  EXPECT_NE(server.log().find("serving text only"), std::string::npos) << server.log();
+  httplib::Client c = server.Client();
+  auto text = c.Post("/v1/chat/completions",
+                     R"({"max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]})",
+                     "application/json");
+  ASSERT_TRUE(text);
+  EXPECT_EQ(text->status, 200) << text->body;
+  auto spoken = c.Post("/v1/chat/completions",
+                       R"({"max_tokens": 4, "modalities": ["text", "audio"],
+                           "messages": [{"role": "user", "content": "hi"}]})",
+                       "application/json");
+  ASSERT_TRUE(spoken);
+  EXPECT_EQ(spoken->status, 400);
+  EXPECT_NE(spoken->body.find("the talker could not be loaded"), std::string::npos) << spoken->body;
+  std::filesystem::remove_all(dir);
+}
+
 // Spoken answers: a WAV (24 kHz mono 16-bit) with the text as its transcript, and the same samples
 // streamed as pcm16 chunks.
 TEST(ServeSpeechTest, SpokenAnswersAsWavAndStreamedPcm) {

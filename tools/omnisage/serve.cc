@@ -56,17 +56,26 @@ int RunServe(const ServeArgs& a, const CLI::App& sub) {
   if ((*engine)->tokenizer() == nullptr) {
     return ReportError(a.engine.model + ": no tokenizer.json; serve needs one");
   }
+  // A talker that does not load (a model without one, a build whose talker tensors are missing
+  // or unreadable) turns speech off, said here and in every spoken request's 400: the thinker
+  // still answers in text, as run does.
   std::unique_ptr<Speaker> speaker;
+  std::string speech_error;
   if (a.serve.speech) {
     auto loaded = Speaker::Load(engine->get());
-    if (!loaded.ok()) return ReportError("--speech: " + loaded.status().message());
-    speaker = std::move(*loaded);
-    if (auto voice = speaker->VoiceId(a.speak.voice); !voice.ok()) {
-      return ReportError("--voice: " + voice.status().message());
+    if (!loaded.ok()) {
+      speech_error = loaded.status().message();
+      std::fprintf(stderr, "omnisage serve: --speech: %s; serving text only\n",
+                   speech_error.c_str());
+    } else {
+      speaker = std::move(*loaded);
+      if (auto voice = speaker->VoiceId(a.speak.voice); !voice.ok()) {
+        return ReportError("--voice: " + voice.status().message());
+      }
     }
   }
   HttpServer server(engine->get(), speaker.get(), a.serve, a.generate, a.speak,
-                    ModelName(a.engine.model));
+                    ModelName(a.engine.model), speech_error);
   auto port = server.Bind();
   if (!port.ok()) return ReportError(port.status().message());
   std::fprintf(stderr,
