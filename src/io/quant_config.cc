@@ -338,6 +338,18 @@ StatusOr<ModulePattern> MakePattern(ModulePattern::Kind kind, std::string text,
           "{}: a regex of {} characters nested {} deep is more than this reader takes ({}, {})",
           where, p.text.size(), deepest, kMaxRegexLength, kMaxRegexDepth));
     }
+    // Counted repetition ({m,n}) and back-references (\1) are refused: module patterns do not
+    // need them, and libstdc++ compiles their numbers without an overflow check (and a large
+    // count into as many states).
+    for (size_t i = 0; i < p.text.size(); ++i) {
+      const bool backref = p.text[i] == '\\' && i + 1 < p.text.size() &&
+                           std::isdigit(static_cast<unsigned char>(p.text[i + 1]));
+      if (p.text[i] == '{' || backref) {
+        return InvalidArgument(
+            fmt::format("{}: the regex '{}' uses {} (not taken in module patterns)", where, p.text,
+                        backref ? "a back-reference" : "a counted repetition {m,n}"));
+      }
+    }
     try {
       p.re = std::make_shared<const std::regex>(p.text, std::regex::ECMAScript);
     } catch (const std::regex_error& e) {

@@ -32,7 +32,8 @@
 // Errors (InvalidArgument) name `where` and the field: an unknown quant_method, format, version
 // or strategy, a type other than "int", bits other than 4 or 8, a group size that is neither
 // positive nor −1, activation quantization, a regex that does not compile (or is over 512
-// characters or nested over 16 deep: std::regex recurses). Pure functions; thread-safe.
+// characters, nested over 16 deep, or uses {m,n} or a back-reference: std::regex recurses and
+// does not check its numbers). Pure functions; thread-safe.
 #pragma once
 
 #include <cstdint>

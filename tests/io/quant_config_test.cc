@@ -148,6 +148,11 @@ TEST(QuantConfigTest, BadConfigsNameTheField) {
   ExpectError(ct + R"("kv_cache_scheme": {"num_bits": 8}, "config_groups": {"g": {}}})",
               "kv_cache_scheme: quantized KV caches");
   ExpectError(ct + R"("ignore": ["re:[z-a]"], "config_groups": {"g": {}}})", "does not compile");
+  // Found by quant_config_fuzz: libstdc++ overflows on a long back-reference number.
+  ExpectError(R"({"quant_method": "gptq", "dynamic": {"+:a\\15054533381044946716": {}}})",
+              "uses a back-reference");
+  ExpectError(R"({"quant_method": "gptq", "dynamic": {"-:(a{1000}){1000}": {}}})",
+              "uses a counted repetition");
 }
 
 }  // namespace
