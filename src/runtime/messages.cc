@@ -102,10 +102,9 @@ StatusOr<RenderedMessages> RenderMessages(const std::vector<Message>& messages,
           out.image_paths.push_back(p.path);
           break;
         case MessagePart::Kind::kVideo:
-          return Unimplemented(fmt::format(
-              "message {}: video part '{}': video input is not supported in this build yet "
-              "(text, audio and images are)",
-              i, p.path));
+          c.content += kVideoPlaceholder;
+          out.video_paths.push_back(p.path);
+          break;
       }
     }
     chat.push_back(std::move(c));

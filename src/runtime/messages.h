@@ -10,8 +10,9 @@
 // generation prompt, each part in place, a media part as its placeholder block (spec §9):
 //   audio <|audio_start|><|audio_pad|><|audio_end|>
 //   image <|vision_start|><|image_pad|><|vision_end|>
-// (one pad each; the session repeats it to the item's token count). Videos are read but refused
-// when rendered: video input is not in this build yet.
+//   video <|vision_start|><|video_pad|><|vision_end|>
+// (one pad each; the session repeats it to the item's token count and, for a video heard with its
+// sound, interleaves the audio pads: runtime/media_prompt.h).
 //
 // Errors name the file, the message and the field. Pure functions; thread-safe.
 #pragma once
@@ -26,6 +27,7 @@ namespace omnisage {
 
 inline constexpr std::string_view kAudioPlaceholder = "<|audio_start|><|audio_pad|><|audio_end|>";
 inline constexpr std::string_view kImagePlaceholder = "<|vision_start|><|image_pad|><|vision_end|>";
+inline constexpr std::string_view kVideoPlaceholder = "<|vision_start|><|video_pad|><|vision_end|>";
 
 struct MessagePart {
   enum class Kind { kText, kAudio, kImage, kVideo };
@@ -48,8 +50,9 @@ struct RenderedMessages {
   std::string text;                      // ChatML with placeholders
   std::vector<std::string> audio_paths;  // the audio parts' files, in order
   std::vector<std::string> image_paths;  // the image parts' files, in order
+  std::vector<std::string> video_paths;  // the video parts' files, in order
 };
-// Errors: a video part (Unimplemented), an unknown role.
+// Errors: an unknown role.
 StatusOr<RenderedMessages> RenderMessages(const std::vector<Message>& messages,
                                           bool add_generation_prompt = true);
 

@@ -40,14 +40,18 @@ struct ChatArgs {
   SpeakArgs speak;
 };
 
-// The user's turn: an image part per image, an audio part per clip, then the text.
+// The user's turn: an image part per image, a video part per video, an audio part per clip, then
+// the text.
 StatusOr<std::string> RenderTurn(const std::string& system, const std::vector<ImageInput>& images,
+                                 const std::vector<VideoInput>& videos,
                                  const std::vector<AudioClip>& audio, const std::string& line) {
   std::vector<Message> messages;
   if (!system.empty()) messages.push_back({"system", {{MessagePart::Kind::kText, system, ""}}});
   Message user{"user", {}};
   for (const ImageInput& image : images)
     user.parts.push_back({MessagePart::Kind::kImage, "", image.name});
+  for (const VideoInput& video : videos)
+    user.parts.push_back({MessagePart::Kind::kVideo, "", video.name});
   for (const AudioClip& clip : audio)
     user.parts.push_back({MessagePart::Kind::kAudio, "", clip.name});
   user.parts.push_back({MessagePart::Kind::kText, line, ""});
@@ -62,14 +66,17 @@ int RunChat(const ChatArgs& args, const CLI::App& sub) {
   if (Status s = CheckSpeakFlags(sub, args.speak, /*out_is_dir=*/true); !s.ok()) {
     return ReportError(s.message());
   }
-  // --audio and --image go with the first message; /audio PATH and /image PATH add a clip or an
-  // image to the next one.
+  // --audio, --image and --video go with the first message; /audio PATH, /image PATH and
+  // /video PATH add a clip, an image or a video to the next one.
   auto first_audio = LoadAudioClips(args.media.audio);
   if (!first_audio.ok()) return ReportError(first_audio.status().message());
   std::vector<AudioClip> audio = std::move(*first_audio);
   auto first_images = LoadImages(args.media.image);
   if (!first_images.ok()) return ReportError(first_images.status().message());
   std::vector<ImageInput> images = std::move(*first_images);
+  auto first_videos = LoadVideos(args.media.video, args.media.use_audio_in_video);
+  if (!first_videos.ok()) return ReportError(first_videos.status().message());
+  std::vector<VideoInput> videos = std::move(*first_videos);
   const bool speak = !args.speak.out.empty();
   EngineOptions engine_options = a.engine;
   engine_options.speech = speak;
@@ -92,7 +99,8 @@ int RunChat(const ChatArgs& args, const CLI::App& sub) {
   Session session(engine->get());
   std::fprintf(stderr,
                "%s loaded in %.1f s. Type a message; /audio PATH adds a sound file, /image "
-               "PATH an image to your next message, /reset starts over, /reward R (sage) rates the "
+               "PATH an image, /video PATH a video to your next message, /reset starts over, "
+               "/reward R (sage) rates the "
                "last answer in [-1, 1], "
                "/exit or Ctrl-D quits.\n",
                a.engine.model.c_str(), (*engine)->load_seconds());
@@ -138,16 +146,34 @@ int RunChat(const ChatArgs& args, const CLI::App& sub) {
       }
       continue;
     }
+    if (line.rfind("/video", 0) == 0) {
+      const size_t begin = line.find_first_not_of(' ', 6);
+      auto video = LoadVideos({begin == std::string::npos ? "" : line.substr(begin)},
+                              args.media.use_audio_in_video);
+      if (!video.ok()) {
+        std::fprintf(stderr, "%s\n", video.status().message().c_str());
+      } else {
+        const VideoInput& in = (*video)[0];
+        std::fprintf(stderr, "[%s: %dx%d, %.1f s%s, goes with your next message]\n",
+                     in.name.c_str(), in.info.width, in.info.height, in.info.duration_seconds,
+                     in.sound.empty() ? "" : " with its sound");
+        videos.push_back(std::move((*video)[0]));
+      }
+      continue;
+    }
     if (line == "/reset") {
       session.Reset();
       first_turn = true;
       continue;
     }
-    auto rendered = RenderTurn(first_turn ? a.system : "", images, audio, line);
+    auto rendered = RenderTurn(first_turn ? a.system : "", images, videos, audio, line);
     if (!rendered.ok()) return ReportError(rendered.status().message());
-    Prompt prompt{{}, std::move(audio), std::move(images)};
+    Prompt prompt{{}, std::move(audio), std::move(images), std::move(videos)};
+    prompt.use_audio_in_video = args.media.use_audio_in_video;
+    prompt.video_fps = args.media.video_fps;
     audio.clear();
     images.clear();
+    videos.clear();
     // After a finished answer the session holds its <|im_end|> unfed; ChatML wants a newline next.
     std::string text = first_turn ? *rendered : "\n" + *rendered;
     const Session::Mark before = session.mark();
@@ -204,8 +230,8 @@ int RunChat(const ChatArgs& args, const CLI::App& sub) {
       continue;
     }
     if (!stats.ok() && answered == 0 && prompt.has_media()) {
-      // The message's audio or image could not be taken in (nothing was fed): drop the message,
-      // go on.
+      // The message's audio, image or video could not be taken in (nothing was fed): drop the
+      // message, go on.
       session.RollBack(before);
       first_turn = was_first_turn;
       std::fprintf(stderr, "[%s: the message is dropped and the conversation goes on]\n",
@@ -234,6 +260,7 @@ void AddChatCommand(CLI::App& app, int* exit_code) {
   AddGenerateFlags(sub, &args->gen);
   AddAudioFlag(sub, &args->media);
   AddImageFlag(sub, &args->media);
+  AddVideoFlags(sub, &args->media);
   AddSpeakFlags(sub, &args->speak,
                 "Speak each answer into a WAV file in this directory (answer-001.wav, …)");
   sub->callback([args, exit_code, sub] { *exit_code = RunChat(*args, *sub); });

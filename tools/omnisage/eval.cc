@@ -1,5 +1,5 @@
-// omnisage eval: run a prompt (token ids, or messages with audio and images) and write the logits
-// of every position.
+// omnisage eval: run a prompt (token ids, or messages with audio, images and videos) and write the
+// logits of every position.
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -34,18 +34,12 @@ int RunEval(const EvalArgs& a, const CLI::App& sub) {
     auto parsed = ParseTokenIds(a.token_ids);
     if (!parsed.ok()) return ReportError("--token-ids: " + parsed.status().message());
     prompt.ids = *parsed;
-    auto clips = LoadAudioClips(a.media.audio);  // the ids hold their placeholders
-    if (!clips.ok()) return ReportError(clips.status().message());
-    prompt.audio = std::move(*clips);
-    auto images = LoadImages(a.media.image);
-    if (!images.ok()) return ReportError(images.status().message());
-    prompt.images = std::move(*images);
+    // The ids hold their placeholders.
+    if (Status s = LoadMedia(a.media, &prompt); !s.ok()) return ReportError(s.message());
   } else {
-    auto built = BuildMediaText(a.media, "", "");
+    auto built = BuildMediaPrompt(a.media, "", "", &prompt);
     if (!built.ok()) return ReportError(built.status().message());
-    text = std::move(built->text);
-    prompt.audio = std::move(built->audio);
-    prompt.images = std::move(built->images);
+    text = std::move(*built);
   }
   if (static_cast<int64_t>(prompt.ids.size()) > kMaxContext) {
     return ReportError(fmt::format("--token-ids: {} ids, more than the largest context ({} tokens)",
@@ -63,7 +57,7 @@ int RunEval(const EvalArgs& a, const CLI::App& sub) {
   // The context is the prompt, its placeholders expanded.
   const ImageProcessorConfig defaults;
   const ImageProcessorConfig* processor = &defaults;
-  if (!prompt.images.empty()) {
+  if (!prompt.images.empty() || !prompt.videos.empty()) {
     auto p = (*engine)->image_processor();
     if (!p.ok()) return ReportError(p.status().message());
     processor = *p;
@@ -91,10 +85,11 @@ void AddEvalCommand(CLI::App& app, int* exit_code) {
   AddEngineFlags(sub, &args->engine);  // --context is ignored: the prompt sets it
   sub->add_option("--token-ids", args->token_ids,
                   "Comma-separated token ids, e.g. 1,2,3 (one <|audio_pad|> id per --audio, one "
-                  "<|image_pad|> id per --image)");
+                  "<|image_pad|> id per --image, one <|video_pad|> id per --video)");
   AddMessagesFlag(sub, &args->media);
   AddAudioFlag(sub, &args->media);
   AddImageFlag(sub, &args->media);
+  AddVideoFlags(sub, &args->media);
   sub->add_option("--logits-out", args->logits_out, "Output file")->required();
   sub->callback([args, exit_code, sub] { *exit_code = RunEval(*args, *sub); });
 }

@@ -50,18 +50,11 @@ int RunRun(const RunArgs& a, const CLI::App& sub) {
     prompt.ids = *ids;
   }
   if (!a.prompt_ids.empty() || a.raw) {  // the ids or the raw text hold the placeholders
-    auto clips = LoadAudioClips(a.media.audio);
-    if (!clips.ok()) return ReportError(clips.status().message());
-    prompt.audio = std::move(*clips);
-    auto images = LoadImages(a.media.image);
-    if (!images.ok()) return ReportError(images.status().message());
-    prompt.images = std::move(*images);
+    if (Status s = LoadMedia(a.media, &prompt); !s.ok()) return ReportError(s.message());
   } else {
-    auto built = BuildMediaText(a.media, a.gen.system, a.prompt);
+    auto built = BuildMediaPrompt(a.media, a.gen.system, a.prompt, &prompt);
     if (!built.ok()) return ReportError(built.status().message());
-    text = std::move(built->text);
-    prompt.audio = std::move(built->audio);
-    prompt.images = std::move(built->images);
+    text = std::move(*built);
   }
   const bool speak = !a.speak.out.empty();
   std::unique_ptr<WavWriter> wav;
@@ -168,11 +161,13 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
                   "Token ids to feed as is instead of a text prompt, e.g. 1,2,3 (benchmarks)");
   AddAudioFlag(sub, &args->media);
   AddImageFlag(sub, &args->media);
+  AddVideoFlags(sub, &args->media);
   AddMessagesFlag(sub, &args->media);
   sub->add_flag("--raw", args->raw,
                 "Feed the prompt as is, without the chat template (it must then hold one "
                 "<|audio_start|><|audio_pad|><|audio_end|> per --audio and one "
-                "<|vision_start|><|image_pad|><|vision_end|> per --image)");
+                "<|vision_start|><|image_pad|><|vision_end|> per --image and "
+                "<|vision_start|><|video_pad|><|vision_end|> per --video)");
   sub->add_flag("--ignore-stop", args->ignore_stop,
                 "Generate exactly --max-tokens tokens, past <|im_end|> (benchmarks)");
   AddSpeakFlags(sub, &args->speak,

@@ -21,7 +21,15 @@ preprocessor_config.json configure Qwen3OmniMoeProcessor). Writes:
     checksums (sum, sum of squares, sum of i * v in float64) and every 1009th value;
   - OUT/meta.json: per video its metadata, per case the call and its outputs (grid_thw,
     second_per_grid, sampled indices), and Qwen2VLVideoProcessor.sample_frames on a table of
-    (frames, video fps, fps) triples.
+    (frames, video fps, fps) triples;
+  - OUT/thinker/: videos in the thinker's prompt end to end (--parts thinker): the tiny thinker
+    (Qwen3OmniMoeForConditionalGeneration(...).thinker, float32) on a ChatML user turn with a video
+    through the whole Qwen3OmniMoeProcessor, see THINKER_CASES: per case the expanded ids, float32
+    logits of the last LAST positions (<case>.f32), the argmax at every position and 16 greedy
+    tokens (the whole sequence re-run each step).
+
+--parts picks what is written (default all: videos,thinker); the thinker part reads the videos
+written by the first.
 """
 import argparse
 import json
@@ -156,12 +164,65 @@ def prompt_cases(model_dir, proc, out_dir):
     return cases
 
 
+LAST = 6
+GREEDY = 16
+
+# name: video, fps, heard with its own sound (load_audio_from_video / use_audio_in_video)
+THINKER_CASES = {
+    "video": ("av_ffv1.mkv", 2.0, False),
+    "video_with_audio": ("av_ffv1.mkv", 2.0, True),
+    # fps 3: second_per_grid 2/3, which the thinker receives as float32 (0.6666667)
+    "video_fps3": ("yuv_h264.mp4", 3.0, False),
+}
+
+
+def write_thinker(model_dir, proc, out_dir):
+    thinker = transformers.Qwen3OmniMoeForConditionalGeneration.from_pretrained(
+        model_dir, dtype=torch.float32).thinker.eval()
+    d = os.path.join(out_dir, "thinker")
+    os.makedirs(d, exist_ok=True)
+    meta = {"transformers": transformers.__version__, "torch": torch.__version__,
+            "torchcodec": torchcodec.__version__, "model": "synth --preset tiny --seed 0",
+            "dtype": "float32", "last": LAST, "text": PROMPT, "cases": {}}
+    for name, (video, fps, heard) in THINKER_CASES.items():
+        out = proc(text=[PROMPT], videos=[os.path.join(out_dir, video)], return_tensors="pt",
+                   videos_kwargs={"fps": fps, "do_sample_frames": True},
+                   load_audio_from_video=heard)
+        ids = out.pop("input_ids")
+        out.pop("attention_mask", None)
+        kwargs = dict(out)
+        kwargs["use_audio_in_video"] = heard
+        with torch.no_grad():
+            logits = thinker(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs).logits[0]
+            greedy = ids[0].tolist()
+            for _ in range(GREEDY):
+                x = torch.tensor([greedy])
+                step = thinker(input_ids=x, attention_mask=torch.ones_like(x), **kwargs).logits[0, -1]
+                greedy.append(int(torch.argmax(step)))
+        logits = logits.float().numpy()
+        logits[-LAST:].astype("<f4").tofile(os.path.join(d, f"{name}.f32"))
+        n = ids.shape[1]
+        meta["cases"][name] = {
+            "video": video, "fps": fps, "use_audio_in_video": heard,
+            "grid_thw": [int(v) for v in out["video_grid_thw"][0]],
+            "second_per_grid": float(out["video_second_per_grid"][0]),
+            "audio_frames": int(out["feature_attention_mask"].sum()) if heard else 0,
+            "ids": ids[0].tolist(), "argmax": logits.argmax(-1).tolist(),
+            "vocab": int(logits.shape[1]), "file": f"{name}.f32", "greedy": greedy[n:]}
+        print(f"thinker {name}: {n} tokens, grid {meta['cases'][name]['grid_thw']}, "
+              f"greedy {greedy[n:]}")
+    with open(os.path.join(d, "meta.json"), "w") as fh:
+        json.dump(meta, fh)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--model", required=True, help="omnisage synth --preset tiny --seed 0 checkpoint")
+    ap.add_argument("--parts", default="videos,thinker")
     args = ap.parse_args()
+    parts = args.parts.split(",")
     os.makedirs(args.out, exist_ok=True)
     # The checkpoint has no processor_config.json: assemble Qwen3OmniMoeProcessor from its parts.
     proc = Qwen3OmniMoeProcessor(
@@ -169,6 +230,9 @@ def main():
         video_processor=AutoVideoProcessor.from_pretrained(args.model),
         feature_extractor=WhisperFeatureExtractor.from_pretrained(args.model),
         tokenizer=AutoTokenizer.from_pretrained(args.model, extra_special_tokens=SPECIAL))
+    if "thinker" in parts and "videos" not in parts:
+        write_thinker(args.model, proc, args.out)
+        return
     vp = proc.video_processor
     meta = {"transformers": transformers.__version__, "torch": torch.__version__,
             "torchcodec": torchcodec.__version__, "pyav": av.__version__,
@@ -233,6 +297,8 @@ def main():
 
     with open(os.path.join(args.out, "meta.json"), "w") as fh:
         json.dump(meta, fh, indent=1)
+    if "thinker" in parts:
+        write_thinker(args.model, proc, args.out)
 
 
 if __name__ == "__main__":
