@@ -2,6 +2,7 @@
 // /image, and the errors a bad image or a model without a vision tower gives.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -86,6 +87,51 @@ TEST_F(ImageCliTest, OnePixelImagesAndTruncatedFiles) {
   CliResult cut = RunCli(ask + " --image " + Path("cut.png"));
   EXPECT_NE(cut.exit_code, 0);
   EXPECT_NE(cut.out.find("cut.png"), std::string::npos) << cut.out;
+}
+
+// An animated PNG is read as its default image (PIL's first frame) and a 16-bit PNG by the high
+// byte of each sample (tests/golden/vision/edge, checked pixel for pixel in image_file_test.cc):
+// both answer, with the tokens of their size (40×30 and 37×23 → 64×96 → 6 tokens).
+TEST_F(ImageCliTest, AnimatedAndSixteenBitPngsAnswer) {
+  const std::string edge = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/vision/edge/";
+  const std::string ask = "run" + Model() + " --prompt 'What is this?' --max-tokens 2 --json";
+  CliResult text = RunCli(ask);
+  ASSERT_EQ(text.exit_code, 0) << text.out;
+  for (const char* name : {"animated.png", "deep16.png"}) {
+    CliResult r = RunCli(ask + " --image " + edge + name);
+    ASSERT_EQ(r.exit_code, 0) << name << r.out;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["prompt_tokens"].get<int>(),
+              nlohmann::json::parse(text.out)["prompt_tokens"].get<int>() + 8)
+        << name;
+  }
+}
+
+// A 20000×20000 PNG is above PIL's decompression-bomb limit (2 × 89,478,485 pixels): refused from
+// its header alone, naming the file, before the model loads and before any pixel memory (the file
+// here is only the header: nothing past it is read).
+TEST_F(ImageCliTest, A20000By20000PngIsRefusedFromItsHeader) {
+  auto crc32 = [](const std::string& bytes) {
+    uint32_t c = 0xffffffffu;
+    for (unsigned char b : bytes) {
+      c ^= b;
+      for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    }
+    return c ^ 0xffffffffu;
+  };
+  auto be32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                       static_cast<char>(v >> 8), static_cast<char>(v)};
+  };
+  const std::string ihdr = "IHDR" + be32(20000) + be32(20000) + std::string("\x08\x02\0\0\0", 5);
+  std::ofstream(Path("huge.png"), std::ios::binary) << "\x89PNG\r\n\x1a\n"
+                                                    << be32(13) << ihdr << be32(crc32(ihdr));
+  CliResult r =
+      RunCli("run --model " + Path("no-such-model") + " --prompt hi --image " + Path("huge.png"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find(Path("huge.png") + ": image of 20000x20000 = 400000000 pixels is larger"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("no-such-model"), std::string::npos) << r.out;
 }
 
 TEST_F(ImageCliTest, AModelWithoutAVisionTowerIsAnError) {

@@ -13,6 +13,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <tuple>
 
 namespace omnisage {
 namespace {
@@ -311,6 +314,22 @@ TEST(ImageFileTest, OnePixelImageDecodes) {
   auto img = Decode("dot.png", EncodePng(1, 1, PNG_COLOR_TYPE_RGB, 8, px));
   ASSERT_TRUE(img.ok()) << img.status().ToString();
   ExpectPixels(*img, 1, 1, px);
+}
+
+// Files PIL decodes one particular way (tests/golden/vision/edge, from
+// tools/reference/make_image_edge_golden.py): an animated PNG gives its default image (the first
+// frame), a 16-bit RGB PNG the high byte of each sample — exactly PIL's pixels.
+TEST(ImageFileTest, AnimatedAnd16BitPngAsPil) {
+  const std::string dir = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/vision/edge/";
+  for (const auto& [name, w, h] :
+       {std::tuple<std::string, int, int>{"animated", 40, 30}, {"deep16", 37, 23}}) {
+    auto img = LoadImage(dir + name + ".png");
+    ASSERT_TRUE(img.ok()) << img.status().ToString();
+    std::ifstream in(dir + name + ".rgb", std::ios::binary);
+    const std::string want((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_EQ(want.size(), static_cast<size_t>(w) * h * 3) << name;
+    ExpectPixels(*img, w, h, std::vector<uint8_t>(want.begin(), want.end()));
+  }
 }
 
 void ExpectError(const StatusOr<DecodedImage>& r, const std::string& name,
