@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on generated models: build, generate a tiny Qwen3-Omni checkpoint, inspect it,
-# extract it into an expert store, verify and repack it, answer a prompt from both and a question
-# about a sound file it writes; chat under an expert-memory budget (same answer as with every
+# extract it into an expert store, verify and repack it, answer a prompt from both and questions
+# about a sound file and a picture it writes; chat under an expert-memory budget (same answer as with every
 # expert resident, with the cache's statistics);
 # then generate the full-size model as a sparse checkpoint (real shapes, almost no disk), show
 # what each memory plan costs, and run it under a 2 GiB expert budget; the tiny and the full-size
@@ -45,7 +45,35 @@ $omnisage audio "$out/tone.wav"
 $omnisage run --model "$out/tiny" --audio "$out/tone.wav" --prompt "What do you hear?" --max-tokens 24
 echo "(the clip became 26 audio tokens through the AuT encoder; docs/audio.md)"
 
-echo; echo "== 3c. Speak the answer: talker, code predictor and code2wav, a WAV written as it streams =="
+echo; echo "== 3c. Ask about a picture: a red disc on a blue gradient, 160x120 PNG, written here =="
+# perl-base alone writes the PNG: raw RGB rows in stored deflate blocks, CRC-32 and Adler-32 here.
+perl -e '
+  my ($w, $h) = (160, 120); my $raw = "";
+  for my $y (0 .. $h - 1) {
+    $raw .= "\0";  # filter: none
+    for my $x (0 .. $w - 1) {
+      my $in = ($x - 80) ** 2 + ($y - 60) ** 2 < 40 ** 2;
+      $raw .= $in ? pack("C3", 220, 30, 30) : pack("C3", 20, 40 + $y, 160 + int($x / 4));
+    }
+  }
+  my @crc = map { my $c = $_; $c = ($c & 1) ? 0xedb88320 ^ ($c >> 1) : $c >> 1 for 1 .. 8; $c } 0 .. 255;
+  sub crc { my $c = 0xffffffff; $c = $crc[($c ^ $_) & 0xff] ^ ($c >> 8) for unpack("C*", $_[0]); $c ^ 0xffffffff }
+  sub chunk { pack("N", length $_[1]) . $_[0] . $_[1] . pack("N", crc($_[0] . $_[1])) }
+  my ($z, $pos, $a, $b) = ("\x78\x01", 0, 1, 0);  # zlib: stored deflate blocks, Adler-32
+  while (1) {
+    my $n = length($raw) - $pos; $n = 65535 if $n > 65535; my $last = $pos + $n >= length($raw);
+    $z .= pack("C v v", $last ? 1 : 0, $n, $n ^ 0xffff) . substr($raw, $pos, $n); $pos += $n;
+    last if $last;
+  }
+  for (unpack("C*", $raw)) { $a = ($a + $_) % 65521; $b = ($b + $a) % 65521 }
+  print "\x89PNG\r\n\x1a\n", chunk("IHDR", pack("N N C5", $w, $h, 8, 2, 0, 0, 0)),
+        chunk("IDAT", $z . pack("N", ($b << 16) | $a)), chunk("IEND", "");
+' > "$out/disc.png"
+$omnisage run --model "$out/tiny" --image "$out/disc.png" --prompt "What shape is in this picture?" \
+  --max-tokens 24
+echo "(the image became 20 image tokens through the vision encoder, with deepstack; docs/vision.md)"
+
+echo; echo "== 3d. Speak the answer: talker, code predictor and code2wav, a WAV written as it streams =="
 $omnisage run --model "$out/tiny" --prompt "Hello! What can you do?" --max-tokens 24 \
   --speak "$out/answer.wav" --voice chelsie --speak-max-frames 100 --speak-chunk 10
 echo "(random weights: the sound is noise, the same codes as transformers would make; docs/speech.md)"
