@@ -2,18 +2,23 @@
 
 #include <algorithm>
 
+#include "vision/vision_attention.h"
+
 namespace omnisage {
 namespace {
 
 struct Sizes {
-  int64_t x, normed, qkv, rope, delta, hidden, merged, scores;
-  int64_t total() const { return x + normed + qkv + rope + delta + hidden + merged + scores; }
+  int64_t x, normed, qkv, rope, delta, hidden, merged, attention_per_worker, attention;
+  int64_t total() const { return x + normed + qkv + rope + delta + hidden + merged + attention; }
 };
 
 Sizes SizesFor(const VisionEncoderConfig& c, int64_t frame, int workers) {
   const int64_t h = c.hidden_size, rows = VisionEncoderActivations::kRows;
   const int64_t group = c.spatial_merge_size * c.spatial_merge_size;
   const int64_t head_dim = c.num_heads > 0 ? h / c.num_heads : 0;
+  const HeadAttentionSizes a = HeadAttentionSizes::For(frame, head_dim);
+  const int64_t per_worker =
+      a.kt() + a.vp(frame) + kAttentionBlock * a.m_pad + kAttentionBlock * a.hd_pad;
   return {.x = frame * h,
           .normed = frame * h,
           .qkv = frame * 3 * h,
@@ -21,7 +26,8 @@ Sizes SizesFor(const VisionEncoderConfig& c, int64_t frame, int workers) {
           .delta = rows * h,
           .hidden = rows * std::max(c.intermediate_size, group * h),
           .merged = rows * h,
-          .scores = int64_t{workers} * frame};
+          .attention_per_worker = per_worker,
+          .attention = int64_t{workers} * per_worker};
 }
 
 template <typename T>
@@ -50,7 +56,8 @@ void VisionEncoderActivations::Reserve(const VisionEncoderConfig& c, int64_t fra
   b += Grow(delta, s.delta);
   b += Grow(hidden, s.hidden);
   b += Grow(merged, s.merged);
-  b += Grow(scores, s.scores);
+  attention_per_worker = s.attention_per_worker;
+  b += Grow(attention, s.attention);
   bytes_ = b;
   charge_ = LedgerCharge(MemoryKind::kActivations, bytes_);
 }

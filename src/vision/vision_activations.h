@@ -7,13 +7,16 @@
 // the output projection run over `rows` patches at a time, so only the frame-sized residual
 // stream, LayerNorm/attention output and fused q|k|v scale with the image:
 //
-//   bytes ≈ 4 · frame · (5 · hidden) + 4 · rows · (intermediate + hidden) + 4 · workers · frame
+//   bytes ≈ 4 · frame · (5 · hidden) + 4 · rows · (intermediate + hidden)
+//           + 4 · workers · frame · (2 · head_dim + 32)
 //
-// (≈ 20 · frame · hidden bytes for large frames: 85 MiB for a 1280×720 image at hidden 1152,
-// 1.1 GiB at the processor's largest frame of 12,845,056 pixels = 50,176 patches).
+// (the last term: each attention worker's packed keys and values of one head and the scores of a
+// block of 32 queries, vision/vision_attention.h; ≈ 21 · frame · hidden bytes for large frames at
+// 2 workers: 90 MiB for a 1280×720 image at hidden 1152, 1.17 GiB at the processor's largest frame
+// of 12,845,056 pixels = 50,176 patches).
 // Sized by Reserve, never shrunk; charged to the MemoryLedger as kActivations while held.
 //
-// Not thread-safe: owned by one encoder (attention's `scores` has one row per worker).
+// Not thread-safe: owned by one encoder (attention's scratch has one slice per worker).
 #pragma once
 
 #include <cstdint>
@@ -44,7 +47,10 @@ struct VisionEncoderActivations {
   std::vector<float> delta;   // [rows, hidden]       a chunk's projection / fc2 output
   std::vector<float> hidden;  // [rows, max(intermediate, 4·hidden)]  fc1 → GELU; merger hidden
   std::vector<float> merged;  // [rows / 4, 4 · hidden]  a chunk of merge groups, LayerNormed
-  std::vector<float> scores;  // [workers, frame]     one row of attention weights per worker
+  // [workers, attention_per_worker]: per worker one head's packed keys (kt) and values (vp), the
+  // scores of a block of queries and their output accumulators (vision/vision_attention.h).
+  std::vector<float> attention;
+  int64_t attention_per_worker = 0;
 
  private:
   uint64_t bytes_ = 0;

@@ -10,6 +10,8 @@
 #include "ops/ops.h"
 #include "tensor/bf16.h"
 #include "util/thread_pool.h"
+#include "vision/vision_attention.h"
+#include "vision/vision_matmul.h"
 
 namespace omnisage {
 namespace {
@@ -40,7 +42,7 @@ void ForRange(ThreadPool* pool, int64_t n, const F& fn) {
 void Linear(const float* x, int64_t rows, int64_t in, const Bf16Tensor& w, const Bf16Tensor& b,
             Act act, float* y, ThreadPool* pool) {
   const int64_t out = w.shape[0];
-  ops::MatMulBf16(x, rows, in, w.ptr(), out, y, pool);
+  VisionMatMul(x, rows, in, w.ptr(), out, y, pool);
   ForRange(pool, rows, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       float* row = y + r * out;
@@ -240,21 +242,27 @@ void VisionEncoder::Attention(int64_t m, ThreadPool* pool) {
     }
   });
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int64_t jobs = m * heads, workers = act_.workers;
+  // Jobs are (head, block of queries), head-major, split into one contiguous range per worker: a
+  // worker packs a head's keys and values once for all its blocks of that head.
+  const HeadAttentionSizes sizes = HeadAttentionSizes::For(m, hd);
+  const int64_t blocks = (m + kAttentionBlock - 1) / kAttentionBlock;
+  const int64_t jobs = blocks * heads, workers = act_.workers;
   float* out = act_.normed.data();  // [m, h], head-major within a row like the reference
   auto attend = [&](int64_t worker_begin, int64_t worker_end) {
     for (int64_t wid = worker_begin; wid < worker_end; ++wid) {
-      float* scores = act_.scores.data() + wid * act_.frame;
+      float* kt = act_.attention.data() + wid * act_.attention_per_worker;
+      float* vp = kt + sizes.kt();
+      float* scores = vp + sizes.vp(m);
+      float* acc = scores + kAttentionBlock * sizes.m_pad;
+      int64_t packed = -1;
       for (int64_t job = jobs * wid / workers; job < jobs * (wid + 1) / workers; ++job) {
-        const int64_t t = job / heads, i = job % heads;
-        const float* q = qkv + t * stride + i * hd;
-        const float* k = qkv + h + i * hd;
-        for (int64_t j = 0; j < m; ++j) scores[j] = ops::Dot(q, k + j * stride, hd) * scale;
-        ops::Softmax(scores, m);
-        float* o = out + t * h + i * hd;
-        std::fill_n(o, hd, 0.0f);
-        const float* v = qkv + 2 * h + i * hd;
-        for (int64_t j = 0; j < m; ++j) ops::Axpy(scores[j], v + j * stride, hd, o);
+        const int64_t i = job / blocks, t0 = job % blocks * kAttentionBlock;
+        if (i != packed) {
+          PackAttentionHead(qkv + h + i * hd, qkv + 2 * h + i * hd, stride, m, hd, sizes, kt, vp);
+          packed = i;
+        }
+        AttendPackedHead(qkv + t0 * stride + i * hd, stride, std::min(kAttentionBlock, m - t0), kt,
+                         vp, m, hd, sizes, scale, scores, acc, out + t0 * h + i * hd, h);
       }
     }
   };

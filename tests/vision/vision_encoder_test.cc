@@ -179,8 +179,8 @@ TEST_F(VisionEncoderTest, OneFrameAtATime) {
   EXPECT_GT(MaxDiff(joint.embeds.data(), video.embeds.data(), joint.embeds.size()), 1e-2);
 }
 
-// The activation estimate of vision_activations.h at the real dimensions: ≈ 20 · frame · hidden
-// bytes for large frames (the ledger is charged exactly BytesFor).
+// The activation estimate of vision_activations.h at the real dimensions: ≈ 21 · frame · hidden
+// bytes for large frames at 2 workers (the ledger is charged exactly BytesFor).
 TEST(VisionActivationsTest, BoundedByOneFrame) {
   VisionEncoderConfig c{.depth = 27,
                         .hidden_size = 1152,
@@ -195,7 +195,7 @@ TEST(VisionActivationsTest, BoundedByOneFrame) {
                         .deepstack_visual_indexes = {8, 16, 24}};
   const int64_t largest = 12845056 / 256;  // patches of the processor's largest frame
   const uint64_t bytes = VisionEncoderActivations::BytesFor(c, largest, 2);
-  EXPECT_LT(bytes, uint64_t{1200} << 20);
+  EXPECT_LT(bytes, uint64_t{1250} << 20);
   EXPECT_GT(bytes, uint64_t{1000} << 20);
   const uint64_t before = MemoryLedger::Global().current(MemoryKind::kActivations);
   {
