@@ -34,6 +34,22 @@ int HttpStatusOf(const Status& s) {
   }
 }
 
+// ": messages[0].content[1] is a video of N tokens, ..." for a prompt refused as too long.
+std::string VideoTokens(const Prompt& prompt, const ApiRequest& api,
+                        const ImageProcessorConfig& images) {
+  const int64_t merge = images.merge_size;
+  std::string out;
+  const VideoProcessorConfig config = VideoConfigOf(prompt, images);
+  for (size_t i = 0; i < prompt.videos.size() && i < api.video_files.size(); ++i) {
+    auto plan = PlanVideo(prompt.videos[i], config);
+    if (!plan.ok()) continue;
+    const int64_t tokens = plan->grid.t * plan->grid.h * plan->grid.w / (merge * merge);
+    out += fmt::format("{} {} is a video of {} tokens", out.empty() ? ":" : ",",
+                       api.video_files[i]->part(), tokens);
+  }
+  return out;
+}
+
 ApiError ErrorOf(const Status& s) {
   const int status = HttpStatusOf(s);
   return {status, s.message(), "", status >= 500 ? "server_error" : "invalid_request_error"};
@@ -256,6 +272,9 @@ void HttpServer::Generate(const httplib::Request& req, httplib::Response& res, b
   g.prompt.ids = engine_->tokenizer()->Encode(text);
   g.prompt.audio = std::move(a->api.audio);
   g.prompt.images = std::move(a->api.images);
+  g.prompt.videos = std::move(a->api.videos);
+  g.prompt.use_audio_in_video = a->api.use_audio_in_video;
+  g.files = a->api.video_files;  // shared: the request keeps them to name its parts in errors
   g.options = a->api.options;
   if (stop_id_ >= 0 && !a->api.ignore_eos) g.options.stop_ids.push_back(stop_id_);
   g.stop = a->api.stop;
@@ -263,13 +282,15 @@ void HttpServer::Generate(const httplib::Request& req, httplib::Response& res, b
   // is refused here, before any encoder runs.
   const StatusOr<int64_t> expanded = ExpandedLength(g.prompt, engine_->config(), image_processor_);
   if (!expanded.ok()) {
-    return Error(res, {400, expanded.status().message(), "messages", "invalid_request_error"});
+    return Error(res, {400, NameVideoParts(expanded.status().message(), a->api), "messages",
+                       "invalid_request_error"});
   }
   const int64_t prompt_tokens = *expanded;
   if (prompt_tokens > max_prompt_tokens_) {
     return Error(res, {400,
-                       fmt::format("the prompt has {} tokens, more than this server takes ({})",
-                                   prompt_tokens, max_prompt_tokens_),
+                       fmt::format("the prompt has {} tokens, more than this server takes ({}){}",
+                                   prompt_tokens, max_prompt_tokens_,
+                                   VideoTokens(g.prompt, a->api, image_processor_)),
                        chat ? "messages" : "prompt", "invalid_request_error"});
   }
   const int64_t context = engine_->options().context;
@@ -303,7 +324,12 @@ void HttpServer::Generate(const httplib::Request& req, httplib::Response& res, b
   if (a->done && a->text.empty()) {
     const GenerationResult r = a->job->result();
     if (!r.status.ok()) {
-      return Error(res, ErrorOf(r.status));
+      // The video reader's errors name the request's part, and are the client's data: a 400.
+      bool named = false;
+      ApiError e = ErrorOf(r.status);
+      e.message = NameVideoParts(e.message, a->api, &named);
+      if (named && e.http_status == 500) e = {400, e.message, "messages", "invalid_request_error"};
+      return Error(res, e);
     }
   }
   if (a->api.stream) return Stream(a, res);

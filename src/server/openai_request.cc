@@ -162,13 +162,45 @@ std::optional<ApiError> ParsePart(const json& part, const std::string& where,
     message->parts.push_back({MessagePart::Kind::kImage, "", where});
     return std::nullopt;
   }
-  if (type == "video_url" || type == "video") {
-    return Bad(where, fmt::format("{}: {} parts are not supported by this build (video input is "
-                                  "not in the engine yet; send frames as image_url parts)",
-                                  where, type));
+  if (type == "video_url") {
+    if (!caps.image_input) {
+      return Bad(where,
+                 fmt::format("{}: video_url parts are not supported by this model ({})", where,
+                             caps.no_image_reason.empty() ? "it has no vision encoder"
+                                                          : caps.no_image_reason));
+    }
+    const json body = part.contains("video_url") ? part["video_url"] : json();
+    const json url = body.is_object() && body.contains("url") ? body["url"] : body;
+    const std::string field = where + ".video_url.url";
+    if (!url.is_string()) {
+      return Bad(field, where + ": video_url needs {\"url\": \"data:video/mp4;base64,...\"}");
+    }
+    const std::string& text = url.get_ref<const std::string&>();
+    if (!IsDataUrl(text)) {
+      return Bad(field, fmt::format("{}: only data URLs are accepted (data:video/mp4;base64,...): "
+                                    "this server downloads nothing (got '{}')",
+                                    where, text.substr(0, std::min<size_t>(text.size(), 40))));
+    }
+    auto data = ParseDataUrl(text, where);
+    if (!data.ok()) return Bad(field, data.status().message());
+    // The FFmpeg reader takes a path: the bytes go to a private temporary file, probed (and its
+    // sound decoded when heard) now, so that a file it cannot read is this part's 400.
+    auto file = ScratchFile::Write(where, data->bytes);
+    if (!file.ok()) return ApiError{500, file.status().message(), field, "server_error"};
+    out->video_files.push_back(*file);
+    auto video = LoadVideoInput((*file)->path(), out->use_audio_in_video);
+    if (!video.ok()) return Bad(field, NameVideoParts(video.status().message(), *out));
+    out->videos.push_back(std::move(*video));
+    message->parts.push_back({MessagePart::Kind::kVideo, "", where});
+    return std::nullopt;
+  }
+  if (type == "video") {
+    return Bad(where + ".type", fmt::format("{}: a video part is {{\"type\": \"video_url\", "
+                                            "\"video_url\": {{\"url\": a data URL}}}}",
+                                            where));
   }
   return Bad(where + ".type", fmt::format("{}: unknown content part type '{}' (text, input_audio, "
-                                          "image_url)",
+                                          "image_url, video_url)",
                                           where, type));
 }
 
@@ -279,6 +311,24 @@ std::optional<ApiError> Parse(const std::string& text, bool chat, const Generate
     if (!body["model"].is_string()) return Bad("model", "model must be a string");
     out->model = body["model"];
   }
+  // Before the parts: a video heard with its sound has its sound track decoded when it is read.
+  if (body.contains("use_audio_in_video") && !body["use_audio_in_video"].is_null()) {
+    if (!body["use_audio_in_video"].is_boolean()) {
+      return Bad("use_audio_in_video", "use_audio_in_video must be true or false");
+    }
+    out->use_audio_in_video = body["use_audio_in_video"].get<bool>();
+    if (out->use_audio_in_video && !caps.audio_input) {
+      return Bad("use_audio_in_video",
+                 "use_audio_in_video: this model cannot hear a video's sound (it has no audio "
+                 "encoder)");
+    }
+  }
+  if (body.contains("mm_processor_kwargs") && body["mm_processor_kwargs"].is_object() &&
+      body["mm_processor_kwargs"].contains("use_audio_in_video")) {
+    return Bad("mm_processor_kwargs.use_audio_in_video",
+               "mm_processor_kwargs.use_audio_in_video is not read here: send use_audio_in_video "
+               "at the top of the request");
+  }
   if (chat) {
     if (auto e = ParseMessages(body, caps, out)) return e;
   } else {
@@ -352,6 +402,18 @@ std::optional<ApiError> PromptText(const ApiRequest& request, std::string* text)
   if (!rendered.ok()) return Bad("messages", rendered.status().message());
   *text = std::move(rendered->text);
   return std::nullopt;
+}
+
+std::string NameVideoParts(std::string message, const ApiRequest& request, bool* named) {
+  if (named != nullptr) *named = false;
+  for (const auto& file : request.video_files) {
+    for (size_t at = message.find(file->path()); at != std::string::npos;
+         at = message.find(file->path(), at + file->part().size())) {
+      message.replace(at, file->path().size(), file->part());
+      if (named != nullptr) *named = true;
+    }
+  }
+  return message;
 }
 
 }  // namespace omnisage

@@ -12,11 +12,15 @@
 //
 // Content parts: text; input_audio {data: base64, format: wav | mp3 | flac | ogg}; image_url
 // {url: a data URL of a PNG, JPEG or WebP} on a model with a vision encoder, decoded here (an
-// http(s) URL is refused: the server downloads nothing); video_url and video are refused (video
-// input is not in the engine yet). A part the model cannot take is a 400 that says so. Pure
-// functions; thread-safe.
+// http(s) URL is refused: the server downloads nothing); video_url {url: a data URL of a video
+// file FFmpeg reads, e.g. data:video/mp4;base64,...} on a model with a vision encoder, written to
+// a private temporary file (server/scratch_file.h) and probed here (its sound track decoded when
+// the request's use_audio_in_video is true: the video is then heard too, as run
+// --use-audio-in-video). A part the model cannot take is a 400 that says so. Thread-safe; the
+// only side effect is the videos' temporary files, removed with the request.
 #pragma once
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -25,6 +29,7 @@
 #include "runtime/media_prompt.h"
 #include "runtime/messages.h"
 #include "runtime/options.h"
+#include "server/scratch_file.h"
 
 namespace omnisage {
 
@@ -54,9 +59,12 @@ struct ApiRequest {
   std::vector<Message> messages;   // chat: media parts name their part ("messages[0].content[1]")
   std::vector<AudioClip> audio;    // decoded input_audio parts, in order
   std::vector<ImageInput> images;  // decoded image_url parts, in order (named by their part)
-  std::string prompt;              // completions: fed as is
-  GenerateOptions options;         // the server's defaults, overridden by the request
-  std::vector<std::string> stop;   // stop strings (not part of the answer)
+  std::vector<VideoInput> videos;  // probed video_url parts, in order (named by their file)
+  std::vector<std::shared_ptr<ScratchFile>> video_files;  // the videos' files, in order
+  bool use_audio_in_video = false;  // the videos are heard with their own sound
+  std::string prompt;               // completions: fed as is
+  GenerateOptions options;          // the server's defaults, overridden by the request
+  std::vector<std::string> stop;    // stop strings (not part of the answer)
   bool stream = false;
   bool include_usage = false;
   bool ignore_eos = false;   // vLLM's extension: generate past <|im_end|> (benchmarks)
@@ -73,5 +81,9 @@ std::optional<ApiError> ParseApiRequest(const std::string& body, bool chat,
 // The prompt text: the chat's ChatML with placeholders (runtime/messages.h), or the completion's
 // prompt as is. Errors name the message (an unknown role).
 std::optional<ApiError> PromptText(const ApiRequest& request, std::string* text);
+
+// `message` with each video's temporary file replaced by its part's name (errors from the video
+// reader name the file); `*named` (may be null) says whether any was.
+std::string NameVideoParts(std::string message, const ApiRequest& request, bool* named = nullptr);
 
 }  // namespace omnisage

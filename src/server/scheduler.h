@@ -27,6 +27,7 @@
 
 #include "runtime/engine.h"
 #include "runtime/speaker.h"
+#include "server/scratch_file.h"
 
 namespace omnisage {
 
@@ -36,6 +37,8 @@ struct GenerationRequest {
   std::vector<std::string> stop;  // stop strings
   bool speak = false;             // needs the scheduler's Speaker
   SpeakOptions speak_options;
+  // Files the prompt's videos are read from, removed once the job and the request let go.
+  std::vector<std::shared_ptr<ScratchFile>> files;
 };
 
 struct GenerationResult {

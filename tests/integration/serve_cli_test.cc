@@ -357,10 +357,10 @@ TEST_F(ServeTest, PartsThisBuildCannotTakeAre400) {
   json req = {{"messages",
                {{{"role", "user"},
                  {"content",
-                  {{{"type", "video_url"}, {"video_url", {{"url", "data:video/mp4;base64,AAAA"}}}},
+                  {{{"type", "video"}, {"video", "/etc/passwd"}},
                    {{"type", "text"}, {"text", "What is this?"}}}}}}}};
   ExpectError(Post("/v1/chat/completions", req.dump()), 400,
-              "video_url parts are not supported by this build");
+              "a video part is {\"type\": \"video_url\"", "messages[0].content[0].type");
   req["messages"][0]["content"][0] = {{"type", "hologram"}};
   ExpectError(Post("/v1/chat/completions", req.dump()), 400,
               "unknown content part type 'hologram'");

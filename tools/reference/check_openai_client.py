@@ -4,8 +4,9 @@
 Generates the tiny model, starts the server on a free loopback port with an API key, and drives it
 with openai.OpenAI: models.list, chat completions whole and streamed (the streamed text equals the
 whole answer, usage in the last chunk), stop strings, seeded sampling, completions, an
-input_audio part, an image_url part (a PNG data URL), and the errors the client raises (401
-AuthenticationError, 400 BadRequestError with the field in `param`, an http URL refused). Exits
+input_audio part, an image_url part (a PNG data URL), a video_url part (tests/golden/video/
+yuv_h264.mp4 as a data URL), and the errors the client raises (401 AuthenticationError, 400
+BadRequestError with the field in `param`, http image and video URLs refused). Exits
 non-zero on the first failed check.
 
 Needs only the `openai` package (no Pillow: the PNG is written here). ctest runs it as
@@ -18,6 +19,7 @@ import argparse
 import base64
 import io
 import math
+import pathlib
 import re
 import struct
 import subprocess
@@ -168,13 +170,25 @@ def main():
                 check("only data URLs are accepted" in e.message and
                       e.body.get("param") == "messages[0].content[0].image_url.url",
                       "an http image URL is a 400 saying only data URLs are accepted")
+            # A committed test video (H.264 in MP4) as a data URL, the form vLLM takes.
+            video = (pathlib.Path(__file__).resolve().parents[2] / "tests" / "golden" / "video" /
+                     "yuv_h264.mp4").read_bytes()
+            watched = client.chat.completions.create(model="tiny", max_tokens=4, messages=[{
+                "role": "user", "content": [
+                    {"type": "video_url", "video_url": {
+                        "url": "data:video/mp4;base64," + base64.b64encode(video).decode()}},
+                    question]}])
+            check(watched.usage.prompt_tokens > plain.usage.prompt_tokens + 2 and
+                  watched.choices[0].message.content,
+                  "a video_url data URL is seen (its tokens and 2 markers counted)")
             try:
                 client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": [
-                    {"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAA"}}]}])
-                check(False, "a video part is refused")
+                    {"type": "video_url", "video_url": {"url": "https://example.com/clip.mp4"}}]}])
+                check(False, "an http video URL is refused")
             except openai.BadRequestError as e:
-                check("not supported by this build" in e.message,
-                      "a video part this build cannot take is a 400 saying so")
+                check("downloads nothing" in e.message and
+                      e.body.get("param") == "messages[0].content[0].video_url.url",
+                      "an http video URL is a 400 saying the server downloads nothing")
         finally:
             server.terminate()
             server.wait(timeout=30)
