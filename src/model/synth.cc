@@ -1,6 +1,7 @@
 #include "model/synth.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 #include <map>
@@ -8,11 +9,14 @@
 #include <optional>
 #include <vector>
 
+#include "io/checkpoint.h"
 #include "io/file.h"
 #include "io/file_system.h"
 #include "io/safetensors_writer.h"
 #include "model/synth_tokenizer.h"
+#include "model/twin.h"
 #include "tensor/bf16.h"
+#include "tensor/dtype.h"
 #include "util/progress.h"
 
 namespace omnisage {
@@ -148,9 +152,67 @@ void GenerateBf16(const TensorSpec& spec, uint64_t seed, uint64_t first, uint64_
   }
 }
 
+namespace {
+
+// The thinker source of a twin: its checkpoint, and the expert layout it stores.
+struct ThinkerSource {
+  std::unique_ptr<Checkpoint> checkpoint;
+  ModelConfig config;
+  ExpertLayout layout = ExpertLayout::kPerExpert;
+};
+
+StatusOr<ThinkerSource> OpenThinkerSource(const SynthOptions& o) {
+  if (o.sparse) return InvalidArgument("--thinker-from: a twin's weights are data, not --sparse");
+  ThinkerSource s;
+  OMNI_ASSIGN_OR_RETURN(s.checkpoint, Checkpoint::Open(o.thinker_from));
+  if (s.checkpoint->config_path().empty()) {
+    return InvalidArgument(fmt::format("{}: no config.json", o.thinker_from));
+  }
+  OMNI_ASSIGN_OR_RETURN(s.config, LoadModelConfig(s.checkpoint->config_path()));
+  for (const Checkpoint::Entry& e : s.checkpoint->tensors()) {
+    if (e.info->name.ends_with(".mlp.experts.gate_up_proj")) s.layout = ExpertLayout::kFused;
+  }
+  return s;
+}
+
+// Writes the source's bytes of twin tensor `t` (same shape, bf16), in chunks through `buffer`.
+Status CopySourceTensor(const ThinkerSource& s, const TensorSpec& t, const std::string& source_name,
+                        std::vector<uint16_t>& buffer, SafetensorsWriter& writer) {
+  const Checkpoint::Entry* e = s.checkpoint->Find(source_name);
+  if (e == nullptr) {
+    return NotFound(fmt::format("{}: tensor {} (the twin's {}) is missing", s.checkpoint->path(),
+                                source_name, t.name));
+  }
+  if (e->info->dtype != DType::kBF16 || e->info->shape != t.shape) {
+    return InvalidArgument(fmt::format("{}: tensor {}: expected bf16 {}, found {} {}",
+                                       s.checkpoint->path(), source_name, fmt::join(t.shape, "x"),
+                                       DTypeName(e->info->dtype), fmt::join(e->info->shape, "x")));
+  }
+  const SafetensorsFile& shard = *s.checkpoint->shards()[e->shard];
+  const uint64_t begin = shard.data_offset() + e->info->data_begin;
+  const uint64_t bytes = e->info->nbytes();
+  const uint64_t chunk = buffer.size() * sizeof(uint16_t);
+  for (uint64_t at = 0; at < bytes; at += chunk) {
+    const uint64_t n = std::min(chunk, bytes - at);
+    OMNI_RETURN_IF_ERROR(shard.file().ReadAt(begin + at, n, buffer.data()));
+    OMNI_RETURN_IF_ERROR(writer.Append(buffer.data(), n));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 StatusOr<SynthReport> SynthesizeCheckpoint(const SynthOptions& o) {
-  const ModelConfig config = PresetConfig(o.preset, o.arch);
-  const std::vector<TensorSpec> tensors = ModelTensors(config, o.layout);
+  ModelConfig config = PresetConfig(o.preset, o.arch);
+  ExpertLayout layout = o.layout;
+  std::optional<ThinkerSource> source;
+  if (!o.thinker_from.empty()) {
+    OMNI_ASSIGN_OR_RETURN(source, OpenThinkerSource(o));
+    OMNI_ASSIGN_OR_RETURN(config,
+                          TwinConfig(config, source->config, source->checkpoint->config_path()));
+    layout = source->layout;
+  }
+  const std::vector<TensorSpec> tensors = ModelTensors(config, layout);
   const int n_shards = o.num_shards > 0 ? o.num_shards : DefaultShards(o.preset);
   const auto shards = PlanShards(tensors, n_shards);
 
@@ -158,6 +220,10 @@ StatusOr<SynthReport> SynthesizeCheckpoint(const SynthOptions& o) {
   OMNI_RETURN_IF_ERROR(
       WriteFileAtomically(o.out_dir + "/config.json", ModelConfigToJson(config).dump(2) + "\n"));
   OMNI_RETURN_IF_ERROR(WritePresetTokenizer(o.tokenizer_dir, o.preset, o.arch, o.out_dir));
+  if (source) {
+    OMNI_RETURN_IF_ERROR(
+        CheckTwinTokenizer(o.thinker_from + "/tokenizer.json", o.out_dir + "/tokenizer.json"));
+  }
   if (config.arch == Arch::kQwen3OmniMoe) {
     OMNI_RETURN_IF_ERROR(WriteFileAtomically(o.out_dir + "/preprocessor_config.json",
                                              PreprocessorConfig(config).dump(2) + "\n"));
@@ -190,6 +256,12 @@ StatusOr<SynthReport> SynthesizeCheckpoint(const SynthOptions& o) {
       if (o.sparse) {
         OMNI_RETURN_IF_ERROR(writer->Skip(t->nbytes()));
         done += t->nbytes();
+        continue;
+      }
+      if (const std::string from = source ? TwinSourceName(t->name) : ""; !from.empty()) {
+        OMNI_RETURN_IF_ERROR(CopySourceTensor(*source, *t, from, chunk, *writer));
+        done += t->nbytes();
+        if (bar) bar->Update(done);
         continue;
       }
       for (const TensorSpec& part : DataParts(*t)) {

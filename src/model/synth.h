@@ -34,6 +34,9 @@ struct SynthOptions {
   std::string out_dir;
   std::string tokenizer_dir;  // holds the Qwen3 tokenizer.json + tokenizer_config.json
   bool progress = true;       // draw a progress bar on a terminal
+  // A qwen3_moe checkpoint whose text model becomes the thinker (model/twin.h); the preset's
+  // arch must be qwen3_omni_moe, its other components are generated. Not with `sparse`.
+  std::string thinker_from;
 };
 
 struct SynthReport {

@@ -28,6 +28,7 @@ struct SynthArgs {
   int shards = 0;
   std::string out;
   std::string tokenizer;
+  std::string thinker_from;
 };
 
 int RunSynth(const SynthArgs& a) {
@@ -42,6 +43,11 @@ int RunSynth(const SynthArgs& a) {
   o.num_shards = a.shards;
   o.out_dir = a.out;
   o.tokenizer_dir = a.tokenizer;
+  o.thinker_from = a.thinker_from;
+  if (!o.thinker_from.empty() && o.arch != Arch::kQwen3OmniMoe) {
+    return ReportError(
+        "--thinker-from makes a qwen3_omni_moe twin: leave --arch at qwen3_omni_moe");
+  }
   if (o.tokenizer_dir.empty()) {
     const char* env = std::getenv("OMNISAGE_DATA_DIR");
     o.tokenizer_dir = std::string(env != nullptr ? env : OMNISAGE_DATA_DIR) + "/qwen3-tokenizer";
@@ -50,6 +56,7 @@ int RunSynth(const SynthArgs& a) {
   auto report = SynthesizeCheckpoint(o);
   if (!report.ok()) return ReportError(report.status().message());
   double secs = SecondsSince(start);
+  if (!a.thinker_from.empty()) std::printf("thinker from %s\n", a.thinker_from.c_str());
   std::printf("wrote %s: %s %s, %s tensors, %s parameters, %s in %d shards%s (%.1f s)\n",
               a.out.c_str(), a.arch.c_str(), a.preset.c_str(), FormatCount(report->tensors).c_str(),
               FormatCount(report->parameters).c_str(), FormatBytes(report->bytes).c_str(),
@@ -83,6 +90,10 @@ void AddSynthCommand(CLI::App& app, int* exit_code) {
   sub->add_option("--tokenizer", args->tokenizer,
                   "Directory with the Qwen3 tokenizer.json and tokenizer_config.json (default: "
                   "the project's data/qwen3-tokenizer, or $OMNISAGE_DATA_DIR/qwen3-tokenizer)");
+  sub->add_option("--thinker-from", args->thinker_from,
+                  "A qwen3_moe checkpoint (e.g. data/reference-moe) whose text model becomes the "
+                  "thinker; the preset's other components are generated around it")
+      ->check(CLI::ExistingDirectory);
   sub->callback([args, exit_code] { *exit_code = RunSynth(*args); });
 }
 
