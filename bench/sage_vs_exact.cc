@@ -3,7 +3,8 @@
 // a Markdown table: mean KL(exact || sage) in nats, top-1 agreement, experts run per layer, and
 // the bytes each run read from disk.
 //
-//   sage_vs_exact --model DIR [--tokens N] [--budget SIZE]...    (budgets: "" = unlimited)
+//   sage_vs_exact --model DIR [--tokens N] [--text-file FILE] [--budget SIZE]...
+//   (budgets: "" = unlimited; the text: FILE's, or a built-in paragraph repeated as needed)
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "io/file.h"
 #include "ops/ops.h"
 #include "runtime/engine.h"
 #include "util/units.h"
@@ -85,7 +87,11 @@ int Main(int argc, char** argv) {
   std::string model;
   int tokens = 96;
   std::vector<std::string> budgets;
+  std::string text_file;
   app.add_option("--model", model, "Model directory or expert store")->required();
+  app.add_option("--text-file", text_file,
+                 "Teacher-force this file's text (e.g. held-out text a trained model has not seen)")
+      ->check(CLI::ExistingFile);
   app.add_option("--tokens", tokens, "Text tokens to teacher-force")->capture_default_str();
   app.add_option("--budget", budgets, "Budgets to compare at (default: unlimited and 25%)");
   CLI11_PARSE(app, argc, argv);
@@ -95,12 +101,26 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "%s: cannot load a model with a tokenizer\n", model.c_str());
     return 1;
   }
-  std::vector<int32_t> ids = (*probe)->tokenizer()->Encode(kText);
+  std::string text = kText;
+  if (!text_file.empty()) {
+    auto read = ReadFileToString(text_file);
+    if (!read.ok()) {
+      std::fprintf(stderr, "%s\n", read.status().ToString().c_str());
+      return 1;
+    }
+    text = std::move(*read);
+  }
+  std::vector<int32_t> ids = (*probe)->tokenizer()->Encode(text);
+  if (ids.empty()) {
+    std::fprintf(stderr, "%s: no text to teacher-force\n", text_file.c_str());
+    return 1;
+  }
   while (static_cast<int>(ids.size()) < tokens + 1) ids.insert(ids.end(), ids.begin(), ids.end());
   ids.resize(tokens + 1);
   const int k = static_cast<int>((*probe)->config().text.num_experts_per_tok);
   probe->reset();
-  std::printf("model %s, %d teacher-forced tokens, model k = %d\n\n", model.c_str(), tokens, k);
+  std::printf("model %s, %d teacher-forced tokens of %s, model k = %d\n\n", model.c_str(), tokens,
+              text_file.empty() ? "the built-in paragraph" : text_file.c_str(), k);
   std::printf(
       "| budget | state | experts per layer | mean KL(exact ‖ sage), nats | top-1 agreement | "
       "bytes read: SAGE / exact |\n|---|---|---|---|---|---|\n");

@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "experts/eviction_policy.h"
+#include "experts/routing_locality.h"
 #include "experts/simulator.h"
 #include "experts/trace.h"
 #include "option_flags.h"
@@ -55,6 +56,45 @@ nlohmann::ordered_json ResultJson(const SimResult& r, const SimResult& belady) {
   }
   j["layers"] = std::move(layers);
   return j;
+}
+
+nlohmann::ordered_json LocalityJson(const RoutingLocality& l) {
+  nlohmann::ordered_json j;
+  j["window"] = l.window;
+  j["reuse_next"] = l.reuse_next;
+  j["reuse_window"] = l.reuse_window;
+  j["top_decile_share"] = l.top_decile_share;
+  j["usage_entropy"] = l.usage_entropy;
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+  for (const LayerLocality& x : l.layers) {
+    layers.push_back({{"component", ComponentName(x.component)},
+                      {"layer", x.layer},
+                      {"tokens", x.tokens},
+                      {"reuse_next", x.reuse_next},
+                      {"reuse_window", x.reuse_window},
+                      {"top_decile_share", x.top_decile_share},
+                      {"usage_entropy", x.usage_entropy}});
+  }
+  j["layers"] = std::move(layers);
+  return j;
+}
+
+// Routing locality under the table: reuse at the next token and within the window, and skew.
+void PrintLocality(const RoutingLocality& l) {
+  std::printf(
+      "\nrouting locality: %.1f%% of a token's experts were used by the previous token, %.1f%% "
+      "within the previous %d; the most-used tenth of a layer's experts take %.1f%% of its uses "
+      "(usage entropy %.3f of uniform)\n",
+      100 * l.reuse_next, 100 * l.reuse_window, l.window, 100 * l.top_decile_share,
+      l.usage_entropy);
+  std::printf("%-10s %6s %8s %10s %11s %10s %8s\n", "component", "layer", "tokens", "next",
+              fmt::format("within {}", l.window).c_str(), "top tenth", "entropy");
+  for (const LayerLocality& x : l.layers) {
+    std::printf("%-10s %6d %8s %9.1f%% %10.1f%% %9.1f%% %8.3f\n",
+                std::string(ComponentName(x.component)).c_str(), x.layer,
+                FormatCount(x.tokens).c_str(), 100 * x.reuse_next, 100 * x.reuse_window,
+                100 * x.top_decile_share, x.usage_entropy);
+  }
 }
 
 int RunSimulate(const SimulateArgs& a) {
@@ -135,6 +175,7 @@ int RunSimulate(const SimulateArgs& a) {
     for (const SimResult& r : results) rs.push_back(ResultJson(r, *belady));
     rs.push_back(ResultJson(*belady, *belady));
     j["results"] = std::move(rs);
+    j["locality"] = LocalityJson(MeasureLocality(*trace));
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
@@ -176,6 +217,7 @@ int RunSimulate(const SimulateArgs& a) {
         "\ntrust: a trace carries no trust records, so every expert reads as neutral "
         "(convergence = stability = 0.5)\n");
   }
+  PrintLocality(MeasureLocality(*trace));
   std::set<uint64_t> sizes;
   for (Component c : used) sizes.insert(h.Find(c)->expert_bytes);
   if (sizes.size() > 1) {
