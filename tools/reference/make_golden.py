@@ -9,7 +9,12 @@ model as the engine's bf16-weights / fp32-activations arithmetic) and writes to 
                greedy_prompt and greedy_ids (32 tokens, argmax, no sampling)
   logits.f32   float32 little-endian logits [len(input_ids), vocab] for every position
 
+With --text, the logits prompt is that text as the model's tokenizer.json encodes it (meta.json
+then holds "text"), and --greedy-text the greedy prompt's text: for trained weights (the
+reference MoE, docs/reference-moe.md), where real text is what the model knows.
+
 Usage: make_golden.py --model DIR --arch qwen3_omni_moe|qwen3_moe --seed S --out OUT_DIR
+                      [--text TEXT --greedy-text TEXT]
 """
 import argparse
 import json
@@ -38,6 +43,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--tokens", type=int, default=24, help="length of the logits prompt")
     ap.add_argument("--greedy", type=int, default=32, help="greedy tokens to generate")
+    ap.add_argument("--text", help="logits prompt as text (encoded by the model's tokenizer.json)")
+    ap.add_argument("--greedy-text", help="greedy prompt as text (with --text)")
     args = ap.parse_args()
 
     torch.manual_seed(0)
@@ -46,9 +53,14 @@ def main():
     rng = random.Random(1234)
     # Ordinary BPE ids (no specials), deterministic.
     input_ids = [rng.randrange(0, min(vocab, 4000)) for _ in range(args.tokens)]
+    greedy_prompt = input_ids[:8]
+    if args.text:
+        from tokenizers import Tokenizer
+        tok = Tokenizer.from_file(os.path.join(args.model, "tokenizer.json"))
+        input_ids = tok.encode(args.text, add_special_tokens=False).ids
+        greedy_prompt = tok.encode(args.greedy_text or args.text, add_special_tokens=False).ids
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([input_ids])).logits[0].float().numpy()
-        greedy_prompt = input_ids[:8]
         ids = list(greedy_prompt)
         for _ in range(args.greedy):
             out = model(input_ids=torch.tensor([ids])).logits[0, -1]
@@ -67,6 +79,9 @@ def main():
         "greedy_prompt": greedy_prompt,
         "greedy_ids": ids[len(greedy_prompt):],
     }
+    if args.text:
+        meta["text"] = args.text
+        meta["greedy_text"] = args.greedy_text or args.text
     with open(os.path.join(args.out, "meta.json"), "w") as f:
         json.dump(meta, f, indent=1)
     print(f"{args.out}: logits {logits.shape}, greedy {meta['greedy_ids']}")
