@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job on generated models: build, generate a tiny Qwen3-Omni checkpoint, inspect it,
+# The main job on small models: build, make a tiny Qwen3-Omni checkpoint around the trained
+# reference MoE (data/reference-moe), inspect it,
 # extract it into an expert store, verify and repack it, answer a prompt from both and questions
 # about a sound file and a picture it writes; chat under an expert-memory budget (same answer as with every
 # expert resident, with the cache's statistics);
@@ -15,8 +16,10 @@ omnisage=build/tools/omnisage/omnisage
 out=${OUT:-out}
 rm -rf "$out/tiny" "$out/full"
 
-echo; echo "== 1. A tiny generated Qwen3-Omni checkpoint =="
-$omnisage synth --preset tiny --out "$out/tiny"
+echo; echo "== 1. A tiny Qwen3-Omni checkpoint whose thinker is the trained reference MoE =="
+# data/reference-moe: a 22M-parameter Qwen3-MoE trained on public-domain English
+# (docs/reference-moe.md); its audio, vision and speech parts are generated around it.
+$omnisage synth --preset tiny --thinker-from data/reference-moe --out "$out/tiny"
 $omnisage inspect "$out/tiny" --budget 25%
 
 echo; echo "== 2. Into an expert store (one file per expert), verified, and back =="
@@ -29,7 +32,7 @@ diff -r "$out/tiny" "$out/tiny-repacked" && echo "repacked checkpoint is byte-id
 echo; echo "== 3. Answer a prompt, from the checkpoint and from the expert store =="
 $omnisage run --model "$out/tiny" --prompt "Hello! What can you do?" --max-tokens 24
 $omnisage run --model "$out/tiny-store" --prompt "Hello! What can you do?" --max-tokens 24
-echo "(random weights: the text is gibberish, identical from both sources)"
+echo "(a 22M-parameter model trained for an hour on two cores: English, not sense; identical from both sources)"
 
 echo; echo "== 3b. Ask about a sound: a 2-second rising tone, 44.1 kHz stereo, written here =="
 # perl (essential in Debian) writes a 16-bit PCM WAV; omnisage hears it as 16 kHz mono.
@@ -76,7 +79,7 @@ echo "(the image became 20 image tokens through the vision encoder, with deepsta
 echo; echo "== 3d. Speak the answer: talker, code predictor and code2wav, a WAV written as it streams =="
 $omnisage run --model "$out/tiny" --prompt "Hello! What can you do?" --max-tokens 24 \
   --speak "$out/answer.wav" --voice chelsie --speak-max-frames 100 --speak-chunk 10
-echo "(random weights: the sound is noise, the same codes as transformers would make; docs/speech.md)"
+echo "(the talker is generated, not trained: the sound is noise, the same codes as transformers would make; docs/speech.md)"
 
 echo; echo "== 4. A chat turn with a quarter of the experts' memory (exact: the same answer) =="
 printf 'Hello! What can you do?\n' |
