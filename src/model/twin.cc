@@ -2,10 +2,10 @@
 
 #include <fmt/format.h>
 
-#include <nlohmann/json.hpp>
-#include <unordered_map>
+#include <memory>
 
 #include "io/file.h"
+#include "tokenizer/tokenizer.h"
 
 namespace omnisage {
 
@@ -17,36 +17,6 @@ std::vector<int64_t> MropeSections(int64_t head_dim) {
   const int64_t t = (half * 24 + 32) / 64;
   const int64_t h = (half - t) / 2;
   return {t, h, half - t - h};
-}
-
-StatusOr<std::unordered_map<std::string, int64_t>> TokenIds(const std::string& path) {
-  OMNI_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return InvalidArgument(fmt::format("{}: not a JSON object", path));
-  }
-  std::unordered_map<std::string, int64_t> ids;
-  const auto model = j.find("model");
-  if (model == j.end() || !model->is_object() || !model->contains("vocab") ||
-      !(*model)["vocab"].is_object()) {
-    return InvalidArgument(fmt::format("{}: model.vocab: missing or not an object", path));
-  }
-  for (const auto& [token, id] : (*model)["vocab"].items()) {
-    if (!id.is_number_integer()) {
-      return InvalidArgument(fmt::format("{}: model.vocab[\"{}\"]: not an integer", path, token));
-    }
-    ids[token] = id.get<int64_t>();
-  }
-  if (const auto added = j.find("added_tokens"); added != j.end() && added->is_array()) {
-    for (const auto& t : *added) {
-      if (!t.is_object() || !t.contains("content") || !t["content"].is_string() ||
-          !t.contains("id") || !t["id"].is_number_integer()) {
-        return InvalidArgument(fmt::format("{}: added_tokens: an entry lacks content or id", path));
-      }
-      ids[t["content"].get<std::string>()] = t["id"].get<int64_t>();
-    }
-  }
-  return ids;
 }
 
 }  // namespace
@@ -88,15 +58,19 @@ std::string TwinSourceName(std::string_view twin_name) {
 
 Status CheckTwinTokenizer(const std::string& source_tokenizer_json,
                           const std::string& twin_tokenizer_json) {
-  OMNI_ASSIGN_OR_RETURN(auto source, TokenIds(source_tokenizer_json));
-  OMNI_ASSIGN_OR_RETURN(auto twin, TokenIds(twin_tokenizer_json));
-  for (const auto& [token, id] : source) {
-    const auto it = twin.find(token);
-    if (it == twin.end() || it->second != id) {
-      return InvalidArgument(fmt::format(
-          "{}: token {:?} has id {}, but {} {}", source_tokenizer_json, token, id,
-          twin_tokenizer_json,
-          it == twin.end() ? std::string("lacks it") : fmt::format("gives it id {}", it->second)));
+  const auto load = [](const std::string& path) -> StatusOr<std::unique_ptr<Tokenizer>> {
+    OMNI_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+    return Tokenizer::FromJson(text, path);
+  };
+  OMNI_ASSIGN_OR_RETURN(auto source, load(source_tokenizer_json));
+  OMNI_ASSIGN_OR_RETURN(auto twin, load(twin_tokenizer_json));
+  for (int32_t id = 0; id < source->vocab_size(); ++id) {
+    const std::string_view token = source->TokenBytes(id);
+    if (token.empty()) continue;  // an unused id
+    if (twin->TokenBytes(id) != token || twin->IsAdded(id) != source->IsAdded(id)) {
+      return InvalidArgument(fmt::format("{}: token {:?} has id {}, but {} gives it id {}",
+                                         source_tokenizer_json, token, id, twin_tokenizer_json,
+                                         twin->TokenId(token)));
     }
   }
   return Status::Ok();
