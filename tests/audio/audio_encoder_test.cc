@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/synth.h"
+#include "source_paths.h"
 #include "test_clips.h"
 #include "util/thread_pool.h"
 
@@ -51,7 +52,7 @@ class AudioEncoderTest : public ::testing::Test {
     o.arch = Arch::kQwen3OmniMoe;
     o.seed = 0;
     o.out_dir = dir_->string();
-    o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
     o.progress = false;
     ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
   }
@@ -80,7 +81,7 @@ class AudioEncoderGoldenTest : public AudioEncoderTest,
                                public ::testing::WithParamInterface<std::string> {};
 
 TEST_P(AudioEncoderGoldenTest, MatchesTransformers) {
-  const std::string dir = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/audio/encoder/";
+  const std::string dir = ::omnisage::test_paths::SourceDir() + "/tests/golden/audio/encoder/";
   std::ifstream meta_file(dir + "meta.json");
   const nlohmann::json c = nlohmann::json::parse(meta_file)["cases"][GetParam()];
   std::vector<std::vector<float>> clips;

@@ -14,12 +14,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "source_paths.h"
 #include "test_clips.h"
 
 namespace omnisage {
 namespace {
 
-const std::string kDir = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/audio/mel/";
+const std::string kDir = ::omnisage::test_paths::SourceDir() + "/tests/golden/audio/mel/";
 
 nlohmann::json Meta() {
   std::ifstream f(kDir + "meta.json");

@@ -16,6 +16,7 @@
 #include "io/fault_injection.h"
 #include "io/file_lock.h"
 #include "model/synth.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
@@ -32,7 +33,7 @@ class ExtractWritersTest : public ::testing::Test {
     SynthOptions o;
     o.preset = Preset::kTiny;
     o.out_dir = *model_;
-    o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
     o.progress = false;
     ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
   }

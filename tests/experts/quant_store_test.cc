@@ -21,6 +21,7 @@
 #include "model/expert_provider.h"
 #include "model/synth.h"
 #include "model/text_model.h"
+#include "source_paths.h"
 #include "util/thread_pool.h"
 
 namespace omnisage {
@@ -39,7 +40,7 @@ class QuantStoreTest : public ::testing::Test {
     o.preset = Preset::kTiny;
     o.arch = Arch::kQwen3Moe;
     o.out_dir = *dir_ + "/model";
-    o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
     o.progress = false;
     ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
     for (auto [name, format] : {std::pair{"bf16", WeightFormat::kBf16},

@@ -17,6 +17,7 @@
 #include "experts/store.h"
 #include "model/synth.h"
 #include "model/text_model.h"
+#include "source_paths.h"
 #include "util/json_fields.h"
 #include "util/thread_pool.h"
 
@@ -35,7 +36,7 @@ class StoreIntegrityTest : public ::testing::Test {
     SynthOptions o;
     o.preset = Preset::kTiny;
     o.out_dir = *dir_ + "/model";
-    o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
     o.progress = false;
     ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
     ExtractOptions e;

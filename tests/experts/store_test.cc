@@ -20,6 +20,7 @@
 #include "model/config.h"
 #include "model/inventory.h"
 #include "model/synth.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
@@ -46,7 +47,7 @@ class StoreTest : public ::testing::Test {
     o.arch = arch;
     o.layout = layout;
     o.out_dir = Path(name);
-    o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
     o.progress = false;
     auto r = SynthesizeCheckpoint(o);
     EXPECT_TRUE(r.ok()) << r.status().ToString();

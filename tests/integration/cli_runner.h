@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <string>
 
+#include "source_paths.h"
+
 namespace omnisage {
 
 struct CliResult {
@@ -20,8 +22,8 @@ struct CliResult {
 };
 
 inline CliResult RunCli(const std::string& args, bool with_stderr = true) {
-  const std::string cmd =
-      std::string(OMNISAGE_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
+  const std::string cmd = ::omnisage::test_paths::OmnisageBinary() + " " + args +
+                          (with_stderr ? " 2>&1" : " 2>/dev/null");
   CliResult r;
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return r;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli_runner.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
@@ -126,7 +127,7 @@ TEST_F(CliTest, BadConfigNamesTheField) {
 TEST_F(CliTest, InspectReportsPublishedQuantization) {
   ASSERT_EQ(RunCli("synth --preset tiny --arch qwen3_moe --out " + Path("moe")).exit_code, 0);
   const std::string golden =
-      std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/quant/compressed_tensors/";
+      ::omnisage::test_paths::SourceDir() + "/tests/golden/quant/compressed_tensors/";
   fs::create_directories(Path("ct"));
   fs::copy_file(golden + "model.safetensors", Path("ct/model.safetensors"));
   std::ifstream config_in(Path("moe/config.json")), quant_in(golden + "config.json");

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli_runner.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
@@ -125,8 +126,8 @@ TEST_F(FlagsCliTest, RangeMessagesOfOtherCommandsAreReadable) {
 
 // Runs the binary as RunCli does, under an address-space limit of `kib` KiB (ulimit -v).
 CliResult RunCliWithMemoryLimit(const std::string& args, int kib) {
-  const std::string cmd =
-      "ulimit -v " + std::to_string(kib) + "; " + OMNISAGE_BINARY + " " + args + " 2>&1";
+  const std::string cmd = "ulimit -v " + std::to_string(kib) + "; " +
+                          ::omnisage::test_paths::OmnisageBinary() + " " + args + " 2>&1";
   CliResult r;
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return r;

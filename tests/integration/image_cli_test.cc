@@ -8,12 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_runner.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
 
 // tests/golden/vision/exact.png: 96×64 → grid 4×6 → 6 image tokens.
-const std::string kPng = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/vision/exact.png";
+const std::string kPng = ::omnisage::test_paths::SourceDir() + "/tests/golden/vision/exact.png";
 
 class ImageCliTest : public CliTestDir {
  protected:
@@ -73,7 +74,7 @@ TEST_F(ImageCliTest, BadImagesAreNamedBeforeTheModelLoads) {
 // A 1×1 image is scaled up to min_pixels as transformers' smart_resize does (64×64 → 4 tokens);
 // a PNG cut short is an error naming it.
 TEST_F(ImageCliTest, OnePixelImagesAndTruncatedFiles) {
-  const std::string dot = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/vision/dot.png";
+  const std::string dot = ::omnisage::test_paths::SourceDir() + "/tests/golden/vision/dot.png";
   const std::string ask = "run" + Model() + " --prompt 'What is this?' --max-tokens 2 --json";
   CliResult text = RunCli(ask);
   CliResult one = RunCli(ask + " --image " + dot);
@@ -93,7 +94,7 @@ TEST_F(ImageCliTest, OnePixelImagesAndTruncatedFiles) {
 // byte of each sample (tests/golden/vision/edge, checked pixel for pixel in image_file_test.cc):
 // both answer, with the tokens of their size (40×30 and 37×23 → 64×96 → 6 tokens).
 TEST_F(ImageCliTest, AnimatedAndSixteenBitPngsAnswer) {
-  const std::string edge = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/vision/edge/";
+  const std::string edge = ::omnisage::test_paths::SourceDir() + "/tests/golden/vision/edge/";
   const std::string ask = "run" + Model() + " --prompt 'What is this?' --max-tokens 2 --json";
   CliResult text = RunCli(ask);
   ASSERT_EQ(text.exit_code, 0) << text.out;

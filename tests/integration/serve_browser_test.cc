@@ -17,6 +17,7 @@
 
 #include "cli_runner.h"
 #include "serve_runner.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
@@ -240,7 +241,7 @@ TEST(ServeBrowserTest, AnAttachedImageReachesTheModel) {
   std::filesystem::create_directories(dir / "profile");
   const std::string model = (dir / "tiny").string();
   ASSERT_EQ(RunCli("synth --preset tiny --out " + model).exit_code, 0);
-  std::ifstream in(std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/vision/exact.png",
+  std::ifstream in(::omnisage::test_paths::SourceDir() + "/tests/golden/vision/exact.png",
                    std::ios::binary);
   const std::string png((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const std::string data_url = "data:image/png;base64," + Base64(png);

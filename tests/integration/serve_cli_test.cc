@@ -14,6 +14,7 @@
 
 #include "cli_runner.h"
 #include "serve_runner.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
@@ -274,7 +275,7 @@ json ImageRequest(const std::string& url, int max_tokens = 8) {
 // 6 image tokens between <|vision_start|> and <|vision_end|>), whole and streamed. exact.jpg
 // (quality 90) and exact.webp (lossless) are exact.png saved by Pillow 12.
 TEST_F(ServeTest, ImagePartIsSeenAsRunSeesTheFile) {
-  const std::string golden = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/vision/";
+  const std::string golden = ::omnisage::test_paths::SourceDir() + "/tests/golden/vision/";
   auto [tstatus, text_only] = Post(
       "/v1/chat/completions",
       json({{"max_tokens", 8}, {"messages", {{{"role", "user"}, {"content", "What is this?"}}}}})
@@ -338,7 +339,7 @@ TEST_F(ServeTest, BadImagePartsAre400NamingThePart) {
                    ImageRequest("data:image/png;base64," + Base64("not an image at all")).dump()),
               400, "messages[0].content[0]", field);
   const std::string png =
-      ReadFile(std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/vision/exact.png");
+      ReadFile(::omnisage::test_paths::SourceDir() + "/tests/golden/vision/exact.png");
   ExpectError(
       Post("/v1/chat/completions",
            ImageRequest("data:image/png;base64," + Base64(png.substr(0, png.size() / 2))).dump()),

@@ -16,6 +16,8 @@
 #include <string>
 #include <thread>
 
+#include "source_paths.h"
+
 namespace omnisage {
 
 class ServeProcess {
@@ -35,7 +37,8 @@ class ServeProcess {
       const int null = open("/dev/null", O_WRONLY);
       dup2(null, 1);
       close(fds[0]);
-      const std::string cmd = std::string("exec ") + OMNISAGE_BINARY + " serve --port 0 " + args;
+      const std::string cmd =
+          "exec " + ::omnisage::test_paths::OmnisageBinary() + " serve --port 0 " + args;
       execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }

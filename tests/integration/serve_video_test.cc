@@ -16,6 +16,7 @@
 
 #include "cli_runner.h"
 #include "serve_runner.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
@@ -23,7 +24,7 @@ namespace {
 using json = nlohmann::json;
 
 const httplib::Headers kAuth = {{"Authorization", "Bearer sk-test"}};
-const std::string kVideos = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/video/";
+const std::string kVideos = ::omnisage::test_paths::SourceDir() + "/tests/golden/video/";
 
 std::string Base64(const std::string& bytes) {
   static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

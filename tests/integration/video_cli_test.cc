@@ -13,11 +13,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_runner.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
 
-const std::string kDir = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/video/";
+const std::string kDir = ::omnisage::test_paths::SourceDir() + "/tests/golden/video/";
 
 TEST(VideoCliTest, ReportsTheProcessorsGridAndTokens) {
   CliResult r = RunCli("video --json --use-audio-in-video " + kDir + "av_ffv1.mkv", false);

@@ -16,6 +16,7 @@
 #include "io/safetensors_writer.h"
 #include "model/published_quant.h"
 #include "ops/quant.h"
+#include "source_paths.h"
 #include "tensor/bf16.h"
 
 namespace omnisage {
@@ -23,7 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kGolden = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/quant/";
+const std::string kGolden = ::omnisage::test_paths::SourceDir() + "/tests/golden/quant/";
 
 QuantConfig ConfigOf(const std::string& dir) {
   std::ifstream f(dir + "/config.json");

@@ -3,6 +3,8 @@
 // is an error naming the file.
 #include "media/image_file.h"
 
+#include "source_paths.h"
+
 // clang-format off
 #include <cstdio>
 #include <jpeglib.h>
@@ -320,7 +322,7 @@ TEST(ImageFileTest, OnePixelImageDecodes) {
 // tools/reference/make_image_edge_golden.py): an animated PNG gives its default image (the first
 // frame), a 16-bit RGB PNG the high byte of each sample — exactly PIL's pixels.
 TEST(ImageFileTest, AnimatedAnd16BitPngAsPil) {
-  const std::string dir = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/vision/edge/";
+  const std::string dir = ::omnisage::test_paths::SourceDir() + "/tests/golden/vision/edge/";
   for (const auto& [name, w, h] :
        {std::tuple<std::string, int, int>{"animated", 40, 30}, {"deep16", 37, 23}}) {
     auto img = LoadImage(dir + name + ".png");

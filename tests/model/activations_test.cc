@@ -15,6 +15,7 @@
 #include "io/weight_source.h"
 #include "model/synth.h"
 #include "model/text_model.h"
+#include "source_paths.h"
 #include "util/memory_ledger.h"
 #include "util/thread_pool.h"
 
@@ -47,7 +48,7 @@ class ActivationsTest : public ::testing::Test {
     SynthOptions o;
     o.preset = Preset::kTiny;
     o.out_dir = *dir_;
-    o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
     o.progress = false;
     ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
   }

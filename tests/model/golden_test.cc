@@ -18,6 +18,7 @@
 
 #include "model/synth.h"
 #include "runtime/engine.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
@@ -30,7 +31,7 @@ struct Golden {
 };
 
 Golden ReadGolden(const std::string& name) {
-  const std::string dir = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/text/" + name;
+  const std::string dir = ::omnisage::test_paths::SourceDir() + "/tests/golden/text/" + name;
   Golden g;
   std::ifstream meta(dir + "/meta.json");
   g.meta = nlohmann::json::parse(meta);
@@ -55,7 +56,7 @@ class GoldenTest : public ::testing::TestWithParam<std::pair<std::string, Arch>>
     o.arch = GetParam().second;
     o.seed = 0;
     o.out_dir = dir_.string();
-    o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
     o.progress = false;
     ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
     auto engine = Engine::Load({.model = dir_.string(), .threads = 2, .context = 128});

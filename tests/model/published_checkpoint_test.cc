@@ -24,6 +24,7 @@
 #include "model/synth.h"
 #include "runtime/engine.h"
 #include "runtime/speaker.h"
+#include "source_paths.h"
 #include "tensor/bf16.h"
 
 namespace omnisage {
@@ -102,7 +103,7 @@ class PublishedCheckpointTest : public ::testing::Test {
     o.preset = Preset::kTiny;
     o.arch = arch;
     o.out_dir = (dir_ / "bf16").string();
-    o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
     o.progress = false;
     ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
   }

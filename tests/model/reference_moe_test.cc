@@ -18,6 +18,7 @@
 
 #include "model/synth.h"
 #include "runtime/engine.h"
+#include "source_paths.h"
 #include "tokenizer/tokenizer.h"
 
 namespace omnisage {
@@ -25,8 +26,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kModel = std::string(OMNISAGE_SOURCE_DIR) + "/data/reference-moe";
-const std::string kFixture = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/text/reference_moe";
+const std::string kModel = ::omnisage::test_paths::SourceDir() + "/data/reference-moe";
+const std::string kFixture =
+    ::omnisage::test_paths::SourceDir() + "/tests/golden/text/reference_moe";
 
 struct Fixture {
   nlohmann::json meta;
@@ -108,7 +110,7 @@ TEST(ReferenceMoe, OmniTwinComputesTheSameLogits) {
   o.arch = Arch::kQwen3OmniMoe;
   o.thinker_from = kModel;
   o.out_dir = dir.string();
-  o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+  o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
   o.progress = false;
   auto report = SynthesizeCheckpoint(o);
   ASSERT_TRUE(report.ok()) << report.status().ToString();

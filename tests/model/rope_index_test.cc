@@ -10,12 +10,13 @@
 #include <nlohmann/json.hpp>
 
 #include "model/presets.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
 
 nlohmann::json Cases() {
-  std::ifstream f(std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/audio/rope/cases.json");
+  std::ifstream f(::omnisage::test_paths::SourceDir() + "/tests/golden/audio/rope/cases.json");
   return nlohmann::json::parse(f)["cases"];
 }
 

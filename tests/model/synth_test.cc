@@ -23,11 +23,8 @@
 #include "model/inventory.h"
 #include "model/presets.h"
 #include "model/tensor_table.h"
+#include "source_paths.h"
 #include "tensor/bf16.h"
-
-#ifndef OMNISAGE_SOURCE_DIR
-#error "OMNISAGE_SOURCE_DIR must name the repository root"
-#endif
 
 namespace omnisage {
 namespace {
@@ -37,7 +34,7 @@ using Shape = std::vector<int64_t>;
 
 constexpr uint64_t kSeed = 7;
 
-std::string TokenizerDir() { return std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer"; }
+std::string TokenizerDir() { return ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer"; }
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -18,6 +18,7 @@
 #include "model/presets.h"
 #include "model/synth.h"
 #include "model/text_model.h"
+#include "source_paths.h"
 #include "util/thread_pool.h"
 
 namespace omnisage {
@@ -25,7 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string TokenizerDir() { return std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer"; }
+std::string TokenizerDir() { return ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer"; }
 
 class TwinTest : public ::testing::Test {
  protected:

@@ -10,11 +10,12 @@
 #include "model/media_tokens.h"
 #include "model/presets.h"
 #include "model/rope_index.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
 
-const std::string kDir = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/video/";
+const std::string kDir = ::omnisage::test_paths::SourceDir() + "/tests/golden/video/";
 
 nlohmann::json Prompts() {
   auto text = ReadFileToString(kDir + "meta.json");

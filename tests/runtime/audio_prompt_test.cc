@@ -25,13 +25,14 @@
 #include "media/audio_file.h"
 #include "model/synth.h"
 #include "runtime/engine.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kDir = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/audio/thinker/";
+const std::string kDir = ::omnisage::test_paths::SourceDir() + "/tests/golden/audio/thinker/";
 
 nlohmann::json Meta() {
   std::ifstream f(kDir + "meta.json");
@@ -49,7 +50,7 @@ class AudioPromptTest : public ::testing::Test {
     o.arch = Arch::kQwen3OmniMoe;
     o.seed = 0;
     o.out_dir = (*dir_ / "model").string();
-    o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
     o.progress = false;
     ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
   }

@@ -11,6 +11,7 @@
 
 #include "model/synth.h"
 #include "runtime/engine.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
@@ -94,7 +95,7 @@ TEST(BatchTest, EverySessionGetsTheTokensItGetsAlone) {
   SynthOptions o;
   o.preset = Preset::kTiny;
   o.out_dir = dir;
-  o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+  o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
   o.progress = false;
   ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
   ExpectBatchEqualsAlone(dir, "");     // every expert resident
@@ -110,7 +111,7 @@ TEST(BatchTest, BatchLogitsAreBitIdenticalToAlone) {
   SynthOptions o;
   o.preset = Preset::kTiny;
   o.out_dir = dir;
-  o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+  o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
   o.progress = false;
   ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
   auto engine = Engine::Load({.model = dir, .threads = 2, .context = 32});
@@ -153,7 +154,7 @@ TEST(BatchTest, ASessionTwiceOrNotStartedIsRefused) {
   SynthOptions o;
   o.preset = Preset::kTiny;
   o.out_dir = dir;
-  o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+  o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
   o.progress = false;
   ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
   auto engine = Engine::Load({.model = dir, .threads = 1, .context = 16});

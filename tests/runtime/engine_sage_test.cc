@@ -6,6 +6,7 @@
 
 #include "model/synth.h"
 #include "runtime/engine.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
@@ -20,7 +21,7 @@ TEST(EngineSageTest, RestShrinksTheCacheAndTheNextAnswerWakesIt) {
   SynthOptions o;
   o.preset = Preset::kTiny;
   o.out_dir = dir;
-  o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+  o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
   o.progress = false;
   ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
   auto engine = Engine::Load({.model = dir,

@@ -25,13 +25,14 @@
 
 #include "model/synth.h"
 #include "runtime/engine.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kVideos = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/video/";
+const std::string kVideos = ::omnisage::test_paths::SourceDir() + "/tests/golden/video/";
 const std::string kDir = kVideos + "thinker/";
 
 nlohmann::json Meta() {
@@ -50,7 +51,7 @@ class VideoThinkerTest : public ::testing::Test {
     o.arch = Arch::kQwen3OmniMoe;
     o.seed = 0;
     o.out_dir = (*dir_ / "model").string();
-    o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
     o.progress = false;
     ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
   }

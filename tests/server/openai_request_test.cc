@@ -10,6 +10,7 @@
 
 #include "server/base64.h"
 #include "server/data_url.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
@@ -95,7 +96,7 @@ TEST(OpenAiRequestTest, AnImageBecomesAnImagePartAndItsPixels) {
 }
 
 std::string ReadGoldenVideo(const std::string& name) {
-  std::ifstream in(std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/video/" + name,
+  std::ifstream in(::omnisage::test_paths::SourceDir() + "/tests/golden/video/" + name,
                    std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }

@@ -19,6 +19,7 @@
 #include "io/weight_source.h"
 #include "model/synth.h"
 #include "runtime/engine.h"
+#include "source_paths.h"
 #include "tiny_checkpoint.h"
 
 namespace omnisage {
@@ -192,7 +193,7 @@ TEST(SpeakerLoadTest, Qwen3MoeHasNoTalker) {
   SynthOptions o;
   o.arch = Arch::kQwen3Moe;
   o.out_dir = dir;
-  o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+  o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
   o.progress = false;
   ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
   auto engine = Engine::Load({.model = dir, .threads = 1, .context = 64});

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "model/synth.h"
+#include "source_paths.h"
 
 namespace omnisage {
 
@@ -26,7 +27,7 @@ inline const std::string& TinyCheckpointDir() {
     o.preset = Preset::kTiny;
     o.seed = 0;
     o.out_dir = *d;
-    o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
     o.progress = false;
     const auto report = SynthesizeCheckpoint(o);
     EXPECT_TRUE(report.ok()) << report.status().ToString();
@@ -37,7 +38,7 @@ inline const std::string& TinyCheckpointDir() {
 }
 
 inline std::string SpeechGolden(const std::string& file) {
-  return std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/speech/qwen3_omni_moe_tiny/" + file;
+  return ::omnisage::test_paths::SourceDir() + "/tests/golden/speech/qwen3_omni_moe_tiny/" + file;
 }
 
 template <typename T>

@@ -15,14 +15,11 @@
 #include <thread>
 #include <vector>
 
+#include "source_paths.h"
 #include "test_tokenizers.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/stream_decoder.h"
 #include "tokenizer/utf8.h"
-
-#ifndef OMNISAGE_SOURCE_DIR
-#error "OMNISAGE_SOURCE_DIR must name the repository root"
-#endif
 
 namespace omnisage {
 namespace {
@@ -30,7 +27,7 @@ namespace {
 using testing::GoldenCase;
 using testing::TestTokenizer;
 
-const std::string kSource = OMNISAGE_SOURCE_DIR;
+const std::string kSource = ::omnisage::test_paths::SourceDir();
 
 // Built once per process: parsing the 11 MB tokenizer.json takes a moment.
 const Tokenizer& Get(TestTokenizer which) {

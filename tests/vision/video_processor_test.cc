@@ -11,11 +11,12 @@
 #include <nlohmann/json.hpp>
 
 #include "io/file.h"
+#include "source_paths.h"
 
 namespace omnisage {
 namespace {
 
-const std::string kDir = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/video/";
+const std::string kDir = ::omnisage::test_paths::SourceDir() + "/tests/golden/video/";
 
 nlohmann::json Meta() {
   auto text = ReadFileToString(kDir + "meta.json");

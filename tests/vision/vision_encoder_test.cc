@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/synth.h"
+#include "source_paths.h"
 #include "util/memory_ledger.h"
 #include "util/thread_pool.h"
 
@@ -29,7 +30,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kGolden = std::string(OMNISAGE_SOURCE_DIR) + "/tests/golden/vision/";
+const std::string kGolden = ::omnisage::test_paths::SourceDir() + "/tests/golden/vision/";
 
 // make_vision_encoder_golden.py's synthetic patches, bit for bit.
 std::vector<float> Synthetic(int64_t seed, int64_t patches, int64_t dim = 1536) {
@@ -65,7 +66,7 @@ class VisionEncoderTest : public ::testing::Test {
     o.arch = Arch::kQwen3OmniMoe;
     o.seed = 0;
     o.out_dir = dir_->string();
-    o.tokenizer_dir = std::string(OMNISAGE_SOURCE_DIR) + "/data/qwen3-tokenizer";
+    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
     o.progress = false;
     ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
   }
