@@ -24,7 +24,7 @@ run() {  # name, extra flags...
 run free
 FAIL=0
 for b in "${BUDGETS[@]}"; do
-  for policy in lru lfu trust; do
+  for policy in lru lfu cycle trust; do
     name="b${b%\%}-$policy"
     run "$name" --budget "$b" --policy "$policy"
     if cmp -s "$OUT/free.f32" "$OUT/$name.f32" &&

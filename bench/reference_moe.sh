@@ -26,7 +26,7 @@ mv "$out/unlimited.json.part" "$out/unlimited.json"
 for b in 5 10 25 50; do
   "$omnisage" simulate --trace "$out/trace.jsonl" --budget "$b%" --json > "$out/sim-$b.json.part"
   mv "$out/sim-$b.json.part" "$out/sim-$b.json"
-  for p in lru lfu trust; do
+  for p in lru lfu cycle trust; do
     echo "reference_moe: live run, budget $b%, policy $p" >&2
     rm -f "$out/trust-$b.json"  # the trust policy starts without records and keeps its own
     "$omnisage" bench "${common[@]}" --budget "$b%" --policy "$p" --trust-file "$out/trust-$b.json" \
@@ -38,4 +38,4 @@ echo "reference_moe: SAGE against exact" >&2
 "$root/build/bench/sage_vs_exact" --model "$model" --text-file "$text" --tokens 128 \
   --budget "" --budget 25% > "$out/sage.md.part"
 mv "$out/sage.md.part" "$out/sage.md"
-echo "reference_moe: done; tables: python3 bench/reference_moe_report.py $out" >&2
+echo "reference_moe: done; tables: python3 bench/reference_moe_report.py trained=$out" >&2

@@ -8,7 +8,7 @@ import os
 import sys
 
 BUDGETS = [5, 10, 25, 50]
-POLICIES = ["lru", "lfu", "trust"]
+POLICIES = ["lru", "lfu", "cycle", "trust"]
 
 
 def load(path):
@@ -41,8 +41,8 @@ def main():
         print(f"| {name} | " + " | ".join(cells) + " |")
 
     print("\n### Simulator: hit rate by policy against Belady (same trace)\n")
-    print("| model | budget | lru | lfu | trust | belady |")
-    print("|---|---|---|---|---|---|")
+    print("| model | budget | " + " | ".join(POLICIES + ["belady"]) + " |")
+    print("|---|---|" + "---|" * (len(POLICIES) + 1))
     for name, d in runs:
         for b in BUDGETS:
             sim = load(os.path.join(d, f"sim-{b}.json"))

@@ -44,9 +44,9 @@ namespace omnisage {
 inline constexpr int kMaxIoThreads = 256;
 
 struct CacheOptions {
-  uint64_t budget_bytes = 0;  // hard cap on resident expert bytes
-  std::string policy = "lru";
-  TrustLookup trust = nullptr;  // for the trust-weighted policy (null: neutral)
+  uint64_t budget_bytes = 0;     // hard cap on resident expert bytes
+  std::string policy = "cycle";  // the best measured (docs/expert-cache.md)
+  TrustLookup trust = nullptr;   // for the trust-weighted policy (null: neutral)
   int io_threads = 2;
   bool prefetch = true;  // next-layer prediction (decode)
   // Check each expert read from an expert store against the manifest's XXH3 of its file; a
@@ -60,7 +60,7 @@ struct CacheOptions {
   template <typename Visitor>
   void ForEach(Visitor&& v) {
     v(policy, {.name = "policy",
-               .help = "Expert cache eviction policy: lru, lfu or trust",
+               .help = "Expert cache eviction policy: lru, lfu, cycle or trust",
                .choices = &EvictionPolicyNames()});
     v(io_threads,
       {.name = "io-threads", .help = "Threads loading experts", .min = 1, .max = kMaxIoThreads});

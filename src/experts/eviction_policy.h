@@ -44,17 +44,33 @@ class EvictionPolicy {
 
 // Least recently used.
 std::unique_ptr<EvictionPolicy> NewLruPolicy();
-// Least frequently used with aging: arrival counts 1 and each use adds 1 to a count that halves
-// every `half_life` accesses, so old popularity fades; ties go to the least recently used.
-std::unique_ptr<EvictionPolicy> NewLfuPolicy(uint64_t half_life = 1024);
+// Least frequently used with aging: an entry's frequency is the share of its layer's passes that
+// used it, averaged with a half-life of `half_life` passes of that layer (tokens, in decode;
+// experts/next_use.h). An entry loaded and not used yet is kept until its layer's pass that
+// expects it is over; ties go to the least recently used.
+std::unique_ptr<EvictionPolicy> NewLfuPolicy(double half_life = 64);
+// Layer-cycle aware: evicts the entry whose next use is estimated farthest (experts/next_use.h:
+// the layers until its layer runs again, plus a whole cycle for each pass of its layer expected
+// to skip it, from an average over the last passes with a half-life of `half_life` passes).
+std::unique_ptr<EvictionPolicy> NewCyclePolicy(double half_life = 64);
+// The trust-weighted policy's weights (docs/expert-cache.md has the sweep that chose them).
+struct TrustWeights {
+  double next_use = 0.8;
+  double convergence = 0.1;
+  double stability = 0.1;
+  double size = 0;  // charges differ only between components (thinker and talker experts)
+};
 // Trust-weighted: evicts the entry with the highest
-//   0.4 · age + 0.25 · (1 − convergence) + 0.25 · (1 − stability) + 0.1 · size,
-// where age is accesses since last use over the largest such age among candidates, and size is
-// the charge over the largest candidate charge (docs/expert-cache.md).
-std::unique_ptr<EvictionPolicy> NewTrustPolicy(TrustLookup trust);
+//   next_use · later + convergence · (1 − c) + stability · (1 − s) + size · charge/largest
+// where `later` is the entry's estimated next use (experts/next_use.h, with a half-life of
+// `half_life` passes) over the farthest finite one among candidates (1 when none is in view),
+// c and s its trust record's convergence and stability, and the last term its charge over the
+// largest candidate charge. Ties go to the least recently used.
+std::unique_ptr<EvictionPolicy> NewTrustPolicy(TrustLookup trust, const TrustWeights& weights = {},
+                                               double half_life = 64);
 
 // The policy names --policy accepts, in the order reports list them.
-const std::vector<std::string>& EvictionPolicyNames();  // {"lru", "lfu", "trust"}
+const std::vector<std::string>& EvictionPolicyNames();  // {"lru", "lfu", "cycle", "trust"}
 // `trust` is used by "trust" only (null: every expert reads as neutral). Unknown names are an
 // error that lists the valid ones.
 StatusOr<std::unique_ptr<EvictionPolicy>> NewEvictionPolicy(std::string_view name,

@@ -12,7 +12,7 @@
 namespace omnisage {
 
 // "memory: experts ≤ 1.1 GiB (25% of 4.5 GiB) + dense … | peak RSS … | saved …" and, with a
-// cache, "expert cache (lru): … hits … misses …". Lines end with '\n'.
+// cache, "expert cache (cycle): … hits … misses …". Lines end with '\n'.
 std::string MemoryReport(Engine& engine);
 
 // {"expert_budget_bytes", "total_expert_bytes", "dense_bytes", "kv_cache_bytes",

@@ -251,7 +251,7 @@ TEST_F(CachedExpertsTest, UnknownPolicyListsTheValidOnes) {
   auto p = CachedExperts::Create(**source, "thinker.model.", Component::kThinker, config->text,
                                  {.budget_bytes = 1 << 30, .policy = "fifo"});
   ASSERT_FALSE(p.ok());
-  EXPECT_NE(p.status().message().find("lru, lfu, trust"), std::string::npos);
+  EXPECT_NE(p.status().message().find("lru, lfu, cycle, trust"), std::string::npos);
 }
 
 TEST_F(CachedExpertsTest, ReadErrorFailsTheForwardPassAndNamesTheFile) {

@@ -1,5 +1,5 @@
-// Eviction policies: LRU order, LFU counts, aging and ties, the trust-weighted score, pinning, and
-// the name registry.
+// Eviction policies: LRU order, LFU frequencies per layer pass, aging, expected entries and ties,
+// the trust-weighted score, pinning, and the name registry.
 #include "experts/eviction_policy.h"
 
 #include <gtest/gtest.h>
@@ -7,6 +7,9 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
+
+#include "experts/expert_key.h"
 
 namespace omnisage {
 namespace {
@@ -47,100 +50,98 @@ TEST(EvictionPolicyTest, LruSkipsPinned) {
   EXPECT_EQ(p->Victim(Except({1, 2, 3})), std::nullopt);
 }
 
+uint64_t Key(int layer, int expert) { return ExpertKey{Component::kThinker, layer, expert}.Pack(); }
+
+// One pass of `layer` using `experts` (a demand insert on first use), then layer 1 runs so that
+// the pass is over.
+void LayerZeroPass(EvictionPolicy* p, std::set<uint64_t>* resident, std::vector<int> experts) {
+  for (int e : experts) {
+    if (resident->insert(Key(0, e)).second) p->OnInsert(Key(0, e), 100);
+    p->OnAccess(Key(0, e));
+  }
+  if (resident->insert(Key(1, 0)).second) p->OnInsert(Key(1, 0), 100);
+  p->OnAccess(Key(1, 0));
+}
+
 TEST(EvictionPolicyTest, LfuEvictsLeastFrequentlyUsed) {
   auto p = NewLfuPolicy();
   EXPECT_EQ(p->name(), "lfu");
-  for (uint64_t k : {1, 2, 3}) p->OnInsert(k, 100);
-  for (uint64_t k : {1, 1, 1, 3, 2, 3}) p->OnAccess(k);  // counts 1: 3, 2: 1, 3: 2
-  EXPECT_EQ(p->Victim(kAll), 2u);
-  EXPECT_EQ(p->Victim(Except({2})), 3u);
-  EXPECT_EQ(p->Victim(Except({2, 3})), 1u);
-  EXPECT_EQ(p->Victim(Except({1, 2, 3})), std::nullopt);
+  std::set<uint64_t> resident;
+  // Layer 0's passes: expert 1 in all four, 3 in two, 2 in one (the last: the most recent).
+  for (std::vector<int> pass : {std::vector<int>{1, 3}, {1}, {1, 3}, {1, 2}}) {
+    LayerZeroPass(p.get(), &resident, pass);
+  }
+  const uint64_t layer1 = Key(1, 0);
+  EXPECT_EQ(p->Victim(Except({layer1})), Key(0, 2));
+  EXPECT_EQ(p->Victim(Except({layer1, Key(0, 2)})), Key(0, 3));
+  EXPECT_EQ(p->Victim(Except({layer1, Key(0, 2), Key(0, 3)})), Key(0, 1));
+  EXPECT_EQ(p->Victim(Except({layer1, Key(0, 1), Key(0, 2), Key(0, 3)})), std::nullopt);
 }
 
 TEST(EvictionPolicyTest, LfuTiesGoToLeastRecentThenLowerKey) {
   auto p = NewLfuPolicy();
-  for (uint64_t k : {7, 4}) p->OnInsert(k, 100);
-  // Inserted at the same time and never used: equal count and recency, so the lower key.
-  EXPECT_EQ(p->Victim(kAll), 4u);
-  p->OnAccess(4);
-  p->OnAccess(7);  // equal counts (up to decay, which favours the later): 4 is older
-  EXPECT_EQ(p->Victim(kAll), 4u);
-}
-
-// Arrival is the first use. X arrives and is used twice (t = 1, 2: count 2^(-1/8) + 1), f fillers
-// follow, then Y arrives and is used once (count 2^(-1/8)). With half-life 8, at Y's use X's
-// count is (2^(-1/8) + 1) · 2^(-(1 + f)/8): 0.921 for f = 7, just above Y's 0.917, and 0.844 for
-// f = 8, below it.
-TEST(EvictionPolicyTest, LfuCountsHalveEveryHalfLife) {
-  for (int fillers : {7, 8}) {
-    auto p = NewLfuPolicy(/*half_life=*/8);
-    const uint64_t x = 1, y = 2, z = 3;
-    for (uint64_t k : {x, z}) p->OnInsert(k, 100);
-    p->OnAccess(x);
-    p->OnAccess(x);
-    for (int i = 0; i < fillers; ++i) p->OnAccess(z);
-    p->OnInsert(y, 100);
-    p->OnAccess(y);
-    EXPECT_EQ(p->Victim(Except({z})), fillers == 7 ? y : x) << fillers << " fillers";
-  }
+  std::set<uint64_t> resident;
+  LayerZeroPass(p.get(), &resident, {0});
+  // Two prefetches for layer 0 that its next pass does not use: equal (no) use, so the lower key.
+  for (int e : {7, 4}) p->OnInsert(Key(0, e), 100);
+  LayerZeroPass(p.get(), &resident, {0});
+  EXPECT_EQ(p->Victim(Except({Key(1, 0)})), Key(0, 4));
+  // Both used in the same pass: equal frequency, 4 used first is the less recent.
+  LayerZeroPass(p.get(), &resident, {4, 7});
+  EXPECT_EQ(p->Victim(Except({Key(0, 0), Key(1, 0)})), Key(0, 4));
 }
 
 TEST(EvictionPolicyTest, LfuAgingForgetsOldPopularity) {
-  // A was popular long ago, B arrives and is used once just now.
-  auto run = [](uint64_t half_life) {
+  // A (expert 1) was used in layer 0's first 8 passes, then C (expert 3) in 40; B (expert 2)
+  // arrives in the last pass.
+  auto run = [](double half_life) {
     auto p = NewLfuPolicy(half_life);
-    const uint64_t a = 1, b = 2, c = 3;
-    for (uint64_t k : {a, c}) p->OnInsert(k, 100);
-    for (int i = 0; i < 8; ++i) p->OnAccess(a);
-    for (int i = 0; i < 40; ++i) p->OnAccess(c);
-    p->OnInsert(b, 100);
-    p->OnAccess(b);
-    p->OnAccess(c);
-    return *p->Victim(Except({c}));
+    std::set<uint64_t> resident;
+    for (int i = 0; i < 8; ++i) LayerZeroPass(p.get(), &resident, {1});
+    for (int i = 0; i < 40; ++i) LayerZeroPass(p.get(), &resident, {3});
+    LayerZeroPass(p.get(), &resident, {2, 3});
+    return *p->Victim(Except({Key(0, 3), Key(1, 0)}));
   };
-  EXPECT_EQ(run(1024), 2u);  // barely any decay: B's single use counts least
-  EXPECT_EQ(run(4), 1u);     // A's eight uses have halved away
+  EXPECT_EQ(run(1024), Key(0, 2));  // barely any decay: B's single use counts least
+  EXPECT_EQ(run(4), Key(0, 1));     // A's eight uses have halved away
 }
 
-TEST(EvictionPolicyTest, LfuArrivalIsTheFirstUse) {
+TEST(EvictionPolicyTest, LfuKeepsAnEntryItsNextPassExpects) {
   auto p = NewLfuPolicy();
-  p->OnInsert(1, 100);  // demand: arrival and its use are one use
-  p->OnAccess(1);
-  p->OnInsert(2, 100);  // prefetched, not used yet: one use as well
-  p->OnInsert(3, 100);
-  p->OnAccess(3);
-  p->OnAccess(3);                  // a second use
-  EXPECT_EQ(p->Victim(kAll), 1u);  // 1 and 2 tie at one use; 1 is older
-  EXPECT_EQ(p->Victim(Except({1, 2})), 3u);
-  EXPECT_NE(p->Victim(Except({1})), 3u);
+  std::set<uint64_t> resident;
+  for (int i = 0; i < 4; ++i) LayerZeroPass(p.get(), &resident, {1});
+  p->OnInsert(Key(0, 5), 100);  // a prefetch for layer 0 while layer 1 runs
+  EXPECT_EQ(p->Victim(Except({Key(1, 0)})), Key(0, 1));  // kept, though never used
+  p->OnAccess(Key(0, 1));                                // layer 0's pass: still expected
+  EXPECT_EQ(p->Victim(Except({Key(1, 0)})), Key(0, 1));
+  p->OnAccess(Key(1, 0));  // the pass ended without it
+  EXPECT_EQ(p->Victim(Except({Key(1, 0)})), Key(0, 5));
 }
 
-TEST(EvictionPolicyTest, LfuForgetsErasedEntries) {
+TEST(EvictionPolicyTest, LfuRemembersAnEvictedExpertsHistory) {
   auto p = NewLfuPolicy();
-  p->OnInsert(1, 100);
-  for (int i = 0; i < 5; ++i) p->OnAccess(1);
-  p->OnErase(1);
-  p->OnInsert(2, 100);
-  p->OnAccess(2);
-  p->OnAccess(2);
-  p->OnInsert(1, 100);  // back with a fresh count of one use, not six
-  EXPECT_EQ(p->Victim(kAll), 1u);
+  std::set<uint64_t> resident;
+  for (int i = 0; i < 5; ++i) LayerZeroPass(p.get(), &resident, {1});
+  p->OnErase(Key(0, 1));
+  resident.erase(Key(0, 1));
+  LayerZeroPass(p.get(), &resident, {2});
+  LayerZeroPass(p.get(), &resident, {1});  // back: five uses in six passes, not one
+  EXPECT_EQ(p->Victim(Except({Key(1, 0)})), Key(0, 2));
 }
 
-TEST(EvictionPolicyTest, TrustNeutralEvictsOldest) {
+// Layers 0, 1, 2 each use one expert in turn: layer 0 runs next, layer 2 (just run) last.
+TEST(EvictionPolicyTest, TrustNeutralEvictsTheFarthestNextUse) {
   auto p = NewTrustPolicy(nullptr);
   EXPECT_EQ(p->name(), "trust");
-  for (uint64_t k : {1, 2, 3}) {
-    p->OnInsert(k, 100);
-    p->OnAccess(k);
+  for (int layer : {0, 1, 2}) {
+    p->OnInsert(Key(layer, 0), 100);
+    p->OnAccess(Key(layer, 0));
   }
-  EXPECT_EQ(p->Victim(kAll), 1u);
-  p->OnAccess(1);
-  EXPECT_EQ(p->Victim(kAll), 2u);
+  EXPECT_EQ(p->Victim(kAll), Key(2, 0));  // LRU would give up Key(0, 0), wanted next
+  EXPECT_EQ(p->Victim(Except({Key(2, 0)})), Key(1, 0));
 }
 
-// Entries inserted together and never used have equal ages; trust and size decide.
+// Entries of one layer inserted together and never used are equally far; trust and size decide.
 TEST(EvictionPolicyTest, TrustPrefersLowConvergence) {
   auto p = NewTrustPolicy([](uint64_t k) {
     return k == 2 ? TrustView{0.2, 0.5} : TrustView{0.9, 0.5};
@@ -158,32 +159,45 @@ TEST(EvictionPolicyTest, TrustPrefersLowStability) {
   EXPECT_EQ(p->Victim(kAll), 3u);
 }
 
-TEST(EvictionPolicyTest, TrustPrefersLargerCharge) {
-  auto p = NewTrustPolicy(nullptr);
+TEST(EvictionPolicyTest, TrustPrefersLargerChargeWhenSizeIsWeighed) {
+  auto p = NewTrustPolicy(nullptr, TrustWeights{0.4, 0.25, 0.25, 0.1});
   p->OnInsert(1, 50);
   p->OnInsert(2, 100);
   EXPECT_EQ(p->Victim(kAll), 2u);
+  auto q = NewTrustPolicy(nullptr);  // the default weights leave size out: a tie, the lower key
+  q->OnInsert(1, 50);
+  q->OnInsert(2, 100);
+  EXPECT_EQ(q->Victim(kAll), 1u);
 }
 
-// Ages after A, B, C are used in turn: 2, 1, 0 (normalised 1, 0.5, 0). Scores:
-//   A trusted (1, 1):   0.4 · 1   + 0     + 0     + 0.1 = 0.50
-//   B neutral:          0.4 · 0.5 + 0.125 + 0.125 + 0.1 = 0.55
-//   C distrusted (0, 0): 0        + 0.25  + 0.25  + 0.1 = 0.60
-TEST(EvictionPolicyTest, TrustWeighsAgeAgainstTrust) {
-  const uint64_t a = 1, b = 2, c = 3;
-  auto p = NewTrustPolicy([&](uint64_t k) {
-    if (k == a) return TrustView{1.0, 1.0};
-    if (k == c) return TrustView{0.0, 0.0};
+// A, B, C of layers 0, 1, 2 used in turn: next uses 1, 2, 3 layers away (normalised 1/3, 2/3, 1).
+// With weights 0.4/0.25/0.25/0.1:
+//   A distrusted (0, 0): 0.4/3  + 0.25 + 0.25 + 0.1 = 0.733
+//   B neutral:           0.8/3  + 0.125 + 0.125 + 0.1 = 0.617
+//   C trusted (1, 1):    0.4    + 0    + 0    + 0.1 = 0.5
+// so trust reverses the next-use order; with the default 0.8/0.1/0.1/0 next use wins
+// (A 0.467, B 0.633, C 0.8).
+TEST(EvictionPolicyTest, TrustWeighsNextUseAgainstTrust) {
+  const uint64_t a = Key(0, 0), b = Key(1, 0), c = Key(2, 0);
+  auto lookup = [&](uint64_t k) {
+    if (k == a) return TrustView{0.0, 0.0};
+    if (k == c) return TrustView{1.0, 1.0};
     return TrustView{};
-  });
-  for (uint64_t k : {a, b, c}) {
-    p->OnInsert(k, 100);
-    p->OnAccess(k);
+  };
+  auto trust_heavy = NewTrustPolicy(lookup, TrustWeights{0.4, 0.25, 0.25, 0.1});
+  auto standard = NewTrustPolicy(lookup);
+  for (EvictionPolicy* p : {trust_heavy.get(), standard.get()}) {
+    for (uint64_t k : {a, b, c}) {
+      p->OnInsert(k, 100);
+      p->OnAccess(k);
+    }
   }
-  EXPECT_EQ(p->Victim(kAll), c);
-  EXPECT_EQ(p->Victim(Except({c})), b);
-  EXPECT_EQ(p->Victim(Except({b, c})), a);
-  EXPECT_EQ(p->Victim(Except({a, b, c})), std::nullopt);
+  EXPECT_EQ(trust_heavy->Victim(kAll), a);
+  EXPECT_EQ(trust_heavy->Victim(Except({a})), b);
+  EXPECT_EQ(trust_heavy->Victim(Except({a, b})), c);
+  EXPECT_EQ(standard->Victim(kAll), c);
+  EXPECT_EQ(standard->Victim(Except({c})), b);
+  EXPECT_EQ(standard->Victim(Except({a, b, c})), std::nullopt);
 }
 
 TEST(EvictionPolicyTest, TrustForgetsErasedEntries) {
@@ -219,7 +233,7 @@ TEST(EvictionPolicyTest, NoPolicyChoosesAPinnedEntry) {
 }
 
 TEST(EvictionPolicyTest, NamesAndFactory) {
-  EXPECT_EQ(EvictionPolicyNames(), (std::vector<std::string>{"lru", "lfu", "trust"}));
+  EXPECT_EQ(EvictionPolicyNames(), (std::vector<std::string>{"lru", "lfu", "cycle", "trust"}));
   for (const std::string& name : EvictionPolicyNames()) {
     auto p = NewEvictionPolicy(name);
     ASSERT_TRUE(p.ok()) << name;
@@ -233,7 +247,7 @@ TEST(EvictionPolicyTest, UnknownNameListsTheValidOnes) {
   EXPECT_EQ(p.status().code(), StatusCode::kInvalidArgument);
   const std::string& m = p.status().message();
   EXPECT_NE(m.find("'fifo'"), std::string::npos) << m;
-  EXPECT_NE(m.find("lru, lfu, trust"), std::string::npos) << m;
+  EXPECT_NE(m.find("lru, lfu, cycle, trust"), std::string::npos) << m;
 }
 
 TEST(EvictionPolicyTest, TrustLookupIsUsedByName) {

@@ -60,7 +60,10 @@ SimResult Replay(const Trace& t, uint64_t budget, const std::string& policy, int
 
 // Experts 0 1 0 2 1 0, room for two, one pinned at a time.
 //   LRU:    m m h m(evict 1) m(evict 0) m(evict 2)       -> 1 hit, 5 misses, 3 evictions
-//   LFU:    m m h m(evict 1, count 1 < 2) m(evict 2) h   -> 2 hits, 4 misses, 2 evictions
+//   LFU:    m m h m(evict 1) m(evict 2) h                -> 2 hits, 4 misses, 2 evictions
+//           (one layer: the second use of 0 starts pass 2; at 2's miss 0 and 1 were both used in
+//           every pass so far and 1 less recently; at 1's miss 2 was in one pass of two, 0 in
+//           both)
 //   Belady: m m h m(evict 0, next use 5 > 4) h m(evict 1: never again, lower key than 2)
 //                                                         -> 2 hits, 4 misses, 2 evictions
 TEST(SimulatorTest, HandComputedSequence) {
@@ -160,7 +163,7 @@ TEST(SimulatorTest, WindowIsClampedToWhatFits) {
   Trace t = OneComponent(8, 8);
   AddPass(&t, 0, 0, {0, 1, 2, 3, 4, 5, 6, 7});
   AddPass(&t, 1, 0, {0, 1, 2, 3, 4, 5, 6, 7});
-  for (const char* p : {"lru", "lfu", "trust", "belady"}) {
+  for (const char* p : {"lru", "lfu", "cycle", "trust", "belady"}) {
     const SimResult r = Replay(t, 3 * kBytes, p);
     EXPECT_EQ(r.accesses, 16u) << p;
     EXPECT_LE(r.peak_resident_bytes, 3 * kBytes) << p;
@@ -314,7 +317,7 @@ TEST(SimulatorTest, BeladyEqualsBruteForceOptimum) {
 TEST(SimulatorTest, FullBudgetMissesOnlyCompulsorily) {
   const Trace t = RandomTrace(7, 16, 3, 30, 4, 2);
   const uint64_t all = 16 * 3 * kBytes;
-  for (const char* p : {"lru", "lfu", "trust", "belady"}) {
+  for (const char* p : {"lru", "lfu", "cycle", "trust", "belady"}) {
     const SimResult r = Replay(t, all, p);
     EXPECT_EQ(r.misses, r.distinct_experts) << p;
     EXPECT_EQ(r.evictions, 0u) << p;
@@ -351,7 +354,7 @@ TEST(SimulatorTest, UnequalChargesPerComponent) {
     for (int l = 0; l < 2; ++l) AddPass(&t, s, l, {e(rng)});
     for (int l = 0; l < 2; ++l) AddPass(&t, s, l, {e(rng)}, Component::kTalker);
   }
-  for (const char* p : {"lru", "lfu", "trust", "belady"}) {
+  for (const char* p : {"lru", "lfu", "cycle", "trust", "belady"}) {
     const SimResult r = Replay(t, 3 * kBytes, p);
     uint64_t thinker_misses = 0, talker_misses = 0;
     for (const SimLayerStats& l : r.layers) {

@@ -335,7 +335,7 @@ TEST_F(CliTest, RunUnderABudgetIsExactAndReportsTheCache) {
   CliResult text =
       RunCli("run --model " + Path("tiny") + " --prompt hi --max-tokens 4 --budget 50%");
   ASSERT_EQ(text.exit_code, 0) << text.out;
-  EXPECT_NE(text.out.find("expert cache (lru):"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("expert cache (cycle):"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("saved"), std::string::npos) << text.out;
 }
 
@@ -362,7 +362,7 @@ TEST_F(CliTest, BudgetBelowTheMinimumAndUnknownPolicyAreRefused) {
   EXPECT_NE(small.out.find("minimum of 24.00 KiB"), std::string::npos) << small.out;
   CliResult policy = RunCli("run --model " + Path("tiny") + " --prompt hi --budget 50% --policy x");
   EXPECT_NE(policy.exit_code, 0);
-  EXPECT_NE(policy.out.find("lru, lfu, trust"), std::string::npos) << policy.out;
+  EXPECT_NE(policy.out.find("lru, lfu, cycle, trust"), std::string::npos) << policy.out;
   CliResult bad = RunCli("run --model " + Path("tiny") + " --prompt hi --budget lots");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.out.find("--budget"), std::string::npos) << bad.out;

@@ -35,7 +35,7 @@ void ExpectRefused(const std::string& args, const std::string& message) {
 TEST_F(FlagsCliTest, EveryFlagIsCheckedBeforeTheModelLoads) {
   const std::string run = "run --model /nonexistent/model --prompt hi ";
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"--policy bogus", "--policy must be one of lru, lfu, trust (got 'bogus')"},
+      {"--policy bogus", "--policy must be one of lru, lfu, cycle, trust (got 'bogus')"},
       {"--mode fast", "--mode must be one of exact, sage (got 'fast')"},
       {"--mode sage --state sleepy", "--state must be one of wake, focus, crisis, rest, dream"},
       {"--state wake", "--state and --reward need --mode sage"},

@@ -56,11 +56,12 @@ TEST_F(SimulateCliTest, JsonReportsEveryPolicyAndBelady) {
   EXPECT_EQ(j["distinct_experts"], 3);
   EXPECT_EQ(j["pin_window"]["thinker"], 1);
   const auto& rs = j["results"];
-  ASSERT_EQ(rs.size(), 4u);
+  ASSERT_EQ(rs.size(), 5u);
   EXPECT_EQ(rs[0]["policy"], "lru");
   EXPECT_EQ(rs[1]["policy"], "lfu");
-  EXPECT_EQ(rs[2]["policy"], "trust");
-  EXPECT_EQ(rs[3]["policy"], "belady");
+  EXPECT_EQ(rs[2]["policy"], "cycle");
+  EXPECT_EQ(rs[3]["policy"], "trust");
+  EXPECT_EQ(rs[4]["policy"], "belady");
   for (const auto& x : rs) {
     EXPECT_EQ(x["hits"].get<int>() + x["misses"].get<int>(), 6) << x.dump();
     EXPECT_EQ(x["bytes_read"].get<int>(), 100 * x["misses"].get<int>()) << x.dump();
@@ -69,10 +70,10 @@ TEST_F(SimulateCliTest, JsonReportsEveryPolicyAndBelady) {
   EXPECT_EQ(rs[0]["misses"], 5);
   EXPECT_EQ(rs[0]["evictions"], 3);
   EXPECT_EQ(rs[1]["hits"], 2);
-  EXPECT_EQ(rs[3]["hits"], 2);
-  EXPECT_EQ(rs[3]["evictions"], 2);
+  EXPECT_EQ(rs[4]["hits"], 2);
+  EXPECT_EQ(rs[4]["evictions"], 2);
   EXPECT_NEAR(rs[0]["hit_rate_gap_to_belady_points"].get<double>(), 100.0 / 6, 1e-9);
-  EXPECT_EQ(rs[3]["hit_rate_gap_to_belady_points"].get<double>(), 0.0);
+  EXPECT_EQ(rs[4]["hit_rate_gap_to_belady_points"].get<double>(), 0.0);
   ASSERT_EQ(rs[0]["layers"].size(), 1u);
   EXPECT_EQ(rs[0]["layers"][0]["component"], "thinker");
   EXPECT_EQ(rs[0]["layers"][0]["misses"], 5);
@@ -94,7 +95,7 @@ TEST_F(SimulateCliTest, TextTable) {
   const std::string t = Write("t.jsonl", kTrace);
   CliResult r = RunCli("simulate --trace " + t + " --budget 50%");
   ASSERT_EQ(r.exit_code, 0) << r.out;
-  for (const char* want : {"hit rate", "gap to belady", "lru", "lfu", "trust", "belady",
+  for (const char* want : {"hit rate", "gap to belady", "lru", "lfu", "cycle", "trust", "belady",
                            "200 bytes", "50.00% of all expert bytes", "16.67 pts"}) {
     EXPECT_NE(r.out.find(want), std::string::npos) << want << " in:\n" << r.out;
   }
@@ -123,7 +124,7 @@ TEST_F(SimulateCliTest, BadFlags) {
   const std::string t = Write("t.jsonl", kTrace);
   CliResult r = RunCli("simulate --trace " + t + " --budget 50% --policy fifo");
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.out.find("lru, lfu, trust"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("lru, lfu, cycle, trust"), std::string::npos) << r.out;
   r = RunCli("simulate --trace " + t + " --budget lots");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("--budget"), std::string::npos) << r.out;

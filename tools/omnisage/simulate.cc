@@ -241,7 +241,7 @@ void AddSimulateCommand(CLI::App& app, int* exit_code) {
                   "Expert-cache budget: bytes with a unit (2GiB, 512MiB) or a percentage of all "
                   "expert bytes in the trace header (25%)")
       ->required();
-  sub->add_option("--policy", args->policy, "lru, lfu, trust or all (Belady is always run)")
+  sub->add_option("--policy", args->policy, "lru, lfu, cycle, trust or all (Belady is always run)")
       ->default_val("all");
   sub->add_option("--window", args->window,
                   "Experts of a layer pass pinned together (default: the component's k; never "
