@@ -9,7 +9,7 @@ packages=(
   libsndfile1-dev libsoxr-dev libfftw3-dev
   libpng-dev libjpeg62-turbo-dev libwebp-dev
   libavformat-dev libavcodec-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev
-  libcpp-httplib-dev chromium python3 python3-venv
+  libcpp-httplib-dev chromium python3 python3-venv liburing-dev
   clang clang-format libclang-rt-14-dev
 )
 missing=()

@@ -273,6 +273,28 @@ def dd_read(path: str, direct: bool) -> dict:
             "mb_s": nbytes / secs / 1e6 if secs > 0 else None, "dd_says": p.stderr.strip().splitlines()[-1]}
 
 
+IO_READ_ROW = re.compile(r"^\| direct \| (\d+) \| (\d+) \| [\d.]+ \| ([\d.]+) \| ([\d.]+) \|")
+
+
+def concurrent_direct_reads(io_read: str, model: str, threads: str) -> dict:
+    """Expert reads with O_DIRECT by 1..N threads at once (bench/io_read): the disk's throughput
+    under the concurrency the engine's loads have, which one `dd` stream understates."""
+    cmd = [io_read, "--model", model, "--experts", "96", "--threads", threads, "--modes", "direct"]
+    if not os.path.exists(io_read):
+        return {"status": "skipped", "reason": f"{io_read} is not built", "command": " ".join(cmd)}
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        return {"status": "failed", "reason": (p.stderr.strip().splitlines() or ["?"])[-1],
+                "command": " ".join(cmd)}
+    passes = [{"threads": int(m.group(1)), "experts": int(m.group(2)), "seconds": float(m.group(3)),
+               "gb_s": float(m.group(4))}
+              for m in (IO_READ_ROW.match(line) for line in p.stdout.splitlines()) if m]
+    if not passes:
+        return {"status": "failed", "reason": "no rows in io_read's output", "command": " ".join(cmd)}
+    return {"status": "ok", "command": " ".join(cmd), "passes": passes,
+            "best_mb_s": max(x["gb_s"] for x in passes) * 1e3}
+
+
 # --------------------------------------------------------------------------------------------
 # memory cgroup (bench/budget_cgroup.sh's method)
 
@@ -497,6 +519,12 @@ def main() -> int:
         for k in ("direct", "buffered"):
             d = disk[k]
             log(f"dd {k}: " + (f"{d['mb_s']:.0f} MB/s" if d.get("mb_s") else d.get("reason", "?")))
+        disk["concurrent_direct"] = concurrent_direct_reads(
+            os.path.join(os.path.dirname(args.omnisage), "..", "..", "bench", "io_read"), model,
+            "1,2,4,8")
+        c = disk["concurrent_direct"]
+        log("io_read direct: " + (", ".join(f"{x['threads']} threads {x['gb_s']:.2f} GB/s"
+                                            for x in c["passes"]) if c.get("passes") else c.get("reason", "?")))
         results["disk_read"] = disk
     else:
         results["disk_read"] = skipped("not in --systems")

@@ -63,7 +63,11 @@ RESULTS = {
                              "bytes": 3 * GIB, "seconds": 2.0, "mb_s": 1610.6},
                   "buffered": {"status": "ok", "command": "dd if=a of=/dev/null bs=16M",
                                "bytes": 3 * GIB, "seconds": 1.5, "mb_s": 2147.5,
-                               "page_cache": "dropped first"}},
+                               "page_cache": "dropped first"},
+                  "concurrent_direct": {"status": "ok", "command": "io_read --model a", "best_mb_s": 2400.0,
+                                        "passes": [{"threads": 1, "experts": 96, "seconds": 0.8, "gb_s": 1.2},
+                                                   {"threads": 4, "experts": 96, "seconds": 0.4,
+                                                    "gb_s": 2.4}]}},
     "omnisage": [omnisage("unlimited", None, 31.25, None), omnisage("50%", int(2.25 * GIB), 12.5, 0.6),
                  {"budget": "25%", "status": "failed", "reason": "exit code 1: omnisage: error: boom"}],
     "hf": {"status": "ok", "child_peak_rss_bytes": int(12.1 * GIB),
@@ -127,6 +131,10 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| 50% | 12.50 | 0.58× | 5.00× |", md)
         # expert loads against dd: 1.9 GB/s of 1610.6 MB/s
         self.assertIn("| page cache, budget 50% | cached | 1.90 | 5.00 (4.00–6.00) | 1.18 |", md)
+        # the disk's concurrent O_DIRECT reads are listed, and the decode bound uses the best
+        # measured throughput (2400 MB/s by 4 threads, above dd's 1610.6)
+        self.assertIn("| O_DIRECT, 4 thread(s) reading experts at once | `io_read --model a` | 2400 |", md)
+        self.assertIn("(2400 MB/s: one `dd` stream or several expert reads at once", md)
         self.assertIn("](benchmarks.svg)", md)
         # A second run rewrites only the generated part.
         self.assertEqual(self.run_report(), md)
