@@ -8,8 +8,10 @@
 // threads (or queue depth), GB/s of the whole pass (bytes / wall time) and ms per expert.
 // Compare with `dd iflag=direct` of one of the files (docs/offload.md).
 //
-//   io_read --model DIR [--experts 256] [--threads 1,2,4,8] [--modes direct,drop,cached]
-//           [--uring-depths 1,4,16,64]
+//   io_read --model DIR [--experts 256] [--seed S] [--run N] [--threads 1,2,4,8]
+//           [--modes direct,drop,cached] [--uring-depths 1,4,16,64]
+// --run N picks runs of N consecutive experts of a layer (next to each other in the files, as a
+// layout grouping co-activated experts would put them) instead of experts one by one.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -160,8 +162,9 @@ double UringPass(const std::vector<std::string>& paths,
 }
 #endif
 
-int Main(const std::string& dir, int count, uint32_t seed, const std::vector<int>& threads,
-         const std::vector<std::string>& modes, const std::vector<int>& uring_depths) {
+int Main(const std::string& dir, int count, uint32_t seed, size_t run_length,
+         const std::vector<int>& threads, const std::vector<std::string>& modes,
+         const std::vector<int>& uring_depths) {
   std::printf("| --io | threads | experts | GiB | seconds | GB/s | ms per expert |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
   for (const std::string& mode_name : modes) {
@@ -189,7 +192,19 @@ int Main(const std::string& dir, int count, uint32_t seed, const std::vector<int
       for (int e = 0; e < c.num_experts; ++e) all.emplace_back(static_cast<int>(l), e);
     }
     std::mt19937 rng(seed);
-    std::shuffle(all.begin(), all.end(), rng);
+    if (run_length <= 1) {
+      std::shuffle(all.begin(), all.end(), rng);
+    } else {  // runs of `run_length` consecutive experts of a layer, the runs in random order
+      std::vector<std::vector<std::pair<int, int>>> runs;
+      for (size_t i = 0; i < all.size(); i += run_length) {
+        const bool same_layer = all[std::min(all.size(), i + run_length) - 1].first == all[i].first;
+        if (same_layer)
+          runs.emplace_back(all.begin() + i, all.begin() + std::min(all.size(), i + run_length));
+      }
+      std::shuffle(runs.begin(), runs.end(), rng);
+      all.clear();
+      for (const auto& r : runs) all.insert(all.end(), r.begin(), r.end());
+    }
     all.resize(std::min<size_t>(all.size(), static_cast<size_t>(count)));
     const uint64_t expert_bytes = CachedExperts::ExpertBytes(c);
     for (int t : threads) {
@@ -264,9 +279,14 @@ int main(int argc, char** argv) {
   std::vector<std::string> modes = {"direct", "drop", "cached"};
   std::vector<int> uring_depths;
   uint32_t seed = 7;
+  size_t run_length = 1;
   app.add_option("--model", model, "Checkpoint directory or expert store")->required();
   app.add_option("--experts", experts, "Experts to read per pass")->check(CLI::PositiveNumber);
   app.add_option("--seed", seed, "Seed of the pseudo-random pick of experts");
+  app.add_option("--run", run_length,
+                 "Pick runs of this many consecutive experts of a layer (stored side by side in "
+                 "the checkpoint), the runs in random order (1: experts one by one)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--threads", threads, "Reading threads, one pass each (none: 0)")->delimiter(',');
   app.add_option("--modes", modes, "--io modes: direct, drop, cached")
       ->delimiter(',')
@@ -278,5 +298,5 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 4096));
   CLI11_PARSE(app, argc, argv);
   threads.erase(std::remove(threads.begin(), threads.end(), 0), threads.end());
-  return omnisage::Main(model, experts, seed, threads, modes, uring_depths);
+  return omnisage::Main(model, experts, seed, run_length, threads, modes, uring_depths);
 }
