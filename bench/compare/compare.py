@@ -17,9 +17,9 @@ Steps (each a separate process, one at a time; progress lines on stderr, with el
                limit (bench/llamacpp/to_gguf.py converts, bench/llamacpp/bench.py measures)
   cgroup       the disk-bound regime: at each --limits share of the checkpoint's bytes, OmniSage
                (`--io direct`, its budget = limit - dense - KV cache - its measured overhead)
-               and llama.cpp (mmap) each run inside a fresh memory cgroup of that limit, the page
-               cache dropped before each; page cache counts against the limit for both
-               (bench/budget_cgroup.sh's method)
+               llama.cpp (mmap) and HF transformers (when the hf step ran) each run inside a
+               fresh memory cgroup of that limit, the page cache dropped before each; page
+               cache counts against the limit for all (bench/budget_cgroup.sh's method)
 
 Decoding is teacher-forced from --text (its first --prompt-tokens tokens are the prompt, each
 decode step feeds the text's next token) in every system, so the routing follows real text
@@ -520,7 +520,7 @@ def main() -> int:
             d = disk[k]
             log(f"dd {k}: " + (f"{d['mb_s']:.0f} MB/s" if d.get("mb_s") else d.get("reason", "?")))
         disk["concurrent_direct"] = concurrent_direct_reads(
-            os.path.join(os.path.dirname(args.omnisage), "..", "..", "bench", "io_read"), model,
+            os.path.normpath(os.path.join(os.path.dirname(args.omnisage), "..", "..", "bench", "io_read")), model,
             "1,2,4,8")
         c = disk["concurrent_direct"]
         log("io_read direct: " + (", ".join(f"{x['threads']} threads {x['gb_s']:.2f} GB/s"
@@ -573,7 +573,7 @@ def main() -> int:
     no_ids = None if prompt_ids else "no prompt ids: no OmniSage run finished (HF and llama.cpp are fed its ids)"
 
     # ---- HF transformers
-    hf_skip = None
+    hf_skip, hf_cmd = None, None
     if "hf" in systems:
         hf_skip = args.skip_hf or no_ids or python_has(args.ref_python, "torch, transformers, safetensors")
     if "hf" not in systems:
@@ -582,11 +582,11 @@ def main() -> int:
         results["hf"] = skipped(hf_skip)
     else:
         drop_caches(drop)
-        cmd = [args.ref_python, os.path.join(REPO, "bench/compare/hf_bench.py"), model,
-               "--prompt-ids", "@" + ids_file, "--gen-tokens", str(args.gen_tokens),
-               "--repeat", str(args.repeat), "--threads", str(args.threads)] + forced_args
+        hf_cmd = [args.ref_python, os.path.join(REPO, "bench/compare/hf_bench.py"), model,
+                  "--prompt-ids", "@" + ids_file, "--gen-tokens", str(args.gen_tokens),
+                  "--repeat", str(args.repeat), "--threads", str(args.threads)] + forced_args
         log("hf: transformers from_pretrained (bf16, CPU) and greedy generation")
-        results["hf"] = outcome(run_child(cmd, "hf", timeout=args.timeout_hf), cmd)
+        results["hf"] = outcome(run_child(hf_cmd, "hf", timeout=args.timeout_hf), hf_cmd)
     save()
 
     # ---- llama.cpp
@@ -627,7 +627,8 @@ def main() -> int:
     else:
         for share in limits:
             results["disk_bound"].append(
-                under_limit(args, results, model, share, llama_cmd, llama_skip, drop, forced_args))
+                under_limit(args, results, model, share, llama_cmd, llama_skip, drop, forced_args,
+                            hf_cmd, hf_skip or (None if "hf" in systems else "not in --systems")))
             save()
     results["finished"] = now_iso()
     save()
@@ -661,9 +662,10 @@ def in_cgroup(limit, parent, cmd, label, timeout, drop) -> dict:
         cg.remove()
 
 
-def under_limit(args, results, model, share, llama_cmd, llama_skip, drop, forced_args) -> dict:
-    """The disk-bound regime at one limit: OmniSage and llama.cpp, each alone in a fresh memory
-    cgroup of `share` of the checkpoint's bytes, page cache dropped before each."""
+def under_limit(args, results, model, share, llama_cmd, llama_skip, drop, forced_args, hf_cmd,
+                hf_skip) -> dict:
+    """The disk-bound regime at one limit: OmniSage, llama.cpp and HF transformers, each alone in a
+    fresh memory cgroup of `share` of the checkpoint's bytes, page cache dropped before each."""
     size = results["checkpoint"]["bytes"]
     limit = int(size * float(share.rstrip("%")) / 100) if share.endswith("%") else int(share)
     out = {"limit": share, "limit_bytes": limit}
@@ -704,6 +706,11 @@ def under_limit(args, results, model, share, llama_cmd, llama_skip, drop, forced
     else:
         out["llamacpp"] = in_cgroup(limit, args.cgroup_parent, llama_cmd, f"llama.cpp {share} limit",
                                     args.timeout_cgroup, drop)
+    if hf_skip or hf_cmd is None:
+        out["hf"] = {"status": "skipped", "reason": hf_skip or "HF did not run without a limit"}
+    else:  # from_pretrained holds every weight: below the model's size it is expected to fail
+        out["hf"] = in_cgroup(limit, args.cgroup_parent, hf_cmd, f"hf {share} limit",
+                              args.timeout_cgroup, drop)
     return out
 
 

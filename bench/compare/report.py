@@ -415,9 +415,9 @@ def disk_bound_section(res) -> str:
     runs = res.get("disk_bound") or []
     out = ("## Disk-bound regime: every system in the same memory cgroup, page cache dropped\n\n"
            "The situation OmniSage is for: memory smaller than the model. At each limit (a share of "
-           "the checkpoint's bytes), OmniSage and llama.cpp each run alone inside a fresh memory "
+           "the checkpoint's bytes), OmniSage, llama.cpp and HF transformers each run alone inside a fresh memory "
            "cgroup of that limit, after `sync; echo 3 > /proc/sys/vm/drop_caches`. The page cache "
-           "counts against the limit for both, so what does not fit is read from the disk again. "
+           "counts against the limit for all, so what does not fit is read from the disk again. "
            "OmniSage reads with `--io direct` (O_DIRECT: its reads leave nothing in the page cache) "
            "and its expert budget is the limit less its dense weights, KV cache and measured "
            "overhead; llama.cpp maps the GGUF (its default).\n\n")
@@ -428,7 +428,10 @@ def disk_bound_section(res) -> str:
     for r in runs:
         llama = r.get("llamacpp") or {}
         ld = med(llama_summary(llama["result"], "decode_tok_s")) if llama.get("status") == "ok" else None
-        for name, e in (("OmniSage", r.get("omnisage") or {}), ("llama.cpp", llama)):
+        for name, e in (("OmniSage", r.get("omnisage") or {}), ("llama.cpp", llama),
+                        ("HF transformers", r.get("hf") or {})):
+            if name == "HF transformers" and not e:
+                continue  # results from before HF ran under the limits
             head = [r["limit"], gib(r.get("limit_bytes")), name]
             if e.get("status") != "ok":
                 trs.append(head + ["—"] * 10 + [("did not finish: " + e.get("reason", "?"))
@@ -457,11 +460,16 @@ def disk_bound_section(res) -> str:
                 mib = num(b / 2**20, 1) if b is not None else "—"
                 for fb in j.get("direct_io_fallbacks") or []:
                     notes.append("O_DIRECT fell back: " + fb)
-            else:
+            elif name == "llama.cpp":
                 prefill, decode = llama_summary(j, "prefill_tok_s"), llama_summary(j, "decode_tok_s")
                 budget, bound_s, frac, vs, mib = "— (mmap)", "—", "—", "—", "—"
                 if not j.get("all_reps_quiet", True):
                     notes.append("some repetitions ran while other processes used the CPUs")
+            else:
+                prefill, decode = j.get("prefill_tok_s"), j.get("decode_tok_s")
+                budget, bound_s, frac, mib = "— (from_pretrained)", "—", "—", "—"
+                d = med(decode)
+                vs = f"{d / ld:.2f}×" if d and ld else "—"
             trs.append(head + [budget, gib(e.get("cgroup_peak_bytes")) if e.get("cgroup_peak_bytes") else "—",
                                gib(e.get("disk_read_bytes")) if e.get("disk_read_bytes") is not None else "—",
                                stat(prefill), stat(decode, 2), vs, mib, bound_s, frac, num(e.get("wall_s"), 0),

@@ -83,7 +83,8 @@ RESULTS = {
                             "all_reps_quiet": True}},
     "disk_bound": [{"limit": "25%", "limit_bytes": 1556925644,
                     "omnisage": {"status": "skipped", "reason": "no memory cgroup can be created here: test"},
-                    "llamacpp": {"status": "failed", "reason": "killed by signal 9"}}],
+                    "llamacpp": {"status": "failed", "reason": "killed by signal 9"},
+                    "hf": {"status": "failed", "reason": "killed by signal 9 (HF)", "oom_kills": 1}}],
 }
 
 
@@ -125,6 +126,9 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| 25% | 1.45 GiB | OmniSage | — |", md)
         self.assertIn("skipped: no memory cgroup can be created here: test", md)
         self.assertIn("did not finish: killed by signal 9", md)
+        # HF transformers runs inside the same limit too
+        self.assertIn("| 25% | 1.45 GiB | HF transformers | — |", md)
+        self.assertIn("did not finish: killed by signal 9 (HF)", md)
         self.assertIn("failed: exit code 1: omnisage: error: boom", md)
         # ratios of OmniSage's decode speed to the others
         self.assertIn("| unlimited | 31.25 | 1.45× | 12.50× |", md)
