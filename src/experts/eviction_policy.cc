@@ -4,10 +4,9 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <cmath>
 #include <list>
 #include <unordered_map>
-#include <unordered_set>
+#include <utility>
 
 #include "experts/next_use.h"
 
@@ -43,88 +42,11 @@ class LruPolicy final : public EvictionPolicy {
   std::unordered_map<uint64_t, std::list<uint64_t>::iterator> pos_;
 };
 
-// Frequency is the share of its layer's recent passes that used the entry (next_use.h: an average
-// with a half-life in passes of that layer, so it ages by tokens whatever the model's depth). An
-// entry loaded and not used yet (a prefetch, or a demand load about to be used) is kept while its
-// layer's pass that expects it is not over; ties go to the least recently used, then the lower key.
-class LfuPolicy final : public EvictionPolicy {
+// The policies built on the next-use estimator (next_use.h): each ranks the evictable entries, and
+// the victim is the highest rank; ties go to the least recently used, then to the lower key.
+class EstimatorPolicy : public EvictionPolicy {
  public:
-  explicit LfuPolicy(double half_life) : next_use_(half_life) {}
-  std::string_view name() const override { return "lfu"; }
-  void OnInsert(uint64_t key, uint64_t) override {
-    resident_.insert(key);
-    next_use_.OnInsert(key);
-  }
-  void OnAccess(uint64_t key) override { next_use_.OnAccess(key); }
-  void OnErase(uint64_t key) override { resident_.erase(key); }
-  std::optional<uint64_t> Victim(const std::function<bool(uint64_t)>& evictable) override {
-    std::optional<uint64_t> best;
-    double best_p = 0;
-    uint64_t best_last = 0;
-    for (uint64_t key : resident_) {
-      if (!evictable(key)) continue;
-      // An expected entry ranks above any frequency (at most 1).
-      const double p = next_use_.Expected(key) ? 2.0 : next_use_.UseProbability(key);
-      const uint64_t last = next_use_.LastAccess(key);
-      if (!best || p < best_p ||
-          (p == best_p && (last < best_last || (last == best_last && key < *best)))) {
-        best = key;
-        best_p = p;
-        best_last = last;
-      }
-    }
-    return best;
-  }
-
- private:
-  NextUseEstimator next_use_;
-  std::unordered_set<uint64_t> resident_;
-};
-
-// Evicts the entry whose next use is estimated farthest (next_use.h); ties go to the less likely
-// used, then the least recently used, then the lower key.
-class CyclePolicy final : public EvictionPolicy {
- public:
-  explicit CyclePolicy(double half_life) : next_use_(half_life) {}
-  std::string_view name() const override { return "cycle"; }
-  void OnInsert(uint64_t key, uint64_t) override {
-    resident_.insert(key);
-    next_use_.OnInsert(key);
-  }
-  void OnAccess(uint64_t key) override { next_use_.OnAccess(key); }
-  void OnErase(uint64_t key) override { resident_.erase(key); }
-  std::optional<uint64_t> Victim(const std::function<bool(uint64_t)>& evictable) override {
-    std::optional<uint64_t> best;
-    double best_next = 0, best_p = 0;
-    uint64_t best_last = 0;
-    for (uint64_t key : resident_) {
-      if (!evictable(key)) continue;
-      const double next = next_use_.NextUse(key);
-      const double p = next_use_.UseProbability(key);
-      const uint64_t last = next_use_.LastAccess(key);
-      if (!best || next > best_next ||
-          (next == best_next &&
-           (p < best_p ||
-            (p == best_p && (last < best_last || (last == best_last && key < *best)))))) {
-        best = key;
-        best_next = next;
-        best_p = p;
-        best_last = last;
-      }
-    }
-    return best;
-  }
-
- private:
-  NextUseEstimator next_use_;
-  std::unordered_set<uint64_t> resident_;
-};
-
-class TrustPolicy final : public EvictionPolicy {
- public:
-  TrustPolicy(TrustLookup trust, const TrustWeights& weights, double half_life)
-      : trust_(std::move(trust)), weights_(weights), next_use_(half_life) {}
-  std::string_view name() const override { return "trust"; }
+  explicit EstimatorPolicy(double half_life) : next_use_(half_life) {}
   void OnInsert(uint64_t key, uint64_t charge) override {
     resident_[key] = charge;
     next_use_.OnInsert(key);
@@ -132,43 +54,95 @@ class TrustPolicy final : public EvictionPolicy {
   void OnAccess(uint64_t key) override { next_use_.OnAccess(key); }
   void OnErase(uint64_t key) override { resident_.erase(key); }
   std::optional<uint64_t> Victim(const std::function<bool(uint64_t)>& evictable) override {
-    double max_next = 0;
-    uint64_t max_charge = 0;
-    for (const auto& [key, charge] : resident_) {
-      if (!evictable(key)) continue;
-      const double next = next_use_.NextUse(key);
-      if (next != NextUseEstimator::kNever) max_next = std::max(max_next, next);
-      max_charge = std::max(max_charge, charge);
-    }
+    Prepare(evictable);
     std::optional<uint64_t> best;
-    double best_score = -1;
+    Rank best_rank;
     uint64_t best_last = 0;
     for (const auto& [key, charge] : resident_) {
       if (!evictable(key)) continue;
-      const TrustView t = trust_ ? trust_(key) : TrustView{};
-      const double next = next_use_.NextUse(key);
-      const double later = next == NextUseEstimator::kNever ? 1.0
-                           : max_next > 0                   ? next / max_next
-                                                            : 0.0;
-      const double size = max_charge ? static_cast<double>(charge) / max_charge : 0.0;
-      const double score = weights_.next_use * later + weights_.convergence * (1 - t.convergence) +
-                           weights_.stability * (1 - t.stability) + weights_.size * size;
+      const Rank rank = RankOf(key, charge);
       const uint64_t last = next_use_.LastAccess(key);
-      if (score > best_score ||
-          (score == best_score && (last < best_last || (last == best_last && key < *best)))) {
+      if (!best || rank > best_rank ||
+          (rank == best_rank && (last < best_last || (last == best_last && key < *best)))) {
         best = key;
-        best_score = score;
+        best_rank = rank;
         best_last = last;
       }
     }
     return best;
   }
 
- private:
-  TrustLookup trust_;
-  TrustWeights weights_;
+ protected:
+  using Rank = std::pair<double, double>;  // compared lexicographically; higher: evicted first
+  // Called once per Victim before the entries are ranked.
+  virtual void Prepare(const std::function<bool(uint64_t)>& evictable) {}
+  virtual Rank RankOf(uint64_t key, uint64_t charge) const = 0;
+
   NextUseEstimator next_use_;
   std::unordered_map<uint64_t, uint64_t> resident_;  // key → charge
+};
+
+// Frequency is the share of its layer's recent passes that used the entry (an average with a
+// half-life in passes of that layer, so it ages by tokens whatever the model's depth). An entry
+// loaded and not used yet (a prefetch, or a demand load about to be used) is kept while its
+// layer's pass that expects it is not over.
+class LfuPolicy final : public EstimatorPolicy {
+ public:
+  using EstimatorPolicy::EstimatorPolicy;
+  std::string_view name() const override { return "lfu"; }
+
+ private:
+  Rank RankOf(uint64_t key, uint64_t) const override {
+    // An expected entry ranks below any frequency (at most 1).
+    return {next_use_.Expected(key) ? -2.0 : -next_use_.UseProbability(key), 0.0};
+  }
+};
+
+// The farthest estimated next use; among equals the less likely used.
+class CyclePolicy final : public EstimatorPolicy {
+ public:
+  using EstimatorPolicy::EstimatorPolicy;
+  std::string_view name() const override { return "cycle"; }
+
+ private:
+  Rank RankOf(uint64_t key, uint64_t) const override {
+    return {next_use_.NextUse(key), -next_use_.UseProbability(key)};
+  }
+};
+
+class TrustPolicy final : public EstimatorPolicy {
+ public:
+  TrustPolicy(TrustLookup trust, const TrustWeights& weights, double half_life)
+      : EstimatorPolicy(half_life), trust_(std::move(trust)), weights_(weights) {}
+  std::string_view name() const override { return "trust"; }
+
+ private:
+  void Prepare(const std::function<bool(uint64_t)>& evictable) override {
+    max_next_ = 0;
+    max_charge_ = 0;
+    for (const auto& [key, charge] : resident_) {
+      if (!evictable(key)) continue;
+      const double next = next_use_.NextUse(key);
+      if (next != NextUseEstimator::kNever) max_next_ = std::max(max_next_, next);
+      max_charge_ = std::max(max_charge_, charge);
+    }
+  }
+  Rank RankOf(uint64_t key, uint64_t charge) const override {
+    const TrustView t = trust_ ? trust_(key) : TrustView{};
+    const double next = next_use_.NextUse(key);
+    const double later = next == NextUseEstimator::kNever ? 1.0
+                         : max_next_ > 0                  ? next / max_next_
+                                                          : 0.0;
+    const double size = max_charge_ ? static_cast<double>(charge) / max_charge_ : 0.0;
+    return {weights_.next_use * later + weights_.convergence * (1 - t.convergence) +
+                weights_.stability * (1 - t.stability) + weights_.size * size,
+            0.0};
+  }
+
+  TrustLookup trust_;
+  TrustWeights weights_;
+  double max_next_ = 0;  // over the candidates of the Victim call in progress
+  uint64_t max_charge_ = 0;
 };
 
 }  // namespace
