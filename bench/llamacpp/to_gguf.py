@@ -132,7 +132,7 @@ class Out:
 
 def plan_tensors(ck: Checkpoint, cfg: dict) -> list[Out]:
     n_layer = cfg["num_hidden_layers"]
-    n_expert = cfg["num_experts"]
+    n_expert = expert_count(cfg)
     used: set[str] = set()
     outs: list[Out] = []
 
@@ -212,6 +212,14 @@ def plan_tensors(ck: Checkpoint, cfg: dict) -> list[Out]:
 # hyper-parameters
 
 
+def expert_count(cfg: dict) -> int:
+    """num_experts (transformers 4) or num_local_experts (5)."""
+    for key in ("num_experts", "num_local_experts"):
+        if isinstance(cfg.get(key), int):
+            return cfg[key]
+    raise SystemExit("config.json has neither num_experts nor num_local_experts")
+
+
 def write_hparams(w: gguf.GGUFWriter, cfg: dict, name: str) -> None:
     if cfg.get("model_type") not in ("qwen3_moe", None):
         raise SystemExit(f"config.json model_type is {cfg.get('model_type')!r}, expected qwen3_moe")
@@ -220,9 +228,12 @@ def write_hparams(w: gguf.GGUFWriter, cfg: dict, name: str) -> None:
     if not cfg.get("norm_topk_prob", True):
         print("warning: norm_topk_prob is false; llama.cpp's qwen3moe always renormalises the top-k",
               file=sys.stderr)
-    rope = cfg.get("rope_scaling") or {}
+    # transformers 5 writes rope_parameters {rope_theta, rope_type} where 4 wrote rope_theta and
+    # rope_scaling
+    rope = cfg.get("rope_scaling") or cfg.get("rope_parameters") or {}
     if rope.get("rope_type", rope.get("type", "default")) not in ("default", None):
-        raise SystemExit(f"rope_scaling {rope} is not supported by this converter")
+        raise SystemExit(f"rope scaling {rope} is not supported by this converter")
+    rope_theta = cfg.get("rope_theta", (cfg.get("rope_parameters") or {}).get("rope_theta", 1000000.0))
 
     head_dim = cfg.get("head_dim", cfg["hidden_size"] // cfg["num_attention_heads"])
     w.add_name(name)
@@ -233,9 +244,9 @@ def write_hparams(w: gguf.GGUFWriter, cfg: dict, name: str) -> None:
     w.add_feed_forward_length(cfg["intermediate_size"])
     w.add_head_count(cfg["num_attention_heads"])
     w.add_head_count_kv(cfg["num_key_value_heads"])
-    w.add_rope_freq_base(float(cfg.get("rope_theta", 1000000.0)))
+    w.add_rope_freq_base(float(rope_theta))
     w.add_layer_norm_rms_eps(float(cfg["rms_norm_eps"]))
-    w.add_expert_count(cfg["num_experts"])
+    w.add_expert_count(expert_count(cfg))
     w.add_expert_used_count(cfg["num_experts_per_tok"])
     w.add_expert_feed_forward_length(cfg["moe_intermediate_size"])
     w.add_key_length(head_dim)
