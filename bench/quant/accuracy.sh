@@ -15,7 +15,9 @@
 #            WORK/stores/NAME.error and the report says why)
 #   omnisage `omnisage eval` of the ids on MODEL (bf16) and on each store -> WORK/logits/*.f32
 #   gguf     bench/llamacpp/to_gguf.py (BF16), then bench/llamacpp/quantize.py for each type in
-#            LLAMA_TYPES (llama.cpp's llama_model_quantize) -> WORK/gguf/TYPE.gguf, TYPE.json
+#            LLAMA_TYPES (llama.cpp's llama_model_quantize) -> WORK/gguf/TYPE.gguf, TYPE.json;
+#            and bench/llamacpp/mix.py: TYPE's expert tensors with BF16's other tensors (only
+#            the experts quantized, as OmniSage does)      -> WORK/gguf/TYPE-experts.gguf, .json
 #   llamacpp bench/llamacpp/logits.py (logits_all) on each GGUF         -> WORK/logits/*.f32
 #   kl       bench/quant/kl.py for each pair                             -> WORK/kl/*.json
 #   report   python3 bench/quant/report.py accuracy WORK                 (markdown on stdout)
@@ -99,7 +101,18 @@ for t in $llama_types; do
     mv "$work/gguf/$t.json.tmp" "$work/gguf/$t.json"
   fi
 done
-for t in BF16 $llama_types; do
+# the same types with only the experts quantized (the rest BF16, as OmniSage's stores keep it)
+mixed=()
+for t in $llama_types; do
+  if [ ! -f "$work/gguf/$t-experts.gguf" ]; then
+    say "llama.cpp $t, experts only"
+    "$py" "$root/bench/llamacpp/mix.py" "$work/gguf/BF16.gguf" "$work/gguf/$t.gguf" \
+      "$work/gguf/$t-experts.gguf" >"$work/gguf/$t-experts.json.tmp"
+    mv "$work/gguf/$t-experts.json.tmp" "$work/gguf/$t-experts.json"
+  fi
+  mixed+=("$t-experts")
+done
+for t in BF16 $llama_types "${mixed[@]}"; do
   if [ ! -f "$work/logits/llamacpp-$t.f32" ]; then
     say "llama.cpp logits $t"
     "$py" "$root/bench/llamacpp/logits.py" "$work/gguf/$t.gguf" --ids "$work/ids.json" \
@@ -116,7 +129,7 @@ kl() {  # out name, ref, test
 say "KL"
 for s in "${stores[@]}"; do kl "omnisage-$s" omnisage-bf16 "omnisage-$s"; done
 kl llamacpp-BF16 omnisage-bf16 llamacpp-BF16
-for t in $llama_types; do kl "llamacpp-$t" llamacpp-BF16 "llamacpp-$t"; done
+for t in $llama_types "${mixed[@]}"; do kl "llamacpp-$t" llamacpp-BF16 "llamacpp-$t"; done
 
 python3 - "$work/run.json" <<'PY'
 import datetime, json, os, sys

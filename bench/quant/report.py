@@ -63,6 +63,11 @@ def fmt(v, digits=1) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
 
 
+def gguf_label(name: str) -> str:
+    """Q8_0-experts (bench/llamacpp/mix.py) -> Q8_0, experts only."""
+    return name[:-len("-experts")] + ", experts only" if name.endswith("-experts") else name
+
+
 def store_label(name: str) -> str:
     """int4-g128 -> int4 g128."""
     return name.replace("-", " ")
@@ -186,7 +191,7 @@ def accuracy(work: str) -> str:
     for t in types:
         g = load(os.path.join(work, "gguf", t + ".json")) or {}
         against = "OmniSage bf16" if t == "BF16" else "llama.cpp BF16"
-        row("llama.cpp", t, fmt(g.get("expert_bits_per_weight"), 2), mib_or_gib(g.get("tensor_bytes")),
+        row("llama.cpp", gguf_label(t), fmt(g.get("expert_bits_per_weight"), 2), mib_or_gib(g.get("tensor_bytes")),
             against, load(os.path.join(work, "kl", f"llamacpp-{t}.json")))
     lines += ["", "What llama.cpp stored (tensor type: count of tensors, per role):", "",
               "| type | experts | attention | token_embd | output | router | norms |",
@@ -198,7 +203,7 @@ def accuracy(work: str) -> str:
             ty = roles.get(r, {}).get("types", {})
             return ", ".join(f"{k} ×{v}" for k, v in sorted(ty.items())) or "—"
 
-        lines.append(f"| {t} | " + " | ".join(cell(r) for r in
+        lines.append(f"| {gguf_label(t)} | " + " | ".join(cell(r) for r in
                      ("experts", "attention", "token_embd", "output", "router", "norms")) + " |")
     return "\n".join(lines) + "\n"
 

@@ -73,6 +73,12 @@ def make_work(d):
         "file_bytes": MIB, "tensor_bytes": MIB, "expert_bytes": 600_000, "expert_weights": 1_000_000,
         "expert_bits_per_weight": 4.8,
         "roles": {"experts": {"types": {"Q4_K": 9, "Q6_K": 3}}, "attention": {"types": {"Q4_K": 16}}}})
+    write(os.path.join(d, "gguf", "Q4_K_M-experts.json"), {
+        "file_bytes": 2 * MIB, "tensor_bytes": 2 * MIB, "expert_bytes": 600_000, "expert_weights": 1_000_000,
+        "expert_bits_per_weight": 4.8,
+        "roles": {"experts": {"types": {"Q4_K": 9, "Q6_K": 3}}, "attention": {"types": {"BF16": 16}}}})
+    write(os.path.join(d, "kl", "llamacpp-Q4_K_M-experts.json"),
+          kl("llamacpp-BF16", "llamacpp-Q4_K_M-experts", 2e-3, 0.96, 2.5, 2.51))
     write(os.path.join(d, "kl", "omnisage-int8.json"), kl("omnisage-bf16", "omnisage-int8", 1.5e-5, 0.99, 2.0, 2.0001))
     write(os.path.join(d, "kl", "omnisage-int4-g32.json"), kl("omnisage-bf16", "omnisage-int4-g32", 3e-3, 0.95, 2.0, 2.01))
     write(os.path.join(d, "kl", "llamacpp-BF16.json"), kl("omnisage-bf16", "llamacpp-BF16", 2e-6, 1.0, 2.0, 2.0))
@@ -151,6 +157,10 @@ class ReportTest(unittest.TestCase):
         types = row_of(out, "Q4_K_M", "Q4_K ×9, Q6_K ×3")
         self.assertEqual(types[2], "Q4_K ×16")
         self.assertEqual(types[3], "—")
+        mixed = row_of(out, "llama.cpp", "Q4_K_M, experts only")
+        self.assertEqual(mixed[3], "2.0 MiB")
+        self.assertEqual(mixed[5], "2.00e-03")
+        self.assertEqual(row_of(out, "Q4_K_M, experts only", "Q4_K ×9, Q6_K ×3")[2], "BF16 ×16")
 
     def test_speed(self):
         out = report.speed(self.tmp.name)
