@@ -119,7 +119,7 @@ TEST(ServeLoadTest, ManyClientsDisconnectsAndBadBodies) {
   for (std::thread& t : clients) t.join();
   std::string all_failures;
   for (const std::string& f : failures) all_failures += f;
-  EXPECT_EQ(wrong.load(), 0) << all_failures;
+  EXPECT_EQ(wrong.load(), 0) << all_failures << "server log:\n" << server.log();
   EXPECT_GT(answered.load(), 0);
   EXPECT_GT(dropped.load(), 0);
 
