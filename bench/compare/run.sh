@@ -48,9 +48,9 @@ mkdir -p "$WORK"
 exec 2> >(tee -a "$WORK/compare.log" >&2)
 say() { echo "[run.sh $(date +%H:%M:%S)] $*" >&2; }
 
-say "building omnisage (a no-op when up to date)"
+say "building omnisage and bench/io_read (a no-op when up to date)"
 [ -f build/build.ninja ] || cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-ninja -C build omnisage >&2
+ninja -C build omnisage io_read >&2
 
 extra=()
 if [[ ",$SYSTEMS," == *,hf,* ]] && ! "$REF_VENV/bin/python" -c 'import torch, transformers, safetensors' 2>/dev/null; then
