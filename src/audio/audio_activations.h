@@ -19,6 +19,9 @@ struct AudioEncoderActivations {
   // Sizes for `config`, chunks padded to `pad` ≤ 2·n_window frames, `workers` attention threads.
   void Reserve(const AudioEncoderConfig& config, int64_t pad, int workers);
   uint64_t bytes() const { return bytes_; }
+  // What Reserve holds after sizing fresh buffers for chunks padded to `pad` frames (every
+  // buffer's capacity is its element count, so this is exact; pad 2·n_window is the largest).
+  static uint64_t BytesFor(const AudioEncoderConfig& config, int64_t pad, int workers);
 
   int64_t window = 0;  // tokens per attention window
   int workers = 0;
@@ -43,6 +46,10 @@ struct AudioEncoderActivations {
   std::vector<float> scores;  // [workers, window]  one row of attention weights per worker
 
  private:
+  static int64_t WindowFor(const AudioEncoderConfig& c);  // tokens per attention window
+  template <typename F>
+  static void Layout(const AudioEncoderConfig& c, int64_t pad, int64_t window, int workers, F&& f);
+
   uint64_t bytes_ = 0;
   LedgerCharge charge_;  // kActivations, bytes_
 };

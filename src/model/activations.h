@@ -32,6 +32,10 @@ struct DecoderActivations {
   void Reserve(const DecoderConfig& config, int64_t max_tokens, int64_t context, int max_k,
                int workers, bool contributions);
   uint64_t bytes() const { return bytes_; }
+  // What Reserve holds after sizing fresh buffers for these figures: every buffer's capacity is
+  // its element count, so this is exact (the memory planner's figure, runtime/memory_plan.h).
+  static uint64_t BytesFor(const DecoderConfig& config, int64_t max_tokens, int64_t context,
+                           int max_k, int workers, bool contributions);
 
   int64_t max_tokens = 0;
   int64_t context = 0;
@@ -88,6 +92,10 @@ struct DecoderActivations {
   std::vector<float> predict_weights;    // [experts]
 
  private:
+  template <typename F>
+  static void Layout(const DecoderConfig& c, int64_t n, int64_t context, int max_k, int workers,
+                     bool contributions, F&& f);
+
   uint64_t bytes_ = 0;
   LedgerCharge charge_;  // kActivations, bytes_
 };

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -62,10 +63,34 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
     if (so.trust_file.empty()) so.trust_file = DefaultTrustFile(options.model);
     OMNI_ASSIGN_OR_RETURN(e->sage_, SageController::Create(text, e->component_, so));
   }
-  if (!options.budget.empty()) {
-    auto spec = ParseSize(options.budget);
-    if (!spec.ok()) return InvalidArgument("--budget: " + spec.status().message());
-    e->budget_bytes_ = spec->Resolve(e->total_expert_bytes_);
+  if (!options.memory.empty()) {
+    auto spec = ParseSize(options.memory);
+    if (!spec.ok()) return InvalidArgument("--memory: " + spec.status().message());
+    MemoryPlanInput in{.needs = {.audio = options.audio_input,
+                                 .vision = options.vision_input,
+                                 .speech = options.speech},
+                       .context = options.context,
+                       .sessions = options.kv_sessions,
+                       .threads = e->pool_->num_threads(),
+                       .io_threads = options.cache.io_threads,
+                       .io = ParseIoMode(options.io),
+                       .contributions = e->sage_ != nullptr,
+                       .speak_max_frames = options.speak_max_frames,
+                       .speak_chunk = options.speak_chunk};
+    if (e->sage_ != nullptr && e->sage_->selector() != nullptr) {
+      in.max_experts_per_token = e->sage_->selector()->MaxExperts(
+          static_cast<int>(text.num_experts_per_tok), static_cast<int>(text.num_experts));
+    }
+    OMNI_ASSIGN_OR_RETURN(e->plan_, PlanMemory(e->config_, in, spec->bytes));
+  }
+  if (!options.budget.empty() || e->plan_) {
+    if (e->plan_) {
+      e->budget_bytes_ = e->plan_->expert_budget;
+    } else {
+      auto spec = ParseSize(options.budget);
+      if (!spec.ok()) return InvalidArgument("--budget: " + spec.status().message());
+      e->budget_bytes_ = spec->Resolve(e->total_expert_bytes_);
+    }
     CacheOptions cache_options = options.cache;
     cache_options.budget_bytes = e->budget_bytes_;
     if (SageController* sage = e->sage_.get()) {
@@ -77,6 +102,12 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
     OMNI_ASSIGN_OR_RETURN(
         e->cache_, CachedExperts::Create(*e->source_, StackNames(e->config_, e->component_).prefix,
                                          e->component_, text, cache_options));
+  }
+  if (e->plan_) {
+    // What the ledger counts may reach the plan's limit, on top of what the process held before.
+    MemoryLedger& ledger = MemoryLedger::Global();
+    ledger.set_limit(ledger.total() + e->plan_->ledger_limit());
+    e->set_ledger_limit_ = true;
   }
   OMNI_ASSIGN_OR_RETURN(e->model_, TextModel::Load(*e->source_, e->config_, e->cache_.get(),
                                                    options.cache.verify_checksums));
@@ -157,12 +188,31 @@ Status Engine::Flush() {
   return trace_status_.ok() ? s : trace_status_;
 }
 
+Status Engine::CheckPlanned(std::initializer_list<std::string_view> items,
+                            std::string_view what) const {
+  if (!plan_) return Status::Ok();
+  uint64_t bytes = 0;
+  for (std::string_view name : items) {
+    const auto it = std::find_if(plan_->items.begin(), plan_->items.end(),
+                                 [&](const MemoryPlanItem& i) { return i.name == name; });
+    if (it == plan_->items.end()) {
+      return ResourceExhausted(
+          fmt::format("--memory {}: the plan does not hold {} (the command did not ask for it "
+                      "when it loaded the model)",
+                      FormatBytes(plan_->limit), what));
+    }
+    bytes += it->bytes;
+  }
+  return MemoryLedger::Global().CheckRoom(bytes, what);
+}
+
 StatusOr<AudioEncoder*> Engine::audio_encoder() {
   if (audio_encoder_ == nullptr) {
     if (config_.arch != Arch::kQwen3OmniMoe) {
       return InvalidArgument(
           fmt::format("{}: a {} model has no audio encoder", options_.model, config_.model_type));
     }
+    OMNI_RETURN_IF_ERROR(CheckPlanned({kAudioEncoderWeights}, "the audio encoder"));
     OMNI_ASSIGN_OR_RETURN(audio_encoder_, AudioEncoder::Load(*source_, config_.audio));
     if (config_.audio.output_dim != config_.text.hidden_size) {
       audio_encoder_.reset();
@@ -187,6 +237,7 @@ StatusOr<VisionEncoder*> Engine::vision_encoder() {
                       "hidden_size {}",
                       options_.model, config_.vision.out_hidden_size, config_.text.hidden_size));
     }
+    OMNI_RETURN_IF_ERROR(CheckPlanned({kVisionEncoderWeights}, "the vision encoder"));
     auto loaded = VisionEncoder::Load(*source_, config_.vision);
     if (!loaded.ok()) {
       return Status(loaded.status().code(),
@@ -236,6 +287,7 @@ std::vector<std::string> Engine::Warnings() const {
 Engine::~Engine() {
   if (trace_ != nullptr) (void)trace_->Close();
   if (sage_ != nullptr) (void)sage_->SaveTrust();
+  if (set_ledger_limit_) MemoryLedger::Global().set_limit(0);
 }
 
 namespace {

@@ -8,8 +8,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "audio/audio_encoder.h"
@@ -20,6 +23,7 @@
 #include "model/config.h"
 #include "model/text_model.h"
 #include "runtime/media_prompt.h"
+#include "runtime/memory_plan.h"
 #include "runtime/options.h"
 #include "runtime/sage_controller.h"
 #include "runtime/sampler.h"
@@ -56,6 +60,12 @@ class Engine {
   uint64_t total_expert_bytes() const { return total_expert_bytes_; }
   uint64_t expert_budget_bytes() const { return budget_bytes_; }
   Component component() const { return component_; }
+  // The --memory plan the engine runs under (the expert budget is its), or null without one.
+  const MemoryLimitPlan* memory_plan() const { return plan_ ? &*plan_ : nullptr; }
+  // Under --memory, before loading `what`: OK when the plan holds every one of `items` (names of
+  // MemoryPlanItem) and the memory ledger has room for their bytes; else ResourceExhausted
+  // naming `what`. OK without --memory.
+  Status CheckPlanned(std::initializer_list<std::string_view> items, std::string_view what) const;
   // The SAGE layer (sage mode, or the trust policy), else null.
   SageController* sage() { return sage_.get(); }
   // The audio encoder, loaded on first use (its weights join the ledger then). Errors: a model
@@ -111,6 +121,8 @@ class Engine {
   std::unique_ptr<CachedExperts> cache_;  // outlives model_, which uses it
   std::unique_ptr<TextModel> model_;
   uint64_t total_expert_bytes_ = 0, budget_bytes_ = 0;
+  std::optional<MemoryLimitPlan> plan_;
+  bool set_ledger_limit_ = false;  // this engine set the ledger's limit (cleared when it goes)
   Component component_ = Component::kThinker;
   std::unique_ptr<Tokenizer> tokenizer_;
   double load_seconds_ = 0;

@@ -27,6 +27,18 @@ Status EngineOptions::Validate() const {
     auto spec = ParseSize(budget);
     if (!spec.ok()) return InvalidArgument("--budget: " + spec.status().message());
   }
+  if (!memory.empty()) {
+    auto spec = ParseSize(memory);
+    if (!spec.ok()) return InvalidArgument("--memory: " + spec.status().message());
+    if (spec->is_percent) {
+      return InvalidArgument("--memory '" + memory +
+                             "': give a size in bytes with a unit (8GiB), not a percentage");
+    }
+    if (!budget.empty()) {
+      return InvalidArgument(
+          "--memory and --budget: give one (--memory sets the expert budget from its plan)");
+    }
+  }
   if (mode != "sage" && (!sage.state.empty() || sage.reward != 0)) {
     return InvalidArgument("--state and --reward need --mode sage");
   }

@@ -42,6 +42,9 @@ struct EngineOptions {
   // the expert cache, in bytes with a unit ("2GiB") or as a percentage of the bytes of all the
   // routed experts the model runs ("25%").
   std::string budget = "";
+  // One hard cap on everything (runtime/memory_plan.h): bytes with a unit ("8GiB"); the expert
+  // cache gets what the plan leaves. Empty: no cap. Not with `budget`.
+  std::string memory = "";
   std::string mode = "exact";  // EngineModeNames()
   std::string trace = "";      // write a routing trace here ("" → none)
   std::string io = "direct";   // IoModeNames(): every weight read, dense and expert alike
@@ -52,6 +55,13 @@ struct EngineOptions {
   // Speech output will run (run/chat --speak; not a flag of its own): the talker's routed
   // experts join the thinker's under the one budget, and a percentage counts them too.
   bool speech = false;
+  // Set by the commands, not flags, for the --memory plan: the encoders the runs may use, the
+  // thinker KV caches held at once (serve: --max-batch), the spoken answers' sizes.
+  bool audio_input = false;
+  bool vision_input = false;
+  int kv_sessions = 1;
+  int64_t speak_max_frames = 4095;
+  int64_t speak_chunk = 25;
 
   template <typename Visitor>
   void ForEach(Visitor&& v) {
@@ -65,6 +75,10 @@ struct EngineOptions {
     v(budget, {.name = "budget",
                .help = "Hard cap on expert memory: bytes with a unit (2GiB) or a percentage of "
                        "all expert bytes (25%); default: every expert resident"});
+    v(memory, {.name = "memory",
+               .help = "Hard cap on all memory: weights of every component in use, KV caches, "
+                       "activations, I/O buffers and experts (8GiB); the experts get what is "
+                       "left (omnisage inspect MODEL --memory SIZE prints the plan)"});
     cache.ForEach(v);
     v(io, {.name = "io",
            .help = "How weights are read: direct (O_DIRECT, nothing left in the page cache), "
@@ -81,7 +95,8 @@ struct EngineOptions {
   }
 
   // Every option against its declaration, then what one option alone cannot say: the budget's
-  // syntax, --state and --reward only with --mode sage. Needs no model file.
+  // and the memory limit's syntax (the limit in bytes, not a percentage, and not with
+  // --budget), --state and --reward only with --mode sage. Needs no model file.
   Status Validate() const;
 };
 

@@ -27,6 +27,13 @@ std::string MemoryReport(Engine& engine) {
       FormatBytes(ledger.peak(MemoryKind::kKvCache)),
       FormatBytes(ledger.peak(MemoryKind::kActivations)), FormatBytes(ledger.peak_total()),
       FormatBytes(PeakRssBytes()), FormatBytes(total > expert_peak ? total - expert_peak : 0));
+  if (const MemoryLimitPlan* plan = engine.memory_plan()) {
+    out += fmt::format(
+        "memory limit: {} (--memory): {} of weights, caches and buffers planned, experts {}; the "
+        "ledger may reach {}, reached {}\n",
+        FormatBytes(plan->limit), FormatBytes(plan->fixed_bytes), FormatBytes(plan->expert_budget),
+        FormatBytes(plan->ledger_limit()), FormatBytes(ledger.peak_total()));
+  }
   if (const AudioEncoder* audio = engine.loaded_audio_encoder()) {
     out += fmt::format("audio encoder: {} of weights (within dense), loaded on first use\n",
                        FormatBytes(audio->weight_bytes()));
@@ -72,7 +79,9 @@ nlohmann::ordered_json MemoryJson(Engine& engine) {
           {"activations_peak_bytes", ledger.peak(MemoryKind::kActivations)},
           {"ledger_peak_bytes", ledger.peak_total()},
           {"peak_rss_bytes", PeakRssBytes()},
-          {"saved_bytes", total > expert_peak ? total - expert_peak : 0}};
+          {"saved_bytes", total > expert_peak ? total - expert_peak : 0},
+          {"memory_plan", engine.memory_plan() != nullptr ? MemoryPlanJson(*engine.memory_plan())
+                                                          : nlohmann::ordered_json(nullptr)}};
 }
 
 nlohmann::ordered_json CacheStatsJson(const ExpertCacheStats& s) {

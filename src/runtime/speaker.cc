@@ -62,6 +62,9 @@ StatusOr<std::unique_ptr<Speaker>> Speaker::Load(Engine* engine) {
         "missing: {}",
         source.path(), missing.size(), names));
   }
+  OMNI_RETURN_IF_ERROR(
+      engine->CheckPlanned({kTalkerWeights, kCodePredictorWeights, kCode2WavWeights},
+                           "the talker, code predictor and code2wav"));
   std::unique_ptr<Speaker> s(new Speaker(engine));
   const std::string prefix = StackNames(c, Component::kTalker).prefix;
   if (CachedExperts* thinker = engine->expert_cache()) {

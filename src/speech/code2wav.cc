@@ -42,7 +42,10 @@ uint64_t Bytes(const std::vector<T>& v) {
 
 template <typename T>
 void Grow(std::vector<T>& v, int64_t n) {
-  if (static_cast<int64_t>(v.size()) < n) v.resize(n);
+  if (static_cast<int64_t>(v.size()) < n) {
+    v.reserve(n);  // exactly n: resize alone may double the capacity
+    v.resize(n);
+  }
 }
 
 }  // namespace
@@ -383,6 +386,31 @@ void Code2Wav::CausalConv(const Conv& c, Signal& in, Signal& out, ThreadPool* po
   out.Shape(in.len, c.c_out);
   ops::Conv1d(in.data() - pad * in.ch, in.len, c.c_in, c.weight.ptr(), c.bias.ptr(), c.c_out, c.k,
               c.dilation, out.data(), pool);
+}
+
+uint64_t Code2Wav::ActivationBytesFor(const Code2WavConfig& c, int64_t frames, int workers) {
+  const int64_t h = c.hidden_size, q_dim = c.num_heads * c.head_dim,
+                kv_dim = c.num_kv_heads * c.head_dim, half = c.head_dim / 2;
+  // The transformer over the window's frames (Transformer, Embed).
+  int64_t floats = frames * (3 * h + 2 * q_dim + 2 * kv_dim + 2 * c.intermediate_size + 2 * half) +
+                   int64_t{std::max(1, workers)} * c.sliding_window;
+  // The four signals, each at most the largest shape any stage gives one, and the ConvNeXt
+  // blocks' wide buffer.
+  int64_t len = frames, signal = (kMargin + len) * h, wide = 0;
+  for (int64_t r : c.upsampling_ratios) {
+    len *= r;
+    signal = std::max(signal, (kMargin + len) * h);
+    wide = std::max(wide, len * 4 * h);
+  }
+  int64_t ch = c.decoder_dim;
+  signal = std::max(signal, (kMargin + len) * ch);
+  for (int64_t r : c.upsample_rates) {
+    len = (len - 1) * r;
+    ch /= 2;
+    signal = std::max(signal, (kMargin + len + r) * ch);
+  }
+  floats += wide + 4 * signal;
+  return static_cast<uint64_t>(floats) * sizeof(float);
 }
 
 void Code2Wav::Charge() {

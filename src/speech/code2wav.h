@@ -65,6 +65,11 @@ class Code2Wav {
 
   uint64_t weight_bytes() const { return weight_bytes_; }
   uint64_t activation_bytes() const { return act_charge_.bytes(); }
+  // An upper bound on activation_bytes() after decoding windows of at most `frames` frames with
+  // `workers` threads: the transformer's buffers for the window, the ConvNeXt blocks' wide
+  // buffer, and each of the four signal buffers at the largest shape any stage gives one (the
+  // memory planner's figure, runtime/memory_plan.h).
+  static uint64_t ActivationBytesFor(const Code2WavConfig& config, int64_t frames, int workers);
 
  private:
   struct Layer {  // one pre-transformer layer

@@ -1,6 +1,11 @@
 #include "util/memory_ledger.h"
 
+#include <fmt/format.h>
+
+#include <string>
 #include <utility>
+
+#include "util/units.h"
 
 namespace omnisage {
 namespace {
@@ -56,6 +61,21 @@ uint64_t MemoryLedger::peak_total() const {
 void MemoryLedger::ResetPeaks() {
   for (int i = 0; i < kNumMemoryKinds; ++i) peak_[i].store(current_[i].load());
   peak_total_.store(total_.load());
+}
+
+Status MemoryLedger::CheckRoom(uint64_t bytes, std::string_view what) const {
+  const uint64_t cap = limit();
+  const uint64_t now = total();
+  if (cap == 0 || now + bytes <= cap) return Status::Ok();
+  std::string held;
+  for (int i = 0; i < kNumMemoryKinds; ++i) {
+    const auto kind = static_cast<MemoryKind>(i);
+    held +=
+        fmt::format("{}{} {}", i > 0 ? ", " : "", MemoryKindName(kind), FormatBytes(current(kind)));
+  }
+  return ResourceExhausted(fmt::format(
+      "out of memory under --memory: {} needs {}, but the ledger holds {} ({}) of its limit of {}",
+      what, FormatBytes(bytes), FormatBytes(now), held, FormatBytes(cap)));
 }
 
 LedgerCharge::LedgerCharge(MemoryKind kind, uint64_t bytes) : kind_(kind), bytes_(bytes) {

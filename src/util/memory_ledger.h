@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "util/status.h"
+
 namespace omnisage {
 
 enum class MemoryKind : uint8_t {
@@ -39,11 +41,22 @@ class MemoryLedger {
   // Forgets the peaks (the current values stay). For tests and benchmarks that run twice.
   void ResetPeaks();
 
+  // A hard limit on total() (--memory, less what the ledger does not count); 0: none. The
+  // ledger does not refuse a charge by itself (an allocation has already happened by then): the
+  // owners of large allocations ask CheckRoom first, where an error can still be returned, and
+  // the memory planner sizes everything else below the limit.
+  void set_limit(uint64_t bytes) { limit_.store(bytes, std::memory_order_relaxed); }
+  uint64_t limit() const { return limit_.load(std::memory_order_relaxed); }
+  // OK when there is no limit or total() + bytes fits it; else ResourceExhausted naming `what`,
+  // the bytes, what the ledger holds by kind and the limit.
+  Status CheckRoom(uint64_t bytes, std::string_view what) const;
+
  private:
   std::array<std::atomic<int64_t>, kNumMemoryKinds> current_{};
   std::array<std::atomic<int64_t>, kNumMemoryKinds> peak_{};
   std::atomic<int64_t> total_{0};
   std::atomic<int64_t> peak_total_{0};
+  std::atomic<uint64_t> limit_{0};
 };
 
 // Charges `bytes` of `kind` to the global ledger for its lifetime (move-only).

@@ -32,7 +32,10 @@ Sizes SizesFor(const VisionEncoderConfig& c, int64_t frame, int workers) {
 
 template <typename T>
 uint64_t Grow(std::vector<T>& v, int64_t n) {
-  if (static_cast<int64_t>(v.size()) < n) v.resize(n);
+  if (static_cast<int64_t>(v.size()) < n) {
+    v.reserve(n);  // exactly n: resize alone may double the capacity
+    v.resize(n);
+  }
   return v.capacity() * sizeof(T);
 }
 

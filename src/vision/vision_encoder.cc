@@ -127,6 +127,7 @@ StatusOr<std::unique_ptr<VisionEncoder>> VisionEncoder::Load(const WeightSource&
     Bf16Tensor table;
     OMNI_ASSIGN_OR_RETURN(table, LoadBf16(source, n.pos_embed + ".weight", {side * side, h}));
     e->pos_table_.resize(table.data.size());
+    e->pos_table_charge_ = LedgerCharge(MemoryKind::kDense, e->pos_table_.size() * sizeof(float));
     for (size_t i = 0; i < table.data.size(); ++i) e->pos_table_[i] = Bf16ToFloat(table.data[i]);
   }
   e->blocks_.resize(c.depth);

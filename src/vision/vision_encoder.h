@@ -32,6 +32,7 @@
 #include "model/config.h"
 #include "model/rope_index.h"  // MediaGrid
 #include "model/weights.h"
+#include "util/memory_ledger.h"
 #include "util/status.h"
 #include "vision/vision_activations.h"
 
@@ -100,8 +101,9 @@ class VisionEncoder {
   VisionEncoderConfig config_;
   int64_t patch_dim_ = 0, side_ = 0, head_dim_ = 0;
   Bf16Tensor patch_w_, patch_b_;
-  std::vector<float> pos_table_;  // [side², hidden] the learned table in float32
-  std::vector<float> inv_freq_;   // [head_dim / 4]
+  std::vector<float> pos_table_;   // [side², hidden] the learned table in float32
+  LedgerCharge pos_table_charge_;  // kDense: pos_table_
+  std::vector<float> inv_freq_;    // [head_dim / 4]
   std::vector<Block> blocks_;
   Merger merger_;
   std::vector<Merger> deepstack_;     // merger_list, in the config's order

@@ -80,6 +80,10 @@ int RunChat(const ChatArgs& args, const CLI::App& sub) {
   const bool speak = !args.speak.out.empty();
   EngineOptions engine_options = a.engine;
   engine_options.speech = speak;
+  // Any message may bring audio, images or videos: the --memory plan holds both encoders.
+  engine_options.audio_input = engine_options.vision_input = true;
+  engine_options.speak_max_frames = args.speak.options.max_frames;
+  engine_options.speak_chunk = args.speak.options.chunk_frames;
   auto engine = Engine::Load(engine_options);
   if (!engine.ok()) return ReportError(engine.status().message());
   const Tokenizer* tok = (*engine)->tokenizer();

@@ -1,9 +1,11 @@
 // omnisage inspect: what a checkpoint holds and what each memory plan costs. Reads headers only.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "commands.h"
 #include "experts/store.h"
@@ -13,6 +15,7 @@
 #include "model/inventory.h"
 #include "model/published_quant.h"
 #include "option_flags.h"
+#include "runtime/memory_plan.h"
 #include "util/units.h"
 
 namespace omnisage::cli {
@@ -22,7 +25,38 @@ struct InspectArgs {
   std::string path;
   bool json = false;
   std::string budget;
+  // The --memory plan: the limit and the request it is for.
+  std::string memory;
+  std::string needs = "all";
+  int64_t context = 4096;
+  int threads = 0;
+  int io_threads = 2;
 };
+
+// --needs: "all" (every component the model has), "none" (text in, text out) or a comma list of
+// audio, vision, speech.
+StatusOr<MemoryNeeds> ParseNeeds(const std::string& text) {
+  if (text == "all") return MemoryNeeds{.audio = true, .vision = true, .speech = true};
+  MemoryNeeds needs;
+  if (text == "none") return needs;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find(',', start), text.size());
+    const std::string word = text.substr(start, end - start);
+    if (word == "audio") {
+      needs.audio = true;
+    } else if (word == "vision") {
+      needs.vision = true;
+    } else if (word == "speech") {
+      needs.speech = true;
+    } else {
+      return InvalidArgument(fmt::format(
+          "--needs '{}': '{}' is not one of all, none, audio, vision, speech", text, word));
+    }
+    start = end + 1;
+  }
+  return needs;
+}
 
 // "1-13" or "14, 15" for a sorted list of 0-based shard indices.
 std::string ShardList(const std::vector<int>& shards) {
@@ -142,6 +176,18 @@ int RunInspect(const InspectArgs& a, const CLI::App& sub) {
     if (!parsed.ok()) return ReportError("--budget: " + parsed.status().message());
     spec = *parsed;
   }
+  std::optional<SizeSpec> memory;
+  if (!a.memory.empty()) {
+    auto parsed = ParseSize(a.memory);
+    if (!parsed.ok()) return ReportError("--memory: " + parsed.status().message());
+    if (parsed->is_percent) {
+      return ReportError("--memory '" + a.memory +
+                         "': give a size in bytes with a unit (8GiB), not a percentage");
+    }
+    memory = *parsed;
+  }
+  auto needs = ParseNeeds(a.needs);
+  if (!needs.ok()) return ReportError(needs.status().message());
   auto source = OpenWeightSource(a.path);
   if (!source.ok()) return ReportError(source.status().message());
   std::optional<ModelConfig> config;
@@ -168,6 +214,19 @@ int RunInspect(const InspectArgs& a, const CLI::App& sub) {
     store(config->arch == Arch::kQwen3Moe ? "model" : "thinker", config->text);
     if (config->has_talker) store("talker", config->talker.text);
   }
+  std::optional<MemoryLimitPlan> plan;
+  if (memory) {
+    if (!config) return ReportError(a.path + ": --memory needs config.json beside the weights");
+    MemoryPlanInput in{.needs = *needs,
+                       .context = a.context,
+                       .threads = a.threads > 0 ? a.threads
+                                                : static_cast<int>(std::max(
+                                                      1u, std::thread::hardware_concurrency())),
+                       .io_threads = a.io_threads};
+    auto p = PlanMemory(*config, in, memory->bytes);
+    if (!p.ok()) return ReportError(p.status().message());
+    plan = std::move(*p);
+  }
   Inventory inv = TakeInventory(**source, config ? &*config : nullptr);
   std::optional<uint64_t> budget;
   if (spec) budget = spec->Resolve(inv.expert_bytes);
@@ -175,10 +234,16 @@ int RunInspect(const InspectArgs& a, const CLI::App& sub) {
   if (a.json) {
     nlohmann::ordered_json j = InventoryToJson(inv, plans);
     j["quantization"] = QuantJson(quant);
+    if (plan) j["memory_plan"] = MemoryPlanJson(*plan);
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     PrintText(inv, plans);
     PrintQuant(quant);
+    if (plan) {
+      std::printf("\nMemory plan under --memory %s (context %lld, %s)\n%s", a.memory.c_str(),
+                  static_cast<long long>(a.context), a.needs.c_str(),
+                  FormatMemoryPlan(*plan).c_str());
+    }
   }
   return 0;
 }
@@ -194,6 +259,22 @@ void AddInspectCommand(CLI::App& app, int* exit_code) {
   sub->add_option("--budget", args->budget,
                   "Add a plan for this expert-cache budget: bytes with a unit (2GiB, 512MiB) or a "
                   "percentage of all expert bytes (25%)");
+  sub->add_option("--memory", args->memory,
+                  "Print the plan of everything under this hard limit (8GiB): each component's "
+                  "weights, KV caches, activations, buffers, and the experts' share");
+  sub->add_option("--needs", args->needs,
+                  "What the plan is for: all (every component), none (text only) or a list of "
+                  "audio, vision, speech")
+      ->capture_default_str();
+  sub->add_option("--context", args->context, "KV cache capacity in tokens, for the plan")
+      ->capture_default_str()
+      ->check(InRange({.name = "context", .min = 1, .max = 1 << 20}, true));
+  sub->add_option("--threads", args->threads, "Compute threads, for the plan (0: all cores)")
+      ->capture_default_str()
+      ->check(InRange({.name = "threads", .min = 0, .max = 1024}, true));
+  sub->add_option("--io-threads", args->io_threads, "Expert-loading threads, for the plan")
+      ->capture_default_str()
+      ->check(InRange({.name = "io-threads", .min = 1, .max = 256}, true));
   sub->callback([args, exit_code, sub] { *exit_code = RunInspect(*args, *sub); });
 }
 

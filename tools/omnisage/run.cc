@@ -65,6 +65,12 @@ int RunRun(const RunArgs& a, const CLI::App& sub) {
   }
   EngineOptions engine_options = a.gen.engine;
   engine_options.speech = speak;
+  // What the --memory plan holds beside the thinker: the encoders this prompt uses.
+  engine_options.audio_input =
+      !prompt.audio.empty() || (prompt.use_audio_in_video && !prompt.videos.empty());
+  engine_options.vision_input = !prompt.images.empty() || !prompt.videos.empty();
+  engine_options.speak_max_frames = a.speak.options.max_frames;
+  engine_options.speak_chunk = a.speak.options.chunk_frames;
   auto engine = Engine::Load(engine_options);
   if (!engine.ok()) return ReportError(engine.status().message());
   const Tokenizer* tok = (*engine)->tokenizer();

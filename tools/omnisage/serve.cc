@@ -51,6 +51,10 @@ int RunServe(const ServeArgs& a, const CLI::App& sub) {
 
   EngineOptions engine_options = a.engine;
   engine_options.speech = a.serve.speech;
+  // The --memory plan: any request may bring audio, images or videos, and --max-batch requests
+  // hold a KV cache each.
+  engine_options.audio_input = engine_options.vision_input = true;
+  engine_options.kv_sessions = a.serve.max_batch;
   auto engine = Engine::Load(engine_options);
   if (!engine.ok()) return ReportError(engine.status().message());
   if ((*engine)->tokenizer() == nullptr) {

@@ -1,0 +1,147 @@
+// --memory end to end: inspect prints the plan and refuses a limit below its minimum, naming it;
+// run under the smallest limit for a prompt with audio and an image and a spoken answer gives the
+// answer, the waveform and the logits of the run without --memory, and its memory ledger stays
+// within the plan's share of the limit; the flag's errors.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.h"
+
+namespace omnisage {
+namespace {
+
+const std::string kPng = ::omnisage::test_paths::SourceDir() + "/tests/golden/vision/exact.png";
+
+// A 16-bit PCM mono WAV of `seconds` of a 440 Hz tone.
+void WriteTone(const std::string& path, double seconds, int rate = 16000) {
+  const uint32_t n = static_cast<uint32_t>(seconds * rate), bytes = 2 * n;
+  std::ofstream f(path, std::ios::binary);
+  auto u32 = [&](uint32_t v) { f.write(reinterpret_cast<const char*>(&v), 4); };
+  auto u16 = [&](uint16_t v) { f.write(reinterpret_cast<const char*>(&v), 2); };
+  f << "RIFF";
+  u32(36 + bytes);
+  f << "WAVEfmt ";
+  u32(16);
+  u16(1);
+  u16(1);
+  u32(rate);
+  u32(2 * rate);
+  u16(2);
+  u16(16);
+  f << "data";
+  u32(bytes);
+  for (uint32_t i = 0; i < n; ++i) {
+    u16(static_cast<uint16_t>(static_cast<int16_t>(8000 * std::sin(2 * M_PI * 440.0 * i / rate))));
+  }
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), {});
+}
+
+class MemoryCliTest : public CliTestDir {
+ protected:
+  MemoryCliTest() : CliTestDir(fmt::format("omnisage_memory_cli_{}_", getpid())) {}
+  void SetUp() override {
+    CliTestDir::SetUp();
+    ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  }
+  // inspect's plan for this request (JSON), or null when inspect failed.
+  nlohmann::json Plan(const std::string& memory, const std::string& needs) {
+    const CliResult r = RunCli(fmt::format("inspect {} --json --memory {} --needs {} --context 256 "
+                                           "--threads 2",
+                                           Path("tiny"), memory, needs),
+                               /*with_stderr=*/false);
+    if (r.exit_code != 0) return nullptr;
+    return nlohmann::json::parse(r.out)["memory_plan"];
+  }
+};
+
+TEST_F(MemoryCliTest, InspectPrintsThePlanAndNamesTheMinimum) {
+  CliResult r = RunCli(fmt::format("inspect {} --memory 1GiB --context 256", Path("tiny")));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  for (const char* item :
+       {"Memory plan under --memory 1GiB", "thinker weights", "audio encoder weights",
+        "vision encoder weights", "talker weights", "code2wav activations", "I/O buffers",
+        "runtime", "experts (100.0%", "smallest limit for this request"}) {
+    EXPECT_NE(r.out.find(item), std::string::npos) << item << "\n" << r.out;
+  }
+  const nlohmann::json all = Plan("1GiB", "all"), text = Plan("1GiB", "none");
+  ASSERT_TRUE(all.is_object() && text.is_object());
+  EXPECT_GT(all["minimum_limit_bytes"].get<uint64_t>(),
+            text["minimum_limit_bytes"].get<uint64_t>());
+  const uint64_t min = all["minimum_limit_bytes"];
+  EXPECT_TRUE(Plan(std::to_string(min), "all").is_object());
+  r = RunCli(
+      fmt::format("inspect {} --memory {} --context 256 --threads 2", Path("tiny"), min - 1));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find(fmt::format("({} bytes)", min)), std::string::npos) << r.out;
+  r = RunCli(fmt::format("inspect {} --memory 1GiB --needs audio,smell", Path("tiny")));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("'smell' is not one of"), std::string::npos) << r.out;
+}
+
+TEST_F(MemoryCliTest, RunUnderTheSmallestLimitIsExactAndWithinIt) {
+  WriteTone(Path("clip.wav"), 0.7);
+  const std::string ask = fmt::format(
+      "run --model {} --prompt 'What do you hear and see?' --audio {} --image {} "
+      "--max-tokens 6 --threads 2 --context 256 --speak-max-frames 12 "
+      "--speak-chunk 4 --json",
+      Path("tiny"), Path("clip.wav"), kPng);
+  const CliResult free = RunCli(ask + " --speak " + Path("free.wav"), /*with_stderr=*/false);
+  ASSERT_EQ(free.exit_code, 0) << free.out;
+  // The run's own minimum, from its error below it.
+  const CliResult refused =
+      RunCli(fmt::format("{} --speak {} --memory 1KiB", ask, Path("refused.wav")));
+  ASSERT_EQ(refused.exit_code, 1) << refused.out;
+  const size_t at = refused.out.find(" bytes) for this request");
+  ASSERT_NE(at, std::string::npos) << refused.out;
+  const size_t open = refused.out.rfind('(', at);
+  const uint64_t min = std::stoull(refused.out.substr(open + 1, at - open - 1));
+  const CliResult limited =
+      RunCli(fmt::format("{} --speak {} --memory {}", ask, Path("limited.wav"), min), false);
+  ASSERT_EQ(limited.exit_code, 0) << limited.out;
+  const auto f = nlohmann::json::parse(free.out), l = nlohmann::json::parse(limited.out);
+  EXPECT_EQ(l["token_ids"], f["token_ids"]);
+  EXPECT_EQ(Slurp(Path("limited.wav")), Slurp(Path("free.wav")));
+  const auto& m = l["memory"];
+  ASSERT_TRUE(m["memory_plan"].is_object()) << limited.out;
+  EXPECT_EQ(m["memory_plan"]["limit_bytes"], min);
+  EXPECT_EQ(m["expert_budget_bytes"], m["memory_plan"]["expert_minimum_bytes"]);
+  EXPECT_LE(m["ledger_peak_bytes"].get<uint64_t>(),
+            m["memory_plan"]["ledger_limit_bytes"].get<uint64_t>());
+  EXPECT_LE(m["ledger_peak_bytes"].get<uint64_t>(), min);
+  // Each kind of memory stays within what the plan gives that kind.
+  uint64_t planned_kv = 0, planned_act = 0;
+  for (const auto& item : m["memory_plan"]["items"]) {
+    if (item["ledger"] == "kv_cache") planned_kv += item["bytes"].get<uint64_t>();
+    if (item["ledger"] == "activations") planned_act += item["bytes"].get<uint64_t>();
+  }
+  EXPECT_LE(m["kv_cache_bytes"].get<uint64_t>(), planned_kv);
+  EXPECT_LE(m["activations_peak_bytes"].get<uint64_t>(), planned_act);
+  EXPECT_LE(m["expert_peak_bytes"].get<uint64_t>(), m["expert_budget_bytes"].get<uint64_t>());
+}
+
+TEST_F(MemoryCliTest, FlagErrors) {
+  const std::string run = "run --model " + Path("tiny") + " --prompt hi --max-tokens 2";
+  CliResult r = RunCli(run + " --memory 50%");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("not a percentage"), std::string::npos) << r.out;
+  r = RunCli(run + " --memory 1GiB --budget 50%");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("--memory and --budget"), std::string::npos) << r.out;
+  r = RunCli(run + " --memory 1MiB");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("--memory 1.00 MiB is below the minimum of"), std::string::npos) << r.out;
+  r = RunCli(run + " --memory lots");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("--memory: "), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace omnisage
