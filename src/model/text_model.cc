@@ -5,14 +5,14 @@
 #include <algorithm>
 
 #include "ops/ops.h"
-#include "tensor/bf16.h"
 #include "util/thread_pool.h"
 
 namespace omnisage {
 
 StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const WeightSource& source,
                                                      const ModelConfig& config,
-                                                     ExpertProvider* experts, bool verify_experts) {
+                                                     ExpertProvider* experts, bool verify_experts,
+                                                     bool embeddings_on_disk) {
   std::unique_ptr<TextModel> m(new TextModel());
   const Component component =
       config.arch == Arch::kQwen3Moe ? Component::kText : Component::kThinker;
@@ -25,12 +25,18 @@ StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const WeightSource& source,
   }
   m->experts_ = experts;
   OMNI_ASSIGN_OR_RETURN(m->decoder_, MoeDecoder::Load(source, c, names.prefix, experts));
-  OMNI_ASSIGN_OR_RETURN(m->embed_, LoadBf16(source, names.embed, {c.vocab_size, c.hidden_size}));
+  m->tied_ = names.head.empty();
+  if (embeddings_on_disk && !m->tied_) {
+    OMNI_ASSIGN_OR_RETURN(m->embed_,
+                          EmbeddingTable::OnDisk(source, names.embed, c.vocab_size, c.hidden_size));
+  } else {
+    OMNI_ASSIGN_OR_RETURN(
+        m->embed_, EmbeddingTable::LoadResident(source, names.embed, c.vocab_size, c.hidden_size));
+  }
   OMNI_ASSIGN_OR_RETURN(m->norm_, LoadBf16(source, names.norm, {c.hidden_size}));
   m->audio_token_ = static_cast<int32_t>(config.tokens.audio_token);
   m->image_token_ = static_cast<int32_t>(config.tokens.image_token);
   m->video_token_ = static_cast<int32_t>(config.tokens.video_token);
-  m->tied_ = names.head.empty();
   if (!m->tied_) {
     OMNI_ASSIGN_OR_RETURN(m->head_, LoadBf16(source, names.head, {c.vocab_size, c.hidden_size}));
   }
@@ -71,10 +77,7 @@ Status TextModel::Forward(const int32_t* tokens, int64_t n, KvCache* cache, bool
   }
   decoder_->Reserve(n, cache->capacity(), pool != nullptr ? pool->num_threads() : 1);
   float* x = decoder_->activations().x.data();  // [n, hidden]
-  for (int64_t t = 0; t < n; ++t) {
-    const uint16_t* row = embed_.ptr() + static_cast<int64_t>(tokens[t]) * hidden;
-    for (int64_t i = 0; i < hidden; ++i) x[t * hidden + i] = Bf16ToFloat(row[i]);
-  }
+  OMNI_RETURN_IF_ERROR(embed_.Widen(tokens, n, x));
   // Audio embeddings take the placeholders' rows, in order (the reference's masked_scatter).
   if (media != nullptr && media->audio != nullptr) {
     int64_t next = 0;
@@ -99,7 +102,7 @@ Status TextModel::Forward(const int32_t* tokens, int64_t n, KvCache* cache, bool
   for (int64_t t = first; t < n; ++t) {
     ops::RmsNorm(x + t * hidden, norm_.ptr(), hidden, config().rms_norm_eps, x + t * hidden);
   }
-  const uint16_t* head = tied_ ? embed_.ptr() : head_.ptr();
+  const uint16_t* head = tied_ ? embed_.tensor().ptr() : head_.ptr();
   ops::MatMulBf16(x + first * hidden, n - first, hidden, head, vocab, logits, pool);
   return Status::Ok();
 }
@@ -118,12 +121,9 @@ Status TextModel::ForwardBatch(const int32_t* tokens, int64_t n, KvCache* const*
   }
   decoder_->Reserve(n, context, pool != nullptr ? pool->num_threads() : 1);
   float* x = decoder_->activations().x.data();  // [n, hidden]
-  for (int64_t t = 0; t < n; ++t) {
-    const uint16_t* row = embed_.ptr() + static_cast<int64_t>(tokens[t]) * hidden;
-    for (int64_t i = 0; i < hidden; ++i) x[t * hidden + i] = Bf16ToFloat(row[i]);
-  }
+  OMNI_RETURN_IF_ERROR(embed_.Widen(tokens, n, x));
   OMNI_RETURN_IF_ERROR(decoder_->ForwardBatch(x, n, caches, pool, positions));
-  const uint16_t* head = tied_ ? embed_.ptr() : head_.ptr();
+  const uint16_t* head = tied_ ? embed_.tensor().ptr() : head_.ptr();
   for (int64_t t = 0; t < n; ++t) {  // row by row, as Forward computes one sequence's last row
     ops::RmsNorm(x + t * hidden, norm_.ptr(), hidden, config().rms_norm_eps, x + t * hidden);
     ops::MatMulBf16(x + t * hidden, 1, hidden, head, vocab, logits + t * vocab, pool);

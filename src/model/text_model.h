@@ -12,6 +12,7 @@
 #include "io/weight_source.h"
 #include "model/config.h"
 #include "model/decoder.h"
+#include "model/embedding_table.h"
 #include "model/expert_provider.h"
 #include "util/status.h"
 
@@ -38,11 +39,14 @@ class TextModel {
  public:
   // Loads the dense weights from `source`. `experts` provides routed experts and must outlive
   // the model; when null, every expert is loaded into memory (ResidentExperts), each checked
-  // against its recorded checksum when `verify_experts`.
+  // against its recorded checksum when `verify_experts`. `embeddings_on_disk`: the token
+  // embedding's rows are read from `source` when tokens need them (EmbeddingTable), so `source`
+  // must outlive the model; a table tied to the lm_head stays resident.
   static StatusOr<std::unique_ptr<TextModel>> Load(const WeightSource& source,
                                                    const ModelConfig& config,
                                                    ExpertProvider* experts = nullptr,
-                                                   bool verify_experts = true);
+                                                   bool verify_experts = true,
+                                                   bool embeddings_on_disk = false);
 
   // Runs `n` tokens at positions cache->length() … and appends them to the cache. Writes logits
   // [vocab] of the last token to `logits`, or [n, vocab] of every token when `all_positions`.
@@ -64,7 +68,7 @@ class TextModel {
   int64_t vocab_size() const { return decoder_->config().vocab_size; }
   MoeDecoder& decoder() { return *decoder_; }
   // The token embedding [vocab, hidden] (the talker reads the thinker's, spec §8.2).
-  const Bf16Tensor& embedding() const { return embed_; }
+  const EmbeddingTable& embedding() const { return embed_; }
   ExpertProvider& experts() { return *experts_; }
 
  private:
@@ -73,7 +77,8 @@ class TextModel {
   std::unique_ptr<ExpertProvider> owned_experts_;
   ExpertProvider* experts_ = nullptr;
   std::unique_ptr<MoeDecoder> decoder_;
-  Bf16Tensor embed_, norm_, head_;
+  EmbeddingTable embed_;
+  Bf16Tensor norm_, head_;
   bool tied_ = false;
   int32_t audio_token_ = -1;                     // <|audio_pad|> (qwen3_omni_moe), else -1
   int32_t image_token_ = -1, video_token_ = -1;  // <|image_pad|>, <|video_pad|>

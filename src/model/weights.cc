@@ -6,8 +6,8 @@
 
 namespace omnisage {
 
-StatusOr<Bf16Tensor> LoadBf16(const WeightSource& source, const std::string& name,
-                              const std::vector<int64_t>& shape) {
+StatusOr<const WeightEntry*> FindBf16(const WeightSource& source, const std::string& name,
+                                      const std::vector<int64_t>& shape) {
   const WeightEntry* t = source.Find(name);
   if (t == nullptr) {
     return NotFound(fmt::format("{}: tensor '{}' is missing", source.path(), name));
@@ -23,6 +23,12 @@ StatusOr<Bf16Tensor> LoadBf16(const WeightSource& source, const std::string& nam
         "{}: tensor '{}': shape {}, but config.json implies {}", source.files()[t->file], name,
         nlohmann::json(t->shape).dump(), nlohmann::json(shape).dump()));
   }
+  return t;
+}
+
+StatusOr<Bf16Tensor> LoadBf16(const WeightSource& source, const std::string& name,
+                              const std::vector<int64_t>& shape) {
+  OMNI_ASSIGN_OR_RETURN(const WeightEntry* t, FindBf16(source, name, shape));
   Bf16Tensor out;
   out.name = name;
   out.shape = shape;

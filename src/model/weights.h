@@ -23,6 +23,10 @@ struct Bf16Tensor {
   uint64_t bytes() const { return data.size() * sizeof(uint16_t); }
 };
 
+// Tensor `name` of `source`, checked to be BF16 with exactly `shape`; errors as LoadBf16's.
+StatusOr<const WeightEntry*> FindBf16(const WeightSource& source, const std::string& name,
+                                      const std::vector<int64_t>& shape);
+
 // Reads tensor `name`, which must be BF16 with exactly `shape`, and charges its bytes to the
 // memory ledger (kDense) from the moment they are allocated. Errors name the source, the
 // tensor, and what differs.

@@ -75,6 +75,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
                        .io_threads = options.cache.io_threads,
                        .io = ParseIoMode(options.io),
                        .contributions = e->sage_ != nullptr,
+                       .embeddings_on_disk = options.embeddings == "disk",
                        .speak_max_frames = options.speak_max_frames,
                        .speak_chunk = options.speak_chunk};
     if (e->sage_ != nullptr && e->sage_->selector() != nullptr) {
@@ -109,8 +110,9 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
     ledger.set_limit(ledger.total() + e->plan_->ledger_limit());
     e->set_ledger_limit_ = true;
   }
-  OMNI_ASSIGN_OR_RETURN(e->model_, TextModel::Load(*e->source_, e->config_, e->cache_.get(),
-                                                   options.cache.verify_checksums));
+  OMNI_ASSIGN_OR_RETURN(
+      e->model_, TextModel::Load(*e->source_, e->config_, e->cache_.get(),
+                                 options.cache.verify_checksums, options.embeddings == "disk"));
   MoeDecoder& decoder = e->model_->decoder();
   decoder.set_prefetch(options.cache.prefetch &&
                        e->cache_ != nullptr);  // nothing to fetch otherwise

@@ -77,8 +77,12 @@ MemoryLimitPlan PlanItems(const ModelConfig& c, const MemoryPlanInput& in) {
                                              : static_cast<int>(text.num_experts_per_tok);
 
   // The thinker (or the whole qwen3_moe model).
+  // With the embeddings on disk the table is not held (unless it is also the lm_head).
+  const uint64_t table = in.embeddings_on_disk && !text.tie_word_embeddings
+                             ? static_cast<uint64_t>(text.vocab_size) * text.hidden_size * 2
+                             : 0;
   Add(&plan, omni ? "thinker weights" : "model weights", MemoryKind::kDense,
-      Dense(dense, omni ? Component::kThinker : Component::kText));
+      Dense(dense, omni ? Component::kThinker : Component::kText) - table);
   Add(&plan, "thinker KV cache", MemoryKind::kKvCache,
       static_cast<uint64_t>(std::max(1, in.sessions)) *
           KvCache::BytesFor(text.num_layers, ctx, text.num_kv_heads * text.head_dim));

@@ -43,8 +43,9 @@ struct MemoryPlanInput {
   int threads = 1;         // compute threads (resolved: at least 1)
   int io_threads = 2;      // expert-loading threads
   ReadMode io = ReadMode::kDirect;
-  int max_experts_per_token = 0;  // 0: the config's top-k (SAGE's selector may choose more)
-  bool contributions = false;     // per-expert outputs observed (SAGE's trust records)
+  int max_experts_per_token = 0;    // 0: the config's top-k (SAGE's selector may choose more)
+  bool contributions = false;       // per-expert outputs observed (SAGE's trust records)
+  bool embeddings_on_disk = false;  // --embeddings disk: the thinker's table is not held
   int64_t speak_max_frames = 4095;
   int64_t speak_chunk = 25;  // code2wav's window, in codec frames, before its left context
 };

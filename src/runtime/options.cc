@@ -14,6 +14,11 @@ const std::vector<std::string>& IoModeNames() {
   return names;
 }
 
+const std::vector<std::string>& EmbeddingsModeNames() {
+  static const std::vector<std::string> names = {"memory", "disk"};
+  return names;
+}
+
 ReadMode ParseIoMode(const std::string& name) {
   if (name == "drop") return ReadMode::kDropCache;
   if (name == "cached") return ReadMode::kPread;

@@ -31,6 +31,10 @@ const std::vector<std::string>& EngineModeNames();  // {"exact", "sage"}
 // (io/file.h, docs/offload.md): "direct" (O_DIRECT; falls back to "drop" where the file system
 // refuses it), "drop" (pread, then the pages are dropped), "cached" (pread; pages stay cached).
 const std::vector<std::string>& IoModeNames();
+// The values --embeddings accepts: "memory" (the thinker's token-embedding table resident) or
+// "disk" (its rows read from the model file as tokens need them; model/embedding_table.h).
+const std::vector<std::string>& EmbeddingsModeNames();
+
 // The ReadMode of one of IoModeNames() (an unknown name reads as "direct").
 ReadMode ParseIoMode(const std::string& name);
 
@@ -45,9 +49,10 @@ struct EngineOptions {
   // One hard cap on everything (runtime/memory_plan.h): bytes with a unit ("8GiB"); the expert
   // cache gets what the plan leaves. Empty: no cap. Not with `budget`.
   std::string memory = "";
-  std::string mode = "exact";  // EngineModeNames()
-  std::string trace = "";      // write a routing trace here ("" → none)
-  std::string io = "direct";   // IoModeNames(): every weight read, dense and expert alike
+  std::string mode = "exact";         // EngineModeNames()
+  std::string trace = "";             // write a routing trace here ("" → none)
+  std::string io = "direct";          // IoModeNames(): every weight read, dense and expert alike
+  std::string embeddings = "memory";  // EmbeddingsModeNames()
   // Eviction policy, I/O threads, prefetch; the engine sets the budget in bytes (from `budget`).
   CacheOptions cache = {};
   // State, reward, trust file ("" → <model dir>/omnisage-trust.json); the engine sets `select`.
@@ -84,6 +89,11 @@ struct EngineOptions {
            .help = "How weights are read: direct (O_DIRECT, nothing left in the page cache), "
                    "drop (pread, then drop the pages read) or cached (pread, pages stay cached)",
            .choices = &IoModeNames()});
+    v(embeddings, {.name = "embeddings",
+                   .help = "The thinker's token embeddings: memory (the whole table resident) or "
+                           "disk (rows read from the model file when tokens need them; same "
+                           "output, the table's bytes saved)",
+                   .choices = &EmbeddingsModeNames()});
     v(mode, {.name = "mode",
              .help = "exact: the router's top-k, output equals an unlimited run; sage: SAGE "
                      "selection (approximate, docs/sage.md)",

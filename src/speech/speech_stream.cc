@@ -8,7 +8,7 @@
 namespace omnisage {
 
 SpeechStream::SpeechStream(Talker* talker, CodePredictor* predictor, Code2Wav* code2wav,
-                           const Bf16Tensor* thinker_embedding, const ModelConfig& config,
+                           const EmbeddingTable* thinker_embedding, const ModelConfig& config,
                            const SpeechOptions& options, TalkerChooser talker_choose,
                            TokenChooser predictor_choose, AudioSink sink, ThreadPool* pool)
     : talker_(talker),
@@ -96,7 +96,7 @@ Status SpeechStream::Advance() {
                                                  : config_.tokens.tts_pad);
     }
     text_row_.resize(h);
-    prompt_.ProjectTokens(&text, 1, text_row_.data(), pool_);
+    OMNI_RETURN_IF_ERROR(prompt_.ProjectTokens(&text, 1, text_row_.data(), pool_));
     for (int64_t i = 0; i < h; ++i) input_[i] += text_row_[i];
     const auto start = std::chrono::steady_clock::now();
     OMNI_RETURN_IF_ERROR(
@@ -112,7 +112,8 @@ Status SpeechStream::Prefill() {
   const int64_t h = talker_->hidden_size();
   std::vector<float> embeds = std::move(user_part_);
   std::vector<int32_t> ids = std::move(user_ids_);
-  prompt_.AssistantPart(fed_, assistant_start_, options_.speaker_id, &embeds, &ids, pool_);
+  OMNI_RETURN_IF_ERROR(
+      prompt_.AssistantPart(fed_, assistant_start_, options_.speaker_id, &embeds, &ids, pool_));
   const int64_t rows = static_cast<int64_t>(ids.size());
   cache_ = talker_->NewCache(rows + options_.max_frames);
   cache_charge_ = LedgerCharge(MemoryKind::kKvCache, cache_.bytes());

@@ -69,7 +69,7 @@ struct SpeechStats {
 class SpeechStream {
  public:
   SpeechStream(Talker* talker, CodePredictor* predictor, Code2Wav* code2wav,
-               const Bf16Tensor* thinker_embedding, const ModelConfig& config,
+               const EmbeddingTable* thinker_embedding, const ModelConfig& config,
                const SpeechOptions& options, TalkerChooser talker_choose,
                TokenChooser predictor_choose, AudioSink sink, ThreadPool* pool);
 

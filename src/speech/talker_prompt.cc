@@ -34,15 +34,12 @@ StatusOr<TalkerPromptLayout> LayoutTalkerPrompt(const std::vector<int32_t>& inpu
   return layout;
 }
 
-void TalkerPromptBuilder::ProjectTokens(const int32_t* ids, int64_t n, float* out,
-                                        ThreadPool* pool) {
-  const int64_t in = embedding_->shape[1];
-  rows_.resize(n * in);
-  for (int64_t r = 0; r < n; ++r) {
-    const uint16_t* e = embedding_->ptr() + static_cast<int64_t>(ids[r]) * in;
-    for (int64_t i = 0; i < in; ++i) rows_[r * in + i] = Bf16ToFloat(e[i]);
-  }
+Status TalkerPromptBuilder::ProjectTokens(const int32_t* ids, int64_t n, float* out,
+                                          ThreadPool* pool) {
+  rows_.resize(n * embedding_->cols());
+  OMNI_RETURN_IF_ERROR(embedding_->Widen(ids, n, rows_.data()));
   talker_->TextProjection(rows_.data(), n, out, pool);
+  return Status::Ok();
 }
 
 Status TalkerPromptBuilder::UserPart(const std::vector<int32_t>& input,
@@ -76,7 +73,8 @@ Status TalkerPromptBuilder::UserPart(const std::vector<int32_t>& input,
   }
   std::vector<float> out(std::max(text.size(), media_rows.size()) * h);
   if (!text.empty()) {
-    ProjectTokens(text.data(), static_cast<int64_t>(text.size()), out.data(), pool);
+    OMNI_RETURN_IF_ERROR(
+        ProjectTokens(text.data(), static_cast<int64_t>(text.size()), out.data(), pool));
     for (size_t i = 0; i < text_rows.size(); ++i) {
       std::copy_n(out.data() + i * h, h, embeds->data() + base + text_rows[i] * h);
     }
@@ -91,9 +89,9 @@ Status TalkerPromptBuilder::UserPart(const std::vector<int32_t>& input,
   return Status::Ok();
 }
 
-void TalkerPromptBuilder::AssistantPart(const std::vector<int32_t>& fed, int64_t start,
-                                        int64_t speaker_id, std::vector<float>* embeds,
-                                        std::vector<int32_t>* ids, ThreadPool* pool) {
+Status TalkerPromptBuilder::AssistantPart(const std::vector<int32_t>& fed, int64_t start,
+                                          int64_t speaker_id, std::vector<float>* embeds,
+                                          std::vector<int32_t>* ids, ThreadPool* pool) {
   const int64_t h = talker_->hidden_size();
   const SpecialTokens& t = config_.tokens;
   const TalkerConfig& k = config_.talker;
@@ -104,12 +102,13 @@ void TalkerPromptBuilder::AssistantPart(const std::vector<int32_t>& fed, int64_t
   const size_t base = embeds->size();
   embeds->resize(base + 9 * h);
   float* rows = embeds->data() + base;
-  ProjectTokens(text, 9, rows, pool);
+  OMNI_RETURN_IF_ERROR(ProjectTokens(text, 9, rows, pool));
   // Codec stream: nothing for the first three, then the codec specials and the speaker.
   const int64_t codec[6] = {k.codec_nothink_id, k.codec_think_bos_id, k.codec_think_eos_id,
                             speaker_id,         k.codec_pad_id,       k.codec_bos_id};
   for (int i = 0; i < 6; ++i) talker_->AddCodecEmbedding(codec[i], rows + (3 + i) * h);
   ids->insert(ids->end(), 9, pad);
+  return Status::Ok();
 }
 
 }  // namespace omnisage

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "model/config.h"
-#include "model/weights.h"
+#include "model/embedding_table.h"
 #include "speech/talker.h"
 #include "util/status.h"
 
@@ -45,12 +45,13 @@ StatusOr<TalkerPromptLayout> LayoutTalkerPrompt(const std::vector<int32_t>& inpu
 class TalkerPromptBuilder {
  public:
   // `thinker_embedding` [thinker vocab, thinker hidden] must outlive the builder.
-  TalkerPromptBuilder(Talker* talker, const Bf16Tensor* thinker_embedding,
+  TalkerPromptBuilder(Talker* talker, const EmbeddingTable* thinker_embedding,
                       const ModelConfig& config)
       : talker_(talker), embedding_(thinker_embedding), config_(config) {}
 
-  // text_projection of the thinker embeddings of `n` ids → out [n, talker hidden].
-  void ProjectTokens(const int32_t* ids, int64_t n, float* out, ThreadPool* pool);
+  // text_projection of the thinker embeddings of `n` ids → out [n, talker hidden]. Errors: a row
+  // that cannot be read (embeddings on disk).
+  Status ProjectTokens(const int32_t* ids, int64_t n, float* out, ThreadPool* pool);
 
   // The user part: rows [user_positions, hidden] into `embeds`, their ids into `ids`.
   // `media_row(p)`: the thinker's hidden state at accept_hidden_layer for input position p (a
@@ -60,9 +61,10 @@ class TalkerPromptBuilder {
                   std::vector<int32_t>* ids, ThreadPool* pool);
 
   // The 9 assistant rows, appended to `embeds` (and tts_pad ids to `ids`). `fed`: the thinker
-  // tokens fed so far; REQUIRES fed.size() >= assistant_start + 4.
-  void AssistantPart(const std::vector<int32_t>& fed, int64_t assistant_start, int64_t speaker_id,
-                     std::vector<float>* embeds, std::vector<int32_t>* ids, ThreadPool* pool);
+  // tokens fed so far; REQUIRES fed.size() >= assistant_start + 4. Errors: a thinker embedding
+  // row that cannot be read (embeddings on disk).
+  Status AssistantPart(const std::vector<int32_t>& fed, int64_t assistant_start, int64_t speaker_id,
+                       std::vector<float>* embeds, std::vector<int32_t>* ids, ThreadPool* pool);
 
   bool IsMedia(int32_t id) const {
     return id == config_.tokens.audio_token || id == config_.tokens.image_token ||
@@ -71,7 +73,7 @@ class TalkerPromptBuilder {
 
  private:
   Talker* talker_;
-  const Bf16Tensor* embedding_;
+  const EmbeddingTable* embedding_;
   const ModelConfig& config_;
   std::vector<float> rows_;  // thinker embeddings, widened
 };

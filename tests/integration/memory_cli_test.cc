@@ -109,6 +109,13 @@ TEST_F(MemoryCliTest, RunUnderTheSmallestLimitIsExactAndWithinIt) {
   const auto f = nlohmann::json::parse(free.out), l = nlohmann::json::parse(limited.out);
   EXPECT_EQ(l["token_ids"], f["token_ids"]);
   EXPECT_EQ(Slurp(Path("limited.wav")), Slurp(Path("free.wav")));
+  // The thinker's embeddings read from the file: the same answer and waveform (the talker reads
+  // the rows too), and a smaller minimum by the table's bytes.
+  const CliResult disk =
+      RunCli(fmt::format("{} --speak {} --embeddings disk", ask, Path("disk.wav")), false);
+  ASSERT_EQ(disk.exit_code, 0) << disk.out;
+  EXPECT_EQ(nlohmann::json::parse(disk.out)["token_ids"], f["token_ids"]);
+  EXPECT_EQ(Slurp(Path("disk.wav")), Slurp(Path("free.wav")));
   const auto& m = l["memory"];
   ASSERT_TRUE(m["memory_plan"].is_object()) << limited.out;
   EXPECT_EQ(m["memory_plan"]["limit_bytes"], min);

@@ -81,13 +81,28 @@ TEST(ValidateOptionsTest, EngineAndGenerateOptionsListEachFlagOnce) {
   GenerateOptions g;
   e.ForEach(c);
   g.ForEach(c);
-  const std::vector<std::string> expected = {"model",      "threads",     "context",
-                                             "budget",     "memory",      "policy",
-                                             "io-threads", "no-prefetch", "no-verify-checksums",
-                                             "io",         "mode",        "state",
-                                             "reward",     "trust-file",  "trace",
-                                             "max-tokens", "temperature", "top-k",
-                                             "top-p",      "min-p",       "repetition-penalty",
+  const std::vector<std::string> expected = {"model",
+                                             "threads",
+                                             "context",
+                                             "budget",
+                                             "memory",
+                                             "policy",
+                                             "io-threads",
+                                             "no-prefetch",
+                                             "no-verify-checksums",
+                                             "io",
+                                             "embeddings",
+                                             "mode",
+                                             "state",
+                                             "reward",
+                                             "trust-file",
+                                             "trace",
+                                             "max-tokens",
+                                             "temperature",
+                                             "top-k",
+                                             "top-p",
+                                             "min-p",
+                                             "repetition-penalty",
                                              "seed"};
   EXPECT_EQ(c.names, expected);
 }

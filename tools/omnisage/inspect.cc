@@ -16,6 +16,7 @@
 #include "model/published_quant.h"
 #include "option_flags.h"
 #include "runtime/memory_plan.h"
+#include "runtime/options.h"
 #include "util/units.h"
 
 namespace omnisage::cli {
@@ -31,6 +32,7 @@ struct InspectArgs {
   int64_t context = 4096;
   int threads = 0;
   int io_threads = 2;
+  std::string embeddings = "memory";
 };
 
 // --needs: "all" (every component the model has), "none" (text in, text out) or a comma list of
@@ -222,7 +224,8 @@ int RunInspect(const InspectArgs& a, const CLI::App& sub) {
                        .threads = a.threads > 0 ? a.threads
                                                 : static_cast<int>(std::max(
                                                       1u, std::thread::hardware_concurrency())),
-                       .io_threads = a.io_threads};
+                       .io_threads = a.io_threads,
+                       .embeddings_on_disk = a.embeddings == "disk"};
     auto p = PlanMemory(*config, in, memory->bytes);
     if (!p.ok()) return ReportError(p.status().message());
     plan = std::move(*p);
@@ -275,6 +278,10 @@ void AddInspectCommand(CLI::App& app, int* exit_code) {
   sub->add_option("--io-threads", args->io_threads, "Expert-loading threads, for the plan")
       ->capture_default_str()
       ->check(InRange({.name = "io-threads", .min = 1, .max = 256}, true));
+  sub->add_option("--embeddings", args->embeddings,
+                  "The thinker's token embeddings, for the plan: memory or disk")
+      ->capture_default_str()
+      ->check(CLI::IsMember(EmbeddingsModeNames()));
   sub->callback([args, exit_code, sub] { *exit_code = RunInspect(*args, *sub); });
 }
 
