@@ -1,6 +1,9 @@
 #include "runtime/engine.h"
 
 #include <fmt/format.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -208,6 +211,24 @@ Status Engine::CheckPlanned(std::initializer_list<std::string_view> items,
   return MemoryLedger::Global().CheckRoom(bytes, what);
 }
 
+void Engine::BeginEncoding() {
+  if (!plan_ || !plan_->encoders_released || cache_ == nullptr) return;
+  cache_->cache().SetCapacity(plan_->encoding_expert_budget);
+}
+
+void Engine::EndEncoding() {
+  if (!plan_ || !plan_->encoders_released) return;
+  audio_encoder_.reset();
+  vision_encoder_.reset();
+#ifdef __GLIBC__
+  // The encoders' tensors came from the heap (glibc raises its mmap threshold after the first
+  // large frees), so freeing them alone leaves their pages in the process: hand them back before
+  // the expert cache grows into their room.
+  malloc_trim(0);
+#endif
+  if (cache_ != nullptr) cache_->cache().SetCapacity(budget_bytes_);
+}
+
 StatusOr<AudioEncoder*> Engine::audio_encoder() {
   if (audio_encoder_ == nullptr) {
     if (config_.arch != Arch::kQwen3OmniMoe) {
@@ -294,6 +315,16 @@ Engine::~Engine() {
 
 namespace {
 
+// PreparePrompt between the engine's BeginEncoding and EndEncoding when the prompt has media.
+StatusOr<PreparedPrompt> Prepare(Engine& engine, const std::vector<int32_t>& prefix,
+                                 const Prompt& prompt, float start, int64_t room) {
+  const bool media = prompt.has_media();
+  if (media) engine.BeginEncoding();
+  auto prepared = PreparePrompt(engine, prefix, prompt, start, room);
+  if (media) engine.EndEncoding();
+  return prepared;
+}
+
 // What a prepared prompt hands the model: positions and every encoder's rows.
 MediaInputs Inputs(const PreparedPrompt& p) {
   MediaInputs m{p.positions.thw.data(), p.audio.data(), p.audio_rows};
@@ -343,8 +374,8 @@ StatusOr<GenerateStats> Session::Generate(const Prompt& prompt, const GenerateOp
   // Everything that can fail on the prompt's media fails here, before the session changes.
   OMNI_ASSIGN_OR_RETURN(
       PreparedPrompt prepared,
-      PreparePrompt(*engine_, pending_, prompt, static_cast<float>(cache_.length()) + rope_delta_,
-                    cache_.capacity() - cache_.length()));
+      Prepare(*engine_, pending_, prompt, static_cast<float>(cache_.length()) + rope_delta_,
+              cache_.capacity() - cache_.length()));
   const std::vector<int32_t>& feed = prepared.ids;
   pending_.clear();
   if (feed.empty()) return InvalidArgument("Generate: empty prompt");
@@ -403,8 +434,8 @@ StatusOr<int32_t> Session::Start(const Prompt& prompt, const GenerateOptions& op
   *stats = GenerateStats{};
   OMNI_ASSIGN_OR_RETURN(
       PreparedPrompt prepared,
-      PreparePrompt(*engine_, pending_, prompt, static_cast<float>(cache_.length()) + rope_delta_,
-                    cache_.capacity() - cache_.length()));
+      Prepare(*engine_, pending_, prompt, static_cast<float>(cache_.length()) + rope_delta_,
+              cache_.capacity() - cache_.length()));
   const std::vector<int32_t>& feed = prepared.ids;
   pending_.clear();
   if (feed.empty()) return InvalidArgument("Generate: empty prompt");
@@ -480,7 +511,7 @@ StatusOr<std::vector<float>> Session::EvalAll(const Prompt& prompt) {
   Reset();
   if (prompt.ids.empty()) return InvalidArgument("eval: no token ids");
   OMNI_ASSIGN_OR_RETURN(PreparedPrompt prepared,
-                        PreparePrompt(*engine_, {}, prompt, 0.0f, cache_.capacity()));
+                        Prepare(*engine_, {}, prompt, 0.0f, cache_.capacity()));
   const std::vector<int32_t>& ids = prepared.ids;
   std::vector<float> out(ids.size() * engine_->model().vocab_size());
   const ScopedPhase phase(Phase::kPrefill);

@@ -62,6 +62,12 @@ class Engine {
   Component component() const { return component_; }
   // The --memory plan the engine runs under (the expert budget is its), or null without one.
   const MemoryLimitPlan* memory_plan() const { return plan_ ? &*plan_ : nullptr; }
+  // Under a --memory plan that releases the encoders (MemoryLimitPlan::encoders_released):
+  // before a prompt's media are encoded the expert cache gives up the encoders' planned bytes
+  // (no expert runs while they encode), and after it the encoders are released and the cache
+  // gets its budget back. Nothing otherwise. Sessions call them around preparing a prompt.
+  void BeginEncoding();
+  void EndEncoding();
   // Under --memory, before loading `what`: OK when the plan holds every one of `items` (names of
   // MemoryPlanItem) and the memory ledger has room for their bytes; else ResourceExhausted
   // naming `what`. OK without --memory.

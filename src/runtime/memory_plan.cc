@@ -51,8 +51,9 @@ uint64_t LargestCode2WavConv(const ModelConfig& config) {
   return largest;
 }
 
-void Add(MemoryLimitPlan* plan, std::string name, std::optional<MemoryKind> kind, uint64_t bytes) {
-  plan->items.push_back({std::move(name), kind, bytes});
+void Add(MemoryLimitPlan* plan, std::string name, std::optional<MemoryKind> kind, uint64_t bytes,
+         bool encoder = false) {
+  plan->items.push_back({std::move(name), kind, bytes, encoder});
 }
 
 }  // namespace
@@ -100,19 +101,20 @@ MemoryLimitPlan PlanItems(const ModelConfig& c, const MemoryPlanInput& in) {
   if (needs.audio) {
     const AudioEncoderConfig& a = c.audio;
     Add(&plan, std::string(kAudioEncoderWeights), MemoryKind::kDense,
-        Dense(dense, Component::kAudioTower));
+        Dense(dense, Component::kAudioTower), true);
     Add(&plan, "audio encoder activations", MemoryKind::kActivations,
-        AudioEncoderActivations::BytesFor(a, 2 * a.n_window, workers));
+        AudioEncoderActivations::BytesFor(a, 2 * a.n_window, workers), true);
   }
   if (needs.vision) {
     const VisionEncoderConfig& v = c.vision;
     // The position table is held widened to float32 (its bf16 tensor only while loading).
     Add(&plan, std::string(kVisionEncoderWeights), MemoryKind::kDense,
-        Dense(dense, Component::kVision) + v.num_position_embeddings * v.hidden_size * kFloat);
+        Dense(dense, Component::kVision) + v.num_position_embeddings * v.hidden_size * kFloat,
+        true);
     const int64_t group = v.spatial_merge_size * v.spatial_merge_size;
     const int64_t frame = std::min(kMaxFramePatches, std::max<int64_t>(1, group) * ctx);
     Add(&plan, "vision encoder activations", MemoryKind::kActivations,
-        VisionEncoderActivations::BytesFor(v, frame, workers));
+        VisionEncoderActivations::BytesFor(v, frame, workers), true);
   }
   if (needs.speech) {
     const DecoderConfig& t = c.talker.text;
@@ -150,6 +152,7 @@ MemoryLimitPlan PlanItems(const ModelConfig& c, const MemoryPlanInput& in) {
   for (const MemoryPlanItem& item : plan.items) {
     plan.fixed_bytes += item.bytes;
     if (!item.ledger) plan.off_ledger_bytes += item.bytes;
+    if (item.encoder) plan.encoder_bytes += item.bytes;
   }
   plan.thinker_expert_bytes = CachedExperts::TotalExpertBytes(text);
   plan.expert_minimum = plan.thinker_expert_bytes > 0 ? CachedExperts::MinimumBudget(text) : 0;
@@ -183,7 +186,15 @@ StatusOr<MemoryLimitPlan> PlanMemory(const ModelConfig& config, const MemoryPlan
         FormatBytes(limit), FormatBytes(plan.minimum_limit()), plan.minimum_limit(),
         FormatBytes(plan.fixed_bytes), parts, FormatBytes(plan.expert_minimum)));
   }
+  if (limit < plan.resident_minimum_limit()) {
+    plan.encoders_released = true;
+    plan.fixed_bytes -= plan.encoder_bytes;
+  }
   plan.expert_budget = std::min(limit - plan.fixed_bytes, plan.total_expert_bytes());
+  plan.encoding_expert_budget =
+      plan.encoders_released
+          ? std::min(plan.expert_budget, limit - plan.fixed_bytes - plan.encoder_bytes)
+          : plan.expert_budget;
   return plan;
 }
 
@@ -195,7 +206,8 @@ std::string FormatMemoryPlan(const MemoryLimitPlan& plan) {
                        100.0 * static_cast<double>(bytes) / whole, ledger);
   };
   for (const MemoryPlanItem& item : plan.items) {
-    row(item.name, item.bytes, item.ledger ? MemoryKindName(*item.ledger) : "-");
+    row(item.name + (item.encoder && plan.encoders_released ? " *" : ""), item.bytes,
+        item.ledger ? MemoryKindName(*item.ledger) : "-");
   }
   const uint64_t total_experts = plan.total_expert_bytes();
   row(fmt::format("experts ({:.1f}% of {})",
@@ -207,6 +219,12 @@ std::string FormatMemoryPlan(const MemoryLimitPlan& plan) {
   const uint64_t used = plan.fixed_bytes + plan.expert_budget;
   if (plan.limit > used) row("unused (every expert fits)", plan.limit - used, "-");
   out += fmt::format("{:<28} {:>12}\n", "limit", FormatBytes(plan.limit));
+  if (plan.encoders_released) {
+    out += fmt::format(
+        "* released after each prompt's encoding: the expert cache gives up their {} while they "
+        "encode (with them kept loaded the limit would be {} at least)\n",
+        FormatBytes(plan.encoder_bytes), FormatBytes(plan.resident_minimum_limit()));
+  }
   out += fmt::format("smallest limit for this request: {} ({} of experts at least)\n",
                      FormatBytes(plan.minimum_limit()), FormatBytes(plan.expert_minimum));
   return out;
@@ -217,7 +235,8 @@ nlohmann::ordered_json MemoryPlanJson(const MemoryLimitPlan& plan) {
   for (const MemoryPlanItem& item : plan.items) {
     items.push_back({{"name", item.name},
                      {"ledger", item.ledger ? std::string(MemoryKindName(*item.ledger)) : ""},
-                     {"bytes", item.bytes}});
+                     {"bytes", item.bytes},
+                     {"released_after_encoding", item.encoder && plan.encoders_released}});
   }
   return {{"limit_bytes", plan.limit},
           {"items", items},
@@ -227,7 +246,11 @@ nlohmann::ordered_json MemoryPlanJson(const MemoryLimitPlan& plan) {
           {"thinker_expert_bytes", plan.thinker_expert_bytes},
           {"talker_expert_bytes", plan.talker_expert_bytes},
           {"ledger_limit_bytes", plan.ledger_limit()},
-          {"minimum_limit_bytes", plan.minimum_limit()}};
+          {"minimum_limit_bytes", plan.minimum_limit()},
+          {"encoders_released", plan.encoders_released},
+          {"encoder_bytes", plan.encoder_bytes},
+          {"encoding_expert_budget_bytes", plan.encoding_expert_budget},
+          {"resident_minimum_limit_bytes", plan.resident_minimum_limit()}};
 }
 
 }  // namespace omnisage

@@ -15,6 +15,7 @@
 // Thread-safe: pure functions.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -61,6 +62,8 @@ struct MemoryPlanItem {
   std::string name;                  // "thinker weights", "KV cache", …
   std::optional<MemoryKind> ledger;  // how the memory ledger counts it; none: not on the ledger
   uint64_t bytes = 0;
+  // An encoder's item: needed only while a prompt's media are encoded, before the thinker runs.
+  bool encoder = false;
 };
 
 struct MemoryLimitPlan {
@@ -72,9 +75,23 @@ struct MemoryLimitPlan {
   uint64_t talker_expert_bytes = 0;   // and of the talker, when speech is needed
   uint64_t expert_minimum = 0;        // the smallest expert budget that runs
   uint64_t expert_budget = 0;         // the expert cache's budget: min(limit - fixed, all)
+  // Under pressure: the encoders are loaded for each prompt's media and released after, the
+  // expert cache giving up their bytes meanwhile (it runs no expert while they encode). Then
+  // fixed_bytes leaves out encoder_bytes, which the expert budget covers.
+  bool encoders_released = false;
+  uint64_t encoder_bytes = 0;  // sum of the encoder items
+  // The expert cache's budget while the encoders are loaded (released plans; else expert_budget).
+  uint64_t encoding_expert_budget = 0;
   uint64_t total_expert_bytes() const { return thinker_expert_bytes + talker_expert_bytes; }
-  // The smallest --memory this request runs in.
-  uint64_t minimum_limit() const { return fixed_bytes + expert_minimum; }
+  // The smallest --memory this request runs in with the encoders kept loaded, and with them
+  // released after each prompt's encoding (the smallest of all).
+  uint64_t resident_minimum_limit() const {
+    return (encoders_released ? fixed_bytes + encoder_bytes : fixed_bytes) + expert_minimum;
+  }
+  uint64_t minimum_limit() const {
+    const uint64_t others = encoders_released ? fixed_bytes : fixed_bytes - encoder_bytes;
+    return others + std::max(expert_minimum, encoder_bytes);
+  }
   // What the memory ledger may reach: the limit less what it does not count.
   uint64_t ledger_limit() const { return limit > off_ledger_bytes ? limit - off_ledger_bytes : 0; }
 };
@@ -86,8 +103,10 @@ uint64_t RuntimeOverheadBytes(const ModelConfig& config);
 // The items and the experts' figures of a request, without a limit (limit and expert_budget 0).
 MemoryLimitPlan PlanItems(const ModelConfig& config, const MemoryPlanInput& input);
 
-// The plan under `limit` bytes. Errors: a request the limit cannot hold (the items plus the
-// smallest expert budget) is ResourceExhausted, naming the minimum and the largest items.
+// The plan under `limit` bytes: every item held for the whole run when the limit allows it
+// (resident_minimum_limit), else the encoders released after each prompt's encoding. Errors: a
+// request the limit cannot hold either way (minimum_limit) is ResourceExhausted, naming the
+// minimum and the largest items.
 StatusOr<MemoryLimitPlan> PlanMemory(const ModelConfig& config, const MemoryPlanInput& input,
                                      uint64_t limit);
 

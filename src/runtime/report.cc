@@ -29,9 +29,14 @@ std::string MemoryReport(Engine& engine) {
       FormatBytes(PeakRssBytes()), FormatBytes(total > expert_peak ? total - expert_peak : 0));
   if (const MemoryLimitPlan* plan = engine.memory_plan()) {
     out += fmt::format(
-        "memory limit: {} (--memory): {} of weights, caches and buffers planned, experts {}; the "
-        "ledger may reach {}, reached {}\n",
+        "memory limit: {} (--memory): {} of weights, caches and buffers planned, experts {}{}; "
+        "the ledger may reach {}, reached {}\n",
         FormatBytes(plan->limit), FormatBytes(plan->fixed_bytes), FormatBytes(plan->expert_budget),
+        plan->encoders_released
+            ? fmt::format(" (less the encoders' {} while a prompt's media are encoded; the "
+                          "encoders released after)",
+                          FormatBytes(plan->encoder_bytes))
+            : "",
         FormatBytes(plan->ledger_limit()), FormatBytes(ledger.peak_total()));
   }
   if (const AudioEncoder* audio = engine.loaded_audio_encoder()) {

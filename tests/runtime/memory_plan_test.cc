@@ -79,18 +79,47 @@ TEST(MemoryPlan, LimitSplitsIntoItemsAndExperts) {
   EXPECT_EQ(items.talker_expert_bytes, CachedExperts::TotalExpertBytes(c.talker.text));
   EXPECT_EQ(items.expert_minimum, std::max(CachedExperts::MinimumBudget(c.text),
                                            CachedExperts::MinimumBudget(c.talker.text)));
-  // At the minimum the experts get exactly their minimum; one byte less is refused, naming it.
+  uint64_t encoders = 0;
+  for (const MemoryPlanItem& i : items.items) encoders += i.encoder ? i.bytes : 0;
+  EXPECT_EQ(items.encoder_bytes, encoders);
+  EXPECT_GT(encoders, 0u);
+  // With every item held for the whole run, the experts get exactly their minimum at the
+  // resident minimum.
+  EXPECT_EQ(items.resident_minimum_limit(), items.fixed_bytes + items.expert_minimum);
+  auto resident = PlanMemory(c, in, items.resident_minimum_limit());
+  ASSERT_TRUE(resident.ok()) << resident.status().ToString();
+  EXPECT_FALSE(resident->encoders_released);
+  EXPECT_EQ(resident->expert_budget, items.expert_minimum);
+  // One byte less: the encoders are released after each prompt's encoding; the expert budget
+  // covers them while they encode.
+  auto released = PlanMemory(c, in, items.resident_minimum_limit() - 1);
+  ASSERT_TRUE(released.ok()) << released.status().ToString();
+  EXPECT_TRUE(released->encoders_released);
+  EXPECT_EQ(released->fixed_bytes, items.fixed_bytes - encoders);
+  EXPECT_EQ(released->expert_budget,
+            std::min(released->limit - released->fixed_bytes, items.total_expert_bytes()));
+  // While they encode: everything else, the encoders and the shrunken cache fit the limit.
+  EXPECT_LE(released->fixed_bytes + encoders + released->encoding_expert_budget, released->limit);
+  EXPECT_EQ(resident->encoding_expert_budget, resident->expert_budget);
+  // The smallest limit of all: everything else + the larger of the experts' minimum and the
+  // encoders; one byte less is refused, naming it.
+  EXPECT_EQ(items.minimum_limit(),
+            items.fixed_bytes - encoders + std::max(items.expert_minimum, encoders));
   auto at_min = PlanMemory(c, in, items.minimum_limit());
   ASSERT_TRUE(at_min.ok()) << at_min.status().ToString();
-  EXPECT_EQ(at_min->expert_budget, items.expert_minimum);
+  EXPECT_EQ(at_min->expert_budget,
+            std::min(std::max(items.expert_minimum, encoders), items.total_expert_bytes()));
+  EXPECT_GE(at_min->expert_budget, items.expert_minimum);
+  EXPECT_EQ(at_min->fixed_bytes + encoders + at_min->encoding_expert_budget, at_min->limit);
+  EXPECT_EQ(at_min->minimum_limit(), items.minimum_limit());
   auto below = PlanMemory(c, in, items.minimum_limit() - 1);
   ASSERT_FALSE(below.ok());
   EXPECT_EQ(below.status().code(), StatusCode::kResourceExhausted);
   EXPECT_NE(below.status().message().find(std::to_string(items.minimum_limit()) + " bytes"),
             std::string::npos)
       << below.status().message();
-  // In between, the experts get the rest; beyond every expert, all of them and no more.
-  const uint64_t mid = items.minimum_limit() + items.total_expert_bytes() / 3;
+  // Above the resident minimum, the experts get the rest; beyond every expert, all of them.
+  const uint64_t mid = items.resident_minimum_limit() + items.total_expert_bytes() / 3;
   EXPECT_EQ(PlanMemory(c, in, mid)->expert_budget, mid - items.fixed_bytes);
   EXPECT_EQ(PlanMemory(c, in, uint64_t{1} << 40)->expert_budget, items.total_expert_bytes());
   // The ledger's share: the limit less the I/O buffers, the runtime and the prompt's media rows.
@@ -141,7 +170,7 @@ TEST(MemoryPlan, FullSizeOmni) {
   EXPECT_EQ(Item(items, "thinker KV cache")->bytes, uint64_t{2} * 48 * 4096 * 4 * 128 * 4);
   EXPECT_EQ(items.thinker_expert_bytes, uint64_t{48} * 128 * 3 * 2048 * 768 * 2);
   EXPECT_EQ(items.expert_minimum, uint64_t{8} * 3 * 2048 * 768 * 2);
-  auto plan = PlanMemory(c, in, items.minimum_limit() + (uint64_t{1} << 30));
+  auto plan = PlanMemory(c, in, items.resident_minimum_limit() + (uint64_t{1} << 30));
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   EXPECT_EQ(plan->expert_budget, items.expert_minimum + (uint64_t{1} << 30));
   // Text alone needs neither encoder nor the talker.
