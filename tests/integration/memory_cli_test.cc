@@ -146,6 +146,31 @@ TEST_F(MemoryCliTest, RunUnderTheSmallestLimitIsExactAndWithinIt) {
   EXPECT_LE(m["expert_peak_bytes"].get<uint64_t>(), m["expert_budget_bytes"].get<uint64_t>());
 }
 
+// bench and chat take the same flag: bench's expert budget is the plan's, chat plans both encoders
+// (an image may come with any message) and answers under the limit.
+TEST_F(MemoryCliTest, BenchAndChatUnderALimit) {
+  CliResult r = RunCli(fmt::format("bench --model {} --memory 200MiB --prompt-tokens 16 "
+                                   "--gen-tokens 4 --repeat 1 --json",
+                                   Path("tiny")),
+                       /*with_stderr=*/false);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto b = nlohmann::json::parse(r.out);
+  EXPECT_EQ(b["budget"], "memory 200MiB");
+  EXPECT_EQ(b["budget_bytes"], b["memory"]["memory_plan"]["expert_budget_bytes"]);
+  r =
+      RunCli(fmt::format("chat --model {} --memory 200MiB --max-tokens 4 --threads 2 --context 256 "
+                         "2>&1 <<'EOF'\nHello\n/image {}\nWhat is it?\nEOF\n",
+                         Path("tiny"), kPng));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  size_t lines = 0;
+  for (size_t at = r.out.find("memory limit: 200.00 MiB"); at != std::string::npos;
+       at = r.out.find("memory limit: 200.00 MiB", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 2u) << r.out;
+  EXPECT_NE(r.out.find("vision encoder:"), std::string::npos) << r.out;
+}
+
 TEST_F(MemoryCliTest, FlagErrors) {
   const std::string run = "run --model " + Path("tiny") + " --prompt hi --max-tokens 2";
   CliResult r = RunCli(run + " --memory 50%");

@@ -330,7 +330,9 @@ int RunBench(const BenchArgs& a, const CLI::App& sub) {
     }
     nlohmann::ordered_json j = {
         {"model", a.engine.model},
-        {"budget", a.engine.budget.empty() ? "unlimited" : a.engine.budget},
+        {"budget", !a.engine.memory.empty()  ? "memory " + a.engine.memory
+                   : a.engine.budget.empty() ? "unlimited"
+                                             : a.engine.budget},
         {"budget_bytes", cache != nullptr ? nlohmann::ordered_json(budget) : nullptr},
         {"total_expert_bytes", engine.total_expert_bytes()},
         {"policy", cache != nullptr ? nlohmann::ordered_json(cache->options().policy) : nullptr},
@@ -371,9 +373,10 @@ int RunBench(const BenchArgs& a, const CLI::App& sub) {
 
   std::string budget_text = "unlimited (every expert resident)";
   if (cache != nullptr) {
-    budget_text =
-        fmt::format("{} = {} of {} of experts, policy {}", a.engine.budget, FormatBytes(budget),
-                    FormatBytes(engine.total_expert_bytes()), cache->options().policy);
+    budget_text = fmt::format(
+        "{} = {} of {} of experts, policy {}",
+        a.engine.memory.empty() ? a.engine.budget : "--memory " + a.engine.memory,
+        FormatBytes(budget), FormatBytes(engine.total_expert_bytes()), cache->options().policy);
   }
   std::printf("model %s | budget %s\n", a.engine.model.c_str(), budget_text.c_str());
   std::printf(
