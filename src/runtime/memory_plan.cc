@@ -171,7 +171,14 @@ StatusOr<MemoryLimitPlan> PlanMemory(const ModelConfig& config, const MemoryPlan
   MemoryLimitPlan plan = PlanItems(config, input);
   plan.limit = limit;
   if (limit < plan.minimum_limit()) {
-    std::vector<MemoryPlanItem> largest = plan.items;
+    // At the minimum the encoders, when there are any, are released after the encoding: the
+    // rest is held throughout, and the larger of the encoders and the experts' minimum shares
+    // one room.
+    const bool release = plan.encoder_bytes > 0;
+    std::vector<MemoryPlanItem> largest;
+    for (const MemoryPlanItem& i : plan.items) {
+      if (!release || !i.encoder) largest.push_back(i);
+    }
     std::stable_sort(largest.begin(), largest.end(),
                      [](const auto& a, const auto& b) { return a.bytes > b.bytes; });
     std::string parts;
@@ -179,12 +186,20 @@ StatusOr<MemoryLimitPlan> PlanMemory(const ModelConfig& config, const MemoryPlan
       parts +=
           fmt::format("{}{} {}", i > 0 ? ", " : "", largest[i].name, FormatBytes(largest[i].bytes));
     }
+    const std::string experts = fmt::format("{} for the experts (one token's experts of a layer)",
+                                            FormatBytes(plan.expert_minimum));
+    const std::string room =
+        !release ? experts
+                 : fmt::format(
+                       "the larger of {} for the encoders (loaded for a prompt's media, "
+                       "released after) and {}",
+                       FormatBytes(plan.encoder_bytes), experts);
     return ResourceExhausted(fmt::format(
         "--memory {} is below the minimum of {} ({} bytes) for this request: {} of weights, "
-        "caches and buffers (largest: {}) and {} for the experts (one token's experts of a "
-        "layer); `omnisage inspect MODEL --memory SIZE` prints the plan",
+        "caches and buffers held throughout (largest: {}) and {}; `omnisage inspect MODEL "
+        "--memory SIZE` prints the plan",
         FormatBytes(limit), FormatBytes(plan.minimum_limit()), plan.minimum_limit(),
-        FormatBytes(plan.fixed_bytes), parts, FormatBytes(plan.expert_minimum)));
+        FormatBytes(plan.fixed_bytes - (release ? plan.encoder_bytes : 0)), parts, room));
   }
   if (limit < plan.resident_minimum_limit()) {
     plan.encoders_released = true;
