@@ -16,7 +16,8 @@ Steps (each a separate process, one at a time; progress lines on stderr, with el
   llamacpp     llama.cpp through llama-cpp-python on the GGUF of the same weights, mmap, no
                limit (bench/llamacpp/to_gguf.py converts, bench/llamacpp/bench.py measures)
   cgroup       the disk-bound regime: at each --limits share of the checkpoint's bytes, OmniSage
-               (`--io direct`, its budget = limit - dense - KV cache - its measured overhead)
+               (`--io direct --memory LIMIT --embeddings disk`: the engine plans the limit; with
+               --limit-mode budget, a budget = limit - dense - KV cache - measured overhead),
                llama.cpp (mmap) and HF transformers (when the hf step ran) each run inside a
                fresh memory cgroup of that limit, the page cache dropped before each; page
                cache counts against the limit for all (bench/budget_cgroup.sh's method)
@@ -414,6 +415,9 @@ def main() -> int:
     ap.add_argument("--limits", default="50%,25%,10%",
                     help="memory limits of the disk-bound runs, as shares of the checkpoint's bytes")
     ap.add_argument("--io", default="direct", help="OmniSage's --io in the disk-bound runs (direct)")
+    ap.add_argument("--limit-mode", choices=["memory", "budget"], default="memory",
+                    help="how OmniSage fits a limit: memory = --memory LIMIT --embeddings disk (the "
+                         "engine's planner); budget = --budget sized from the unlimited run's memory")
     ap.add_argument("--overhead-margin-mib", type=int, default=64,
                     help="added to OmniSage's measured overhead when its budget is set from a limit")
     ap.add_argument("--cgroup-parent", help="create the cgroup here (default: the hierarchy's root, "
@@ -672,7 +676,18 @@ def under_limit(args, results, model, share, llama_cmd, llama_skip, drop, forced
     # OmniSage's budget: what the limit leaves after its dense weights, KV cache and the rest of
     # the process, all as measured by its unlimited (all experts resident) run.
     ref = next((e for e in results["omnisage"] if e.get("status") == "ok" and e["budget"] == "unlimited"), None)
-    if ref is None:
+    if args.limit_mode == "memory":
+        # The engine plans the limit itself (docs/memory.md): --memory LIMIT with the token
+        # embeddings read from the disk; a limit it cannot keep is refused, naming the minimum.
+        cmd = [args.omnisage, "bench", "--model", model, "--prompt-tokens", str(args.prompt_tokens),
+               "--gen-tokens", str(args.gen_tokens), "--repeat", str(args.repeat),
+               "--threads", str(args.threads), "--json", "--io", args.io,
+               "--memory", f"{limit}B", "--embeddings", "disk"] + (["--text", args.text] if args.text else [])
+        entry = in_cgroup(limit, args.cgroup_parent, cmd, f"omnisage {share} limit", args.timeout_cgroup, drop)
+        if entry.get("status") == "failed" and "below the minimum" in entry.get("reason", ""):
+            entry = {"status": "skipped", "reason": entry["reason"], "command": entry.get("command")}
+        out["omnisage"] = entry
+    elif ref is None:
         out["omnisage"] = {"status": "skipped", "reason": "no unlimited OmniSage run to size the budget from"}
     else:
         mem = ref["result"]["memory"]
