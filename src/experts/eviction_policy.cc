@@ -60,8 +60,9 @@ class EstimatorPolicy : public EvictionPolicy {
     uint64_t best_last = 0;
     for (const auto& [key, charge] : resident_) {
       if (!evictable(key)) continue;
-      const Rank rank = RankOf(key, charge);
-      const uint64_t last = next_use_.LastAccess(key);
+      const NextUseEstimator::Estimate e = next_use_.Look(key);
+      const Rank rank = RankOf(e, key, charge);
+      const uint64_t last = e.last_access;
       if (!best || rank > best_rank ||
           (rank == best_rank && (last < best_last || (last == best_last && key < *best)))) {
         best = key;
@@ -76,7 +77,7 @@ class EstimatorPolicy : public EvictionPolicy {
   using Rank = std::pair<double, double>;  // compared lexicographically; higher: evicted first
   // Called once per Victim before the entries are ranked.
   virtual void Prepare(const std::function<bool(uint64_t)>& evictable) {}
-  virtual Rank RankOf(uint64_t key, uint64_t charge) const = 0;
+  virtual Rank RankOf(const NextUseEstimator::Estimate& e, uint64_t key, uint64_t charge) const = 0;
 
   NextUseEstimator next_use_;
   std::unordered_map<uint64_t, uint64_t> resident_;  // key → charge
@@ -92,9 +93,9 @@ class LfuPolicy final : public EstimatorPolicy {
   std::string_view name() const override { return "lfu"; }
 
  private:
-  Rank RankOf(uint64_t key, uint64_t) const override {
+  Rank RankOf(const NextUseEstimator::Estimate& e, uint64_t, uint64_t) const override {
     // An expected entry ranks below any frequency (at most 1).
-    return {next_use_.Expected(key) ? -2.0 : -next_use_.UseProbability(key), 0.0};
+    return {e.expected ? -2.0 : -e.probability, 0.0};
   }
 };
 
@@ -105,8 +106,8 @@ class CyclePolicy final : public EstimatorPolicy {
   std::string_view name() const override { return "cycle"; }
 
  private:
-  Rank RankOf(uint64_t key, uint64_t) const override {
-    return {next_use_.NextUse(key), -next_use_.UseProbability(key)};
+  Rank RankOf(const NextUseEstimator::Estimate& e, uint64_t, uint64_t) const override {
+    return {e.next_use, -e.probability};
   }
 };
 
@@ -127,9 +128,9 @@ class TrustPolicy final : public EstimatorPolicy {
       max_charge_ = std::max(max_charge_, charge);
     }
   }
-  Rank RankOf(uint64_t key, uint64_t charge) const override {
+  Rank RankOf(const NextUseEstimator::Estimate& e, uint64_t key, uint64_t charge) const override {
     const TrustView t = trust_ ? trust_(key) : TrustView{};
-    const double next = next_use_.NextUse(key);
+    const double next = e.next_use;
     const double later = next == NextUseEstimator::kNever ? 1.0
                          : max_next_ > 0                  ? next / max_next_
                                                           : 0.0;

@@ -54,43 +54,31 @@ void NextUseEstimator::OnAccess(uint64_t key) {
   r.last_access = now_;
 }
 
-double NextUseEstimator::UseProbability(uint64_t key) const {
+NextUseEstimator::Estimate NextUseEstimator::Look(uint64_t key) const {
+  Estimate e;
   auto it = records_.find(key);
-  if (it == records_.end() || it->second.pass == 0) return 0;
+  if (it == records_.end()) return e;
   const Record& r = it->second;
-  const uint64_t id = LayerId(key);
-  uint64_t completed = PassesOf(id);  // passes whose outcome for this expert is known
-  if (running_ && id == running_layer_ && r.pass != completed) --completed;
-  const double average = r.average * std::pow(decay_, static_cast<double>(completed - r.pass));
-  // Bias correction: the average started at 0, `completed` passes ago.
-  return std::min(1.0, average / (1 - std::pow(decay_, static_cast<double>(completed))));
-}
-
-bool NextUseEstimator::Expected(uint64_t key) const {
-  auto it = records_.find(key);
-  if (it == records_.end() || !it->second.pending) return false;
+  e.last_access = r.last_access;
   const uint64_t id = LayerId(key);
   const uint64_t passes = PassesOf(id);
   const bool running = running_ && id == running_layer_;
-  return passes < it->second.pending_pass || (passes == it->second.pending_pass && running);
-}
-
-double NextUseEstimator::NextUse(uint64_t key) const {
-  auto it = records_.find(key);
-  if (it == records_.end()) return kNever;
-  if (Expected(key)) {  // in this pass of its layer, or the next one
-    return PassesOf(LayerId(key)) == it->second.pending_pass ? 0 : LayersAhead(key);
+  if (r.pass != 0) {
+    uint64_t completed = passes;  // passes whose outcome for this expert is known
+    if (running && r.pass != completed) --completed;
+    const double average = r.average * std::pow(decay_, static_cast<double>(completed - r.pass));
+    // Bias correction: the average started at 0, `completed` passes ago.
+    e.probability = std::min(1.0, average / (1 - std::pow(decay_, static_cast<double>(completed))));
   }
-  const double p = UseProbability(key);
-  if (p <= 0) return kNever;
-  auto count = layer_count_.find(key >> 48);
-  const double layers = count == layer_count_.end() ? 1 : count->second;
-  return LayersAhead(key) + layers * (1 - p) / p;
-}
-
-uint64_t NextUseEstimator::LastAccess(uint64_t key) const {
-  auto it = records_.find(key);
-  return it == records_.end() ? 0 : it->second.last_access;
+  e.expected = r.pending && (passes < r.pending_pass || (passes == r.pending_pass && running));
+  if (e.expected) {  // in this pass of its layer, or the next one
+    e.next_use = passes == r.pending_pass ? 0 : LayersAhead(key);
+  } else if (e.probability > 0) {
+    auto count = layer_count_.find(key >> 48);
+    const double layers = count == layer_count_.end() ? 1 : count->second;
+    e.next_use = LayersAhead(key) + layers * (1 - e.probability) / e.probability;
+  }
+  return e;
 }
 
 }  // namespace omnisage

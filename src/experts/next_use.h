@@ -43,15 +43,20 @@ class NextUseEstimator {
   // an expert of the running pass (a model with one MoE layer), starts a new pass.
   void OnAccess(uint64_t key);
 
-  // The estimated layer passes until `key` is used again (kNever when it has no use in view).
-  double NextUse(uint64_t key) const;
-  // The estimated chance that `key`'s layer uses it in a pass (0 for an expert never used).
-  double UseProbability(uint64_t key) const;
-  // Whether `key` was inserted and has not been used yet, and its layer's pass that expects it
-  // (the running one or the next) is not over.
-  bool Expected(uint64_t key) const;
-  // Logical time of the last access to `key` (0 if none): a tie-breaker for callers.
-  uint64_t LastAccess(uint64_t key) const;
+  // What the estimator knows of `key`, from one lookup.
+  struct Estimate {
+    double next_use = kNever;  // layer passes until `key` is used again (kNever: none in view)
+    double probability = 0;    // chance its layer uses it in a pass (0 for an expert never used)
+    // Inserted and not used yet, and its layer's pass that expects it (the running one or the
+    // next) is not over.
+    bool expected = false;
+    uint64_t last_access = 0;  // logical time of the last access (0 if none): a tie-breaker
+  };
+  Estimate Look(uint64_t key) const;
+  double NextUse(uint64_t key) const { return Look(key).next_use; }
+  double UseProbability(uint64_t key) const { return Look(key).probability; }
+  bool Expected(uint64_t key) const { return Look(key).expected; }
+  uint64_t LastAccess(uint64_t key) const { return Look(key).last_access; }
 
  private:
   struct Record {
