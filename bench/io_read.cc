@@ -240,8 +240,8 @@ int Main(const std::string& dir, int count, uint32_t seed, size_t run_length,
     if (mode_name != modes.front() || uring_depths.empty()) continue;
 #ifdef OMNISAGE_HAVE_URING
     RangeRecorder recorder(**source);
+    std::vector<uint8_t> scratch(expert_bytes);  // untouched: the recorder reads nothing
     for (const auto& [layer, expert] : all) {
-      std::vector<uint8_t> scratch(expert_bytes);
       if (Status s =
               ReadExpert(recorder, LayerNames(prefix, layer), expert, c, scratch.data(), false);
           !s.ok()) {
