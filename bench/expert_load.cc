@@ -48,7 +48,7 @@ int Main(const std::string& dir, int passes, bool cold) {
     std::fprintf(stderr, "%s\n", config.status().message().c_str());
     return 1;
   }
-  if (Status s = DetectExpertFormats(**store, &*config); !s.ok()) {
+  if (Status s = DetectWeightFormats(**store, &*config); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.message().c_str());
     return 1;
   }

@@ -178,7 +178,7 @@ int Main(const std::string& dir, int count, uint32_t seed, size_t run_length,
       std::fprintf(stderr, "%s\n", config.status().message().c_str());
       return 1;
     }
-    if (Status s = DetectExpertFormats(**source, &*config); !s.ok()) {
+    if (Status s = DetectWeightFormats(**source, &*config); !s.ok()) {
       std::fprintf(stderr, "%s\n", s.message().c_str());
       return 1;
     }

@@ -10,6 +10,8 @@
 # cache included), how often the cgroup reached its limit (v1: memory.failcnt) and the command's
 # status. Exits with the command's status (137: killed by the OOM killer); 2 when no memory
 # cgroup can be made here (not root, or no memory controller). Swap is off inside the cgroup.
+# The program run is $OMNISAGE (default build/tools/omnisage/omnisage); any other program runs
+# the same way with OMNISAGE set to it (bench/quant/speed.sh runs llama.cpp's bench.py so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LIMIT=${1:?limit in bytes}

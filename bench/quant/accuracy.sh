@@ -10,7 +10,8 @@
 # MODEL is a Qwen3-MoE checkpoint (bf16 safetensors, tokenizer.json). Steps, each skipped when
 # its output exists (delete WORK to start over):
 #   ids      `omnisage tokenize` of TEXT, the first TOKENS ids          -> WORK/ids.json
-#   stores   `omnisage extract --quant int8`, `--quant int4 --group G` for each G in INT4_GROUPS
+#   stores   `omnisage extract --quant int8`, `--quant int4 --group G` for each G in INT4_GROUPS,
+#            `--quant int8 --quant-dense` (int8-dense8)
 #            -> WORK/stores/NAME (a group that does not divide a row is recorded as
 #            WORK/stores/NAME.error and the report says why)
 #   omnisage `omnisage eval` of the ids on MODEL (bf16) and on each store -> WORK/logits/*.f32
@@ -76,6 +77,8 @@ extract() {  # name, extract flags...
 }
 extract int8 --quant int8
 for g in $groups; do extract "int4-g$g" --quant int4 --group "$g"; done
+# int8 experts with the layers' projections and lm_head int8 too (nearer what Q8_0 quantizes)
+extract int8-dense8 --quant int8 --quant-dense
 
 eval_omnisage() {  # name, model dir
   if [ ! -f "$work/logits/omnisage-$1.f32" ]; then

@@ -23,11 +23,12 @@ import glob
 import json
 import math
 import os
+import re
 import sys
 
 # OmniSage store -> the llama.cpp type of about the same width
-MATCHING = {"bf16": "BF16", "int8": "Q8_0", "int4-g128": "Q4_K_M", "int4-g64": "Q4_K_M",
-            "int4-g32": "Q4_K_M"}
+MATCHING = {"bf16": "BF16", "int8": "Q8_0", "int8-dense8": "Q8_0", "int4-g128": "Q4_K_M",
+            "int4-g64": "Q4_K_M", "int4-g32": "Q4_K_M"}
 
 
 def load(path: str):
@@ -69,7 +70,9 @@ def gguf_label(name: str) -> str:
 
 
 def store_label(name: str) -> str:
-    """int4-g128 -> int4 g128."""
+    """int4-g128 -> int4 g128; int8-dense8 -> int8, dense int8 (extract --quant-dense)."""
+    if name.endswith("-dense8"):
+        return store_label(name[:-len("-dense8")]) + ", dense int8"
     return name.replace("-", " ")
 
 
@@ -79,6 +82,8 @@ def order_key(name: str):
         return (0, 0)
     if name == "int8":
         return (1, 0)
+    if name == "int8-dense8":
+        return (1, 1)
     if name.startswith("int4-g"):
         try:
             return (2, -int(name[6:]))
@@ -302,6 +307,78 @@ def speed(work: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cgroup_line(err_path: str):
+    """(peak bytes, limit-reached text, last error line) from a memory_cgroup.sh stderr file."""
+    try:
+        with open(err_path) as f:
+            text = f.read()
+    except OSError:
+        return None, None, None
+    m = re.search(r"cgroup: limit (\d+) bytes .*?peak (\d+) bytes.*?limit reached: ([^,]*), exit (\d+)", text)
+    errors = [l.strip() for l in text.splitlines() if "error" in l.lower()]
+    peak = int(m.group(2)) if m else None
+    return peak, (m.group(3).strip() if m else None), (errors[-1] if errors else None)
+
+
+def limits(work: str) -> str:
+    """The memory-limit regime of speed.sh (LIMITS): every engine inside the same cgroup."""
+    rows = {}
+    for p in glob.glob(os.path.join(work, "speed", "limit*-*.err")):
+        base = os.path.basename(p)[:-4]
+        share, engine, name = re.match(r"limit([\d.]+)-(omnisage|llamacpp)-(.+)", base).groups()
+        rows[(float(share), engine, name)] = p[:-4]
+    if not rows:
+        return ""
+    ckpt = checkpoint_bytes((load(os.path.join(work, "speed", "run.json")) or {}).get("model", ""))
+    lines = [
+        "",
+        "Inside one memory limit (LIMITS): each engine alone in a fresh memory cgroup of the limit, "
+        "page cache dropped first and counted; OmniSage `--memory LIMIT --embeddings disk --io "
+        "direct`, llama.cpp mapping its GGUF.",
+        "",
+        "| limit | engine | weights | weight bytes | cgroup peak (with page cache) | prefill tok/s "
+        "| decode tok/s | decode ÷ llama.cpp (matching type, same limit) | MiB read / decoded token "
+        "| hit rate | notes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    decode = {}
+    for key, stem in rows.items():
+        j = load(stem + ".json")
+        if j is not None:
+            decode[key] = med(j.get("decode_tok_s"))
+    for key in sorted(rows, key=lambda k: (-k[0], k[1] != "omnisage",
+                                          order_key(k[2]) if k[1] == "omnisage" else (k[2] != "BF16", k[2]))):
+        share, engine, name = key
+        stem = rows[key]
+        j = load(stem + ".json")
+        peak, reached, error = cgroup_line(stem + ".err")
+        limit = f"{share:g}% ({mib_or_gib(ckpt * share / 100) if ckpt else '?'})"
+        if engine == "omnisage":
+            s = store_sizes(os.path.join(work, "stores", name))
+            weights, nbytes = store_label(name), s.get("weight_bytes")
+        else:
+            g = load(os.path.join(work, "gguf", name + ".json")) or {}
+            weights, nbytes = name, g.get("tensor_bytes")
+        if j is None:
+            lines.append(f"| {limit} | {'OmniSage' if engine == 'omnisage' else 'llama.cpp'} | {weights} "
+                         f"| {mib_or_gib(nbytes)} | {mib_or_gib(peak)} | — | — | — | — | — "
+                         f"| did not run: {(error or 'failed (timeout or killed)').replace('|', '/')} |")
+            continue
+        if engine == "omnisage":
+            m = decode.get((share, "llamacpp", MATCHING.get(name, "")))
+            lines.append(
+                f"| {limit} | OmniSage | {weights} | {mib_or_gib(nbytes)} | {mib_or_gib(peak)} "
+                f"| {span(j.get('prefill_tok_s'))} | {span(j.get('decode_tok_s'), 2)} "
+                f"| {ratio(med(j.get('decode_tok_s')), m)} | {mib(med(j.get('decode_bytes_read_per_token')))} "
+                f"| {pct(med(j.get('cache_hit_rate')))} | limit reached: {reached} |")
+        else:
+            lines.append(
+                f"| {limit} | llama.cpp | {weights} | {mib_or_gib(nbytes)} | {mib_or_gib(peak)} "
+                f"| {fmt(j.get('prefill_tok_s'))} | {fmt(j.get('decode_tok_s'), 2)} | — | — | — "
+                f"| limit reached: {reached} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("table", choices=("accuracy", "speed"))
@@ -309,7 +386,8 @@ def main() -> int:
     args = ap.parse_args()
     if not os.path.isdir(args.work):
         raise SystemExit(f"{args.work}: not a directory")
-    sys.stdout.write(accuracy(args.work) if args.table == "accuracy" else speed(args.work))
+    sys.stdout.write(accuracy(args.work) if args.table == "accuracy"
+                     else speed(args.work) + limits(args.work))
     return 0
 
 

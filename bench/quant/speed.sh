@@ -15,9 +15,15 @@
 # GGUF, resident after the warm-up. Each run's load average before and after goes to
 # WORK/speed/NAME.load.
 #   -> WORK/speed/omnisage-STORE-BUDGET.json, WORK/speed/llamacpp-TYPE.json
+# With LIMITS (shares of the bf16 checkpoint's bytes, e.g. "25%"), every store and GGUF also runs
+# inside a fresh memory cgroup of that one limit (bench/memory_cgroup.sh: page cache counted,
+# dropped first when root): OmniSage with --memory LIMIT --embeddings disk --io direct, llama.cpp
+# mapping its GGUF (keeping every repetition: --max-other 1), each killed after TIMEOUT seconds.
+#   -> WORK/speed/limitP-omnisage-STORE.{json,err}, WORK/speed/limitP-llamacpp-TYPE.{json,err}
 #   report: python3 bench/quant/report.py speed WORK
 # Environment: OMNISAGE, LLAMA_VENV [/opt/llama-venv], THREADS [2], PROMPT [128], GEN [32],
-# REPEAT [2], STORES ["bf16 int8 int4-g128"], BUDGETS ["unlimited 25% 10%"],
+# REPEAT [2], STORES ["bf16 int8 int4-g128"; int8-dense8 and int4-gG-dense8 add --quant-dense],
+# BUDGETS ["unlimited 25% 10%"], LIMITS [""], TIMEOUT [900],
 # LLAMA_TYPES ["BF16 Q8_0 Q4_K_M"].
 set -euo pipefail
 model=${1:?usage: speed.sh MODEL TEXT WORK}
@@ -33,6 +39,8 @@ repeat=${REPEAT:-2}
 stores=${STORES:-bf16 int8 int4-g128}
 budgets=${BUDGETS:-unlimited 25% 10%}
 llama_types=${LLAMA_TYPES:-BF16 Q8_0 Q4_K_M}
+limits=${LIMITS:-}
+timeout_s=${TIMEOUT:-900}
 say() { echo "[speed $(date +%H:%M:%S)] $*" >&2; }
 mkdir -p "$work/speed" "$work/stores" "$work/gguf"
 
@@ -54,6 +62,8 @@ for s in $stores; do
     case $s in
       bf16) flags=(--quant bf16) ;;
       int8) flags=(--quant int8) ;;
+      int8-dense8) flags=(--quant int8 --quant-dense) ;;
+      int4-g*-dense8) g=${s#int4-g}; flags=(--quant int4 --group "${g%-dense8}" --quant-dense) ;;
       int4-g*) flags=(--quant int4 --group "${s#int4-g}") ;;
       *) echo "unknown store $s" >&2; exit 2 ;;
     esac
@@ -105,5 +115,47 @@ for t in $llama_types; do
     >"$work/speed/$name.json.tmp"
   echo "after $(loadavg)" >>"$work/speed/$name.load"
   mv "$work/speed/$name.json.tmp" "$work/speed/$name.json"
+done
+# The memory-limit regime: one limit for every engine and format.
+drop_caches() { sync; [ "$(id -u)" = 0 ] && echo 3 >/proc/sys/vm/drop_caches || true; }
+ckpt_bytes=$(stat -c %s "$model"/*.safetensors | awk '{s += $1} END {print s}')
+for l in $limits; do
+  bytes=$(python3 -c "import sys; print(int(int(sys.argv[1]) * float(sys.argv[2]) / 100))" "$ckpt_bytes" "${l%\%}")
+  for s in $stores; do
+    name="limit${l%\%}-omnisage-$s"
+    [ -f "$work/speed/$name.json" ] || [ -f "$work/speed/$name.err" ] && continue
+    say "omnisage bench $s inside $l ($bytes bytes)"
+    drop_caches
+    echo "before $(loadavg)" >"$work/speed/$name.load"
+    if timeout "$timeout_s" "$root/bench/memory_cgroup.sh" "$bytes" -- bench --model "$work/stores/$s" \
+        --memory "${bytes}B" --embeddings disk --io direct --text "$text" --prompt-tokens "$prompt" \
+        --gen-tokens "$gen" --repeat "$repeat" --warmup 1 --threads "$threads" --json \
+        >"$work/speed/$name.json.tmp" 2>"$work/speed/$name.err.tmp"; then
+      mv "$work/speed/$name.json.tmp" "$work/speed/$name.json"
+    else
+      rm -f "$work/speed/$name.json.tmp"
+    fi
+    mv "$work/speed/$name.err.tmp" "$work/speed/$name.err"
+    echo "after $(loadavg)" >>"$work/speed/$name.load"
+  done
+  for t in $llama_types; do
+    name="limit${l%\%}-llamacpp-$t"
+    [ -f "$work/speed/$name.json" ] || [ -f "$work/speed/$name.err" ] && continue
+    say "llama.cpp bench $t inside $l ($bytes bytes)"
+    drop_caches
+    echo "before $(loadavg)" >"$work/speed/$name.load"
+    # memory_cgroup.sh runs $OMNISAGE: here the Python of the llama.cpp venv.
+    if OMNISAGE="$py" timeout "$timeout_s" "$root/bench/memory_cgroup.sh" "$bytes" -- \
+        "$root/bench/llamacpp/bench.py" "$work/gguf/$t.gguf" -n "$prompt" -m "$((gen - 1))" \
+        -r "$repeat" -t "$threads" --no-bandwidth --max-other 1 --max-attempts "$repeat" \
+        --prompt-ids "@$work/speed/prompt_ids.txt" --forced-ids "@$work/speed/forced_ids.txt" \
+        >"$work/speed/$name.json.tmp" 2>"$work/speed/$name.err.tmp"; then
+      mv "$work/speed/$name.json.tmp" "$work/speed/$name.json"
+    else
+      rm -f "$work/speed/$name.json.tmp"
+    fi
+    mv "$work/speed/$name.err.tmp" "$work/speed/$name.err"
+    echo "after $(loadavg)" >>"$work/speed/$name.load"
+  done
 done
 python3 "$root/bench/quant/report.py" speed "$work"

@@ -69,10 +69,13 @@ struct Piece {
   uint64_t bytes;
   std::string source_shard;
   uint64_t order;
-  // A part of a quantized matrix (ops/quant.h) made from the source's bf16 [rows, cols]: 0 the
-  // values, 1 the scales, 2 the zero points; -1: the bytes are copied as they are.
+  // A part of a quantized matrix (ops/quant.h) made from the source's bf16 [rows, cols] in
+  // `format` (int4: groups of `group`): 0 the values, 1 the scales, 2 the zero points; -1: the
+  // bytes are copied as they are.
   int quant_part = -1;
   int64_t rows = 0, cols = 0;
+  WeightFormat format = WeightFormat::kBf16;
+  int64_t group = 0;
 };
 
 struct PlannedFile {
@@ -110,6 +113,10 @@ class Extractor {
   // An expert tensor: copied, or quantized into its parts when --quant asks.
   Status AddExpertPiece(const WeightSource& src, const std::string& path, Component c, int layer,
                         int expert, Piece piece);
+  // The parts of `piece` (bf16 [rows, cols]) quantized to `format`, added to file `path`.
+  Status AddQuantPieces(const WeightSource& src, const std::string& path, StoreFileKind kind,
+                        Component c, int layer, int expert, const Piece& piece, WeightFormat format,
+                        int64_t group);
   Status WriteQuantPiece(const Piece& p, const WeightSource& src,
                          const std::function<Status(const void*, size_t)>& append);
   Status LoadJournal();
@@ -172,42 +179,48 @@ Status Extractor::AddExpertPiece(const WeightSource& src, const std::string& pat
     AddPiece(path, StoreFileKind::kExpert, c, layer, expert, std::move(piece));
     return Status::Ok();
   }
+  return AddQuantPieces(src, path, StoreFileKind::kExpert, c, layer, expert, piece, o_.quant,
+                        o_.quant == WeightFormat::kInt4 ? o_.group : 0);
+}
+
+Status Extractor::AddQuantPieces(const WeightSource& src, const std::string& path,
+                                 StoreFileKind kind, Component c, int layer, int expert,
+                                 const Piece& piece, WeightFormat format, int64_t group) {
   const std::string where =
       fmt::format("{}: tensor '{}'", src.files()[piece.src->file], piece.name);
   if (piece.dtype != DType::kBF16 || piece.shape.size() != 2) {
-    return InvalidArgument(fmt::format(
-        "{}: --quant {} needs BF16 [rows, cols] expert weights, found "
-        "{} {}",
-        where, WeightFormatName(o_.quant), DTypeName(piece.dtype), ShapeString(piece.shape)));
+    return InvalidArgument(
+        fmt::format("{}: --quant {} needs BF16 [rows, cols] expert weights, found {} {}", where,
+                    WeightFormatName(format), DTypeName(piece.dtype), ShapeString(piece.shape)));
   }
   const int64_t rows = piece.shape[0], cols = piece.shape[1];
-  const int64_t group = o_.quant == WeightFormat::kInt4 ? o_.group : 0;
-  OMNI_RETURN_IF_ERROR(CheckQuantShape(o_.quant, rows, cols, group, where));
-  const QuantLayout l = LayoutOf(o_.quant, rows, cols, group);
-  const std::string name = piece.name;
+  OMNI_RETURN_IF_ERROR(CheckQuantShape(format, rows, cols, group, where));
+  const QuantLayout l = LayoutOf(format, rows, cols, group);
   Piece values = piece;
-  values.dtype = o_.quant == WeightFormat::kInt8 ? DType::kI8 : DType::kU8;
-  values.shape = {rows, o_.quant == WeightFormat::kInt8 ? cols : cols / 2};
+  values.dtype = format == WeightFormat::kInt8 ? DType::kI8 : DType::kU8;
+  values.shape = {rows, format == WeightFormat::kInt8 ? cols : cols / 2};
   values.bytes = l.q_bytes;
   values.quant_part = 0;
   values.rows = rows;
   values.cols = cols;
+  values.format = format;
+  values.group = group;
   Piece scales = values;
-  scales.name = QuantScaleName(name);
+  scales.name = QuantScaleName(piece.name);
   scales.dtype = DType::kF32;
-  scales.shape = o_.quant == WeightFormat::kInt8 ? std::vector<int64_t>{rows}
-                                                 : std::vector<int64_t>{rows, cols / group};
+  scales.shape = format == WeightFormat::kInt8 ? std::vector<int64_t>{rows}
+                                               : std::vector<int64_t>{rows, cols / group};
   scales.bytes = l.scale_bytes;
   scales.quant_part = 1;
-  AddPiece(path, StoreFileKind::kExpert, c, layer, expert, std::move(values));
-  AddPiece(path, StoreFileKind::kExpert, c, layer, expert, scales);
-  if (o_.quant == WeightFormat::kInt4) {
+  AddPiece(path, kind, c, layer, expert, std::move(values));
+  AddPiece(path, kind, c, layer, expert, scales);
+  if (format == WeightFormat::kInt4) {
     Piece zeros = scales;
-    zeros.name = QuantZeroName(name);
+    zeros.name = QuantZeroName(piece.name);
     zeros.dtype = DType::kU8;
     zeros.bytes = l.zero_bytes;
     zeros.quant_part = 2;
-    AddPiece(path, StoreFileKind::kExpert, c, layer, expert, std::move(zeros));
+    AddPiece(path, kind, c, layer, expert, std::move(zeros));
   }
   return Status::Ok();
 }
@@ -226,6 +239,12 @@ Status Extractor::Plan(const WeightSource& src) {
       continue;
     }
     if (kind.role != TensorRole::kExpert) {
+      if (o_.quant_dense && QuantizedByQuantDense(t.name, t.dtype, t.shape)) {
+        OMNI_RETURN_IF_ERROR(AddQuantPieces(src, DenseFilePath(kind.component),
+                                            StoreFileKind::kDense, kind.component, -1, -1, whole,
+                                            WeightFormat::kInt8, 0));
+        continue;
+      }
       AddPiece(DenseFilePath(kind.component), StoreFileKind::kDense, kind.component, -1, -1,
                std::move(whole));
       continue;
@@ -388,7 +407,6 @@ Status Extractor::WriteQuantPiece(const Piece& p, const WeightSource& src,
                                   const std::function<Status(const void*, size_t)>& append) {
   // Rows are quantized independently: a chunk of rows that fits the copy buffer at a time, and
   // the part this piece holds of each chunk appended (row-major parts concatenate).
-  const int64_t group = o_.quant == WeightFormat::kInt4 ? o_.group : 0;
   const uint64_t row_bytes = 2 * static_cast<uint64_t>(p.cols);
   const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(buffer_.size() / row_bytes));
   std::vector<uint16_t> rows(static_cast<size_t>(std::min(chunk, p.rows) * p.cols));
@@ -396,9 +414,9 @@ Status Extractor::WriteQuantPiece(const Piece& p, const WeightSource& src,
     const int64_t n = std::min(chunk, p.rows - r);
     OMNI_RETURN_IF_ERROR(
         src.Read(*p.src, p.src_offset + r * row_bytes, n * row_bytes, rows.data()));
-    const QuantLayout l = LayoutOf(o_.quant, n, p.cols, group);
+    const QuantLayout l = LayoutOf(p.format, n, p.cols, p.group);
     quant_buffer_.resize(l.total());
-    QuantizeBf16(o_.quant, rows.data(), n, p.cols, group, quant_buffer_.data());
+    QuantizeBf16(p.format, rows.data(), n, p.cols, p.group, quant_buffer_.data());
     const uint64_t at = p.quant_part == 0   ? l.q_offset
                         : p.quant_part == 1 ? l.scale_offset
                                             : l.zero_offset;
@@ -541,6 +559,7 @@ StatusOr<ExtractReport> Extractor::Run() {
   m.selection.complete = complete_;
   m.quantization.experts = o_.quant;
   m.quantization.group = o_.quant == WeightFormat::kInt4 ? o_.group : 0;
+  m.quantization.dense = o_.quant_dense ? WeightFormat::kInt8 : WeightFormat::kBf16;
   for (const PlannedFile* f : order_) m.files.push_back(f->meta);
   if (Status s = WriteFileAtomically(fs_, Out(std::string(kManifestFileName)),
                                      ManifestToJson(m).dump(1) + "\n");

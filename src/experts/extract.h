@@ -41,6 +41,10 @@ struct ExtractOptions {
   // [out, in / 2]), `.weight_scale` (F32) and, int4, `.weight_zero_point` (U8) per projection.
   WeightFormat quant = WeightFormat::kBf16;
   int64_t group = 128;
+  // The dense weights tensor_table.h's QuantizedByQuantDense names (the decoder layers'
+  // projections, the thinker's lm_head) stored as int8 the same way (I8 `.weight`, F32
+  // `.weight_scale` [out]); every other dense tensor is copied.
+  bool quant_dense = false;
   bool progress = true;
   FileSystem* fs = nullptr;  // nullptr: the POSIX file system
 };

@@ -108,9 +108,16 @@ ordered_json ManifestToJson(const Manifest& m) {
   sel["complete"] = m.selection.complete;
   j["selection"] = sel;
   if (m.quantization.quantized()) {
-    ordered_json q = {{"format", WeightFormatName(m.quantization.experts)}};
-    if (m.quantization.group > 0) q["group"] = m.quantization.group;
-    j["quantization"] = {{"experts", q}};
+    ordered_json quant = ordered_json::object();
+    if (m.quantization.experts != WeightFormat::kBf16) {
+      ordered_json q = {{"format", WeightFormatName(m.quantization.experts)}};
+      if (m.quantization.group > 0) q["group"] = m.quantization.group;
+      quant["experts"] = q;
+    }
+    if (m.quantization.dense != WeightFormat::kBf16) {
+      quant["dense"] = {{"format", WeightFormatName(m.quantization.dense)}};
+    }
+    j["quantization"] = quant;
   }
   j["config"] = m.config;
   ordered_json files = ordered_json::array();
@@ -207,10 +214,25 @@ StatusOr<Manifest> ParseManifest(std::string_view text, const std::string& file_
     }
     OMNI_ASSIGN_OR_RETURN(m.selection.complete, GetBoolOr(s, "complete", sat, true));
   }
-  if (root.contains("quantization")) {
+  const json* quant = root.contains("quantization") ? &root["quantization"] : nullptr;
+  if (quant != nullptr && !quant->is_object()) {
+    return at.Child("quantization").Error("expected an object {\"experts\": …, \"dense\": …}");
+  }
+  if (quant != nullptr && quant->contains("dense")) {
+    const JsonPath dat = at.Child("quantization").Child("dense");
+    const json& d = (*quant)["dense"];
+    if (!d.is_object()) return dat.Error("expected an object {\"format\": \"int8\"}");
+    OMNI_ASSIGN_OR_RETURN(std::string format, GetString(d, "format", dat));
+    if (format != "int8") {
+      return dat.Child("format").Error(
+          fmt::format("unknown dense quantization '{}' (this build reads int8)", format));
+    }
+    m.quantization.dense = WeightFormat::kInt8;
+  }
+  if (quant != nullptr && quant->contains("experts")) {
     const JsonPath qat = at.Child("quantization").Child("experts");
-    const json& q = root["quantization"];
-    if (!q.is_object() || !q.contains("experts") || !q["experts"].is_object()) {
+    const json& q = *quant;
+    if (!q["experts"].is_object()) {
       return qat.Error("expected an object {\"format\": ..., \"group\": ...}");
     }
     OMNI_ASSIGN_OR_RETURN(std::string format, GetString(q["experts"], "format", qat));

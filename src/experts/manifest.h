@@ -65,11 +65,14 @@ struct StoreSelection {
 
 // How the store holds the routed experts (`extract --quant`): bf16 as in the source, or int8 /
 // int4 (ops/quant.h; each expert tensor's `.weight` holds the values, `.weight_scale` and int4's
-// `.weight_zero_point` beside it). Recorded as "quantization" in manifest.json, absent for bf16.
+// `.weight_zero_point` beside it); and the dense layer projections (`extract --quant-dense`,
+// tensor_table.h QuantizedByQuantDense): bf16, or int8 stored the same way. Recorded as
+// "quantization": {"experts": {…}, "dense": {…}} in manifest.json, each part absent when bf16.
 struct StoreQuantization {
   WeightFormat experts = WeightFormat::kBf16;
   int64_t group = 0;  // int4's group size
-  bool quantized() const { return experts != WeightFormat::kBf16; }
+  WeightFormat dense = WeightFormat::kBf16;
+  bool quantized() const { return experts != WeightFormat::kBf16 || dense != WeightFormat::kBf16; }
 };
 
 struct Manifest {

@@ -30,9 +30,13 @@ StatusOr<RepackReport> RepackStore(const RepackOptions& o) {
   }
   if (m.quantization.quantized()) {
     return InvalidArgument(fmt::format(
-        "{}: the store's experts are quantized ({}, extract --quant); repack rebuilds the original "
-        "checkpoint byte for byte and needs a bf16 store: extract the model again without --quant",
-        o.store, WeightFormatName(m.quantization.experts)));
+        "{}: the store is quantized ({}); repack rebuilds the original checkpoint byte for byte "
+        "and needs a bf16 store: extract the model again without --quant and --quant-dense",
+        o.store,
+        m.quantization.experts != WeightFormat::kBf16
+            ? fmt::format("experts {}, extract --quant", WeightFormatName(m.quantization.experts))
+            : fmt::format("dense {}, extract --quant-dense",
+                          WeightFormatName(m.quantization.dense))));
   }
   // Tensors by source shard, each shard in source order.
   struct Item {

@@ -43,10 +43,15 @@ struct DecoderConfig {
   bool tie_word_embeddings = false;
   int64_t max_position_embeddings = 0;
   // How the routed experts are stored: not from config.json but from the weights themselves
-  // (DetectExpertFormat, model/expert_provider.h): bf16, or int8/int4 in an expert store made
+  // (DetectWeightFormat, model/expert_provider.h): bf16, or int8/int4 in an expert store made
   // with `extract --quant` (ops/quant.h). expert_group: int4's group size, else 0.
   WeightFormat expert_format = WeightFormat::kBf16;
   int64_t expert_group = 0;
+  // How the layers' projections (and the text stack's lm_head) are stored, from the weights
+  // too (DetectWeightFormat): bf16, or int8 in a store made with `extract --quant-dense`
+  // (tensor_table.h QuantizedByQuantDense). Only the memory planner reads it; the loaders take
+  // each tensor as it is stored.
+  WeightFormat dense_format = WeightFormat::kBf16;
 
   // transformers' rule: MoE unless listed in mlp_only_layers, when experts exist and
   // (layer + 1) % decoder_sparse_step == 0.

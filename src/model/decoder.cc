@@ -29,11 +29,16 @@ StatusOr<std::unique_ptr<MoeDecoder>> MoeDecoder::Load(const WeightSource& sourc
       OMNI_ASSIGN_OR_RETURN(*dst, LoadBf16(source, name, shape));
       return Status::Ok();
     };
+    auto load_linear = [&](LinearWeight* dst, const std::string& name,
+                           std::vector<int64_t> shape) -> Status {
+      OMNI_ASSIGN_OR_RETURN(*dst, LoadLinear(source, name, shape));
+      return Status::Ok();
+    };
     OMNI_RETURN_IF_ERROR(load(&w.input_norm, n.input_norm, {h}));
-    OMNI_RETURN_IF_ERROR(load(&w.q_proj, n.q_proj, {q_dim, h}));
-    OMNI_RETURN_IF_ERROR(load(&w.k_proj, n.k_proj, {kv_dim, h}));
-    OMNI_RETURN_IF_ERROR(load(&w.v_proj, n.v_proj, {kv_dim, h}));
-    OMNI_RETURN_IF_ERROR(load(&w.o_proj, n.o_proj, {h, q_dim}));
+    OMNI_RETURN_IF_ERROR(load_linear(&w.q_proj, n.q_proj, {q_dim, h}));
+    OMNI_RETURN_IF_ERROR(load_linear(&w.k_proj, n.k_proj, {kv_dim, h}));
+    OMNI_RETURN_IF_ERROR(load_linear(&w.v_proj, n.v_proj, {kv_dim, h}));
+    OMNI_RETURN_IF_ERROR(load_linear(&w.o_proj, n.o_proj, {h, q_dim}));
     OMNI_RETURN_IF_ERROR(load(&w.q_norm, n.q_norm, {c.head_dim}));
     OMNI_RETURN_IF_ERROR(load(&w.k_norm, n.k_norm, {c.head_dim}));
     OMNI_RETURN_IF_ERROR(load(&w.post_norm, n.post_norm, {h}));
@@ -44,15 +49,15 @@ StatusOr<std::unique_ptr<MoeDecoder>> MoeDecoder::Load(const WeightSource& sourc
       w.shared = c.shared_expert_intermediate_size > 0;
       if (w.shared) {
         const int64_t si = c.shared_expert_intermediate_size;
-        OMNI_RETURN_IF_ERROR(load(&w.shared_gate, n.shared_gate, {si, h}));
-        OMNI_RETURN_IF_ERROR(load(&w.shared_up, n.shared_up, {si, h}));
-        OMNI_RETURN_IF_ERROR(load(&w.shared_down, n.shared_down, {h, si}));
+        OMNI_RETURN_IF_ERROR(load_linear(&w.shared_gate, n.shared_gate, {si, h}));
+        OMNI_RETURN_IF_ERROR(load_linear(&w.shared_up, n.shared_up, {si, h}));
+        OMNI_RETURN_IF_ERROR(load_linear(&w.shared_down, n.shared_down, {h, si}));
         OMNI_RETURN_IF_ERROR(load(&w.shared_expert_gate, n.shared_expert_gate, {1, h}));
       }
     } else {
-      OMNI_RETURN_IF_ERROR(load(&w.mlp_gate, n.mlp_gate, {c.intermediate_size, h}));
-      OMNI_RETURN_IF_ERROR(load(&w.mlp_up, n.mlp_up, {c.intermediate_size, h}));
-      OMNI_RETURN_IF_ERROR(load(&w.mlp_down, n.mlp_down, {h, c.intermediate_size}));
+      OMNI_RETURN_IF_ERROR(load_linear(&w.mlp_gate, n.mlp_gate, {c.intermediate_size, h}));
+      OMNI_RETURN_IF_ERROR(load_linear(&w.mlp_up, n.mlp_up, {c.intermediate_size, h}));
+      OMNI_RETURN_IF_ERROR(load_linear(&w.mlp_down, n.mlp_down, {h, c.intermediate_size}));
     }
   }
   return d;
@@ -194,9 +199,9 @@ void MoeDecoder::Attention(const Layer& w, int layer, int64_t n, const float* po
   float* cos = act_.rope_cos.data();
   float* sin = act_.rope_sin.data();
   // q, k, v: [n, q_dim], [n, kv_dim], [n, kv_dim].
-  MatMul(act_.normed.data(), n, c.hidden_size, w.q_proj.ptr(), q_dim, q, pool);
-  MatMul(act_.normed.data(), n, c.hidden_size, w.k_proj.ptr(), kv_dim, k, pool);
-  MatMul(act_.normed.data(), n, c.hidden_size, w.v_proj.ptr(), kv_dim, v, pool);
+  MatMul(act_.normed.data(), n, c.hidden_size, w.q_proj.matrix(), q_dim, q, pool);
+  MatMul(act_.normed.data(), n, c.hidden_size, w.k_proj.matrix(), kv_dim, k, pool);
+  MatMul(act_.normed.data(), n, c.hidden_size, w.v_proj.matrix(), kv_dim, v, pool);
   // Per-head q/k RMSNorm, then RoPE (the norm comes first, as in the reference); k and v join
   // the cache.
   for (int64_t t = 0; t < n; ++t) {
@@ -249,7 +254,7 @@ void MoeDecoder::Attention(const Layer& w, int layer, int64_t n, const float* po
   } else {
     attend(0, workers);
   }
-  MatMul(act_.attn.data(), n, q_dim, w.o_proj.ptr(), c.hidden_size, act_.delta.data(), pool);
+  MatMul(act_.attn.data(), n, q_dim, w.o_proj.matrix(), c.hidden_size, act_.delta.data(), pool);
 }
 
 int SelectTopK(const float* probs, int num_experts, int k, bool normalize, int32_t* experts,
@@ -401,10 +406,10 @@ void MoeDecoder::DenseMlp(const Layer& w, int64_t n, ThreadPool* pool) {
   const int64_t hidden = config_.hidden_size, inter = config_.intermediate_size;
   float* gate = act_.mlp_gate.data();  // [n, inter]
   float* up = act_.mlp_up.data();      // [n, inter]
-  MatMul(act_.normed.data(), n, hidden, w.mlp_gate.ptr(), inter, gate, pool);
-  MatMul(act_.normed.data(), n, hidden, w.mlp_up.ptr(), inter, up, pool);
+  MatMul(act_.normed.data(), n, hidden, w.mlp_gate.matrix(), inter, gate, pool);
+  MatMul(act_.normed.data(), n, hidden, w.mlp_up.matrix(), inter, up, pool);
   ops::SwiGlu(gate, up, n * inter, gate);
-  MatMul(gate, n, inter, w.mlp_down.ptr(), hidden, act_.delta.data(), pool);
+  MatMul(gate, n, inter, w.mlp_down.matrix(), hidden, act_.delta.data(), pool);
 }
 
 void MoeDecoder::SharedExpert(const Layer& w, int64_t n, ThreadPool* pool) {
@@ -413,10 +418,10 @@ void MoeDecoder::SharedExpert(const Layer& w, int64_t n, ThreadPool* pool) {
   float* up = act_.shared_up.data();        // [n, shared_inter]
   float* out = act_.shared_out.data();      // [n, hidden]
   float* score = act_.shared_score.data();  // [n]
-  MatMul(act_.normed.data(), n, hidden, w.shared_gate.ptr(), inter, gate, pool);
-  MatMul(act_.normed.data(), n, hidden, w.shared_up.ptr(), inter, up, pool);
+  MatMul(act_.normed.data(), n, hidden, w.shared_gate.matrix(), inter, gate, pool);
+  MatMul(act_.normed.data(), n, hidden, w.shared_up.matrix(), inter, up, pool);
   ops::SwiGlu(gate, up, n * inter, gate);
-  MatMul(gate, n, inter, w.shared_down.ptr(), hidden, out, pool);
+  MatMul(gate, n, inter, w.shared_down.matrix(), hidden, out, pool);
   MatMul(act_.normed.data(), n, hidden, w.shared_expert_gate.ptr(), 1, score, pool);
   for (int64_t t = 0; t < n; ++t) {
     const float g = 1.0f / (1.0f + std::exp(-score[t]));

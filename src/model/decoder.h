@@ -117,12 +117,14 @@ class MoeDecoder {
 
  private:
   struct Layer {
-    Bf16Tensor input_norm, q_proj, k_proj, v_proj, o_proj, q_norm, k_norm, post_norm;
-    Bf16Tensor router;                      // MoE layers
-    Bf16Tensor mlp_gate, mlp_up, mlp_down;  // dense layers
+    Bf16Tensor input_norm, q_norm, k_norm, post_norm;
+    LinearWeight q_proj, k_proj, v_proj, o_proj;  // bf16, or int8 (extract --quant-dense)
+    Bf16Tensor router;                            // MoE layers
+    LinearWeight mlp_gate, mlp_up, mlp_down;      // dense layers
     // The shared expert of MoE layers (talker): SwiGLU [shared_inter, hidden] and its gate
     // [1, hidden]; empty when shared_expert_intermediate_size is 0.
-    Bf16Tensor shared_gate, shared_up, shared_down, shared_expert_gate;
+    LinearWeight shared_gate, shared_up, shared_down;
+    Bf16Tensor shared_expert_gate;
     bool moe = false;
     bool shared = false;
   };
@@ -136,8 +138,8 @@ class MoeDecoder {
   // ops::MatMulBf16, row by row in a batch (see ForwardBatch).
   void MatMul(const float* x, int64_t n, int64_t in, const uint16_t* w, int64_t out, float* y,
               ThreadPool* pool) const;
-  // The same for an expert projection in any format (bf16 as above; int8/int4: ops::MatMulQuant,
-  // whose rows do not depend on the batch).
+  // The same for a weight in any format (bf16 as above; int8/int4: ops::MatMulQuant, whose rows
+  // do not depend on the batch): expert projections, and the layers' LinearWeights.
   void MatMul(const float* x, int64_t n, int64_t in, const QuantMatrix& w, int64_t out, float* y,
               ThreadPool* pool) const;
   // Each step reads act_.normed and writes act_.delta [n, hidden] unless it says otherwise.

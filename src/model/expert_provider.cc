@@ -67,8 +67,12 @@ ExpertWeights ExpertWeightsAt(const DecoderConfig& c, const uint8_t* base) {
           QuantMatrix::Of(f, hidden, inter, g, base + l.down_at)};
 }
 
-Status DetectExpertFormat(const WeightSource& source, const std::string& stack_prefix,
+Status DetectWeightFormat(const WeightSource& source, const std::string& stack_prefix,
                           DecoderConfig* c) {
+  const WeightEntry* q =
+      c->num_layers > 0 ? source.Find(LayerNames(stack_prefix, 0).q_proj) : nullptr;
+  c->dense_format =
+      q != nullptr && q->dtype == DType::kI8 ? WeightFormat::kInt8 : WeightFormat::kBf16;
   c->expert_format = WeightFormat::kBf16;
   c->expert_group = 0;
   int64_t layer = 0;
@@ -108,12 +112,14 @@ Status DetectExpertFormat(const WeightSource& source, const std::string& stack_p
   return Status::Ok();
 }
 
-Status DetectExpertFormats(const WeightSource& source, ModelConfig* config) {
+Status DetectWeightFormats(const WeightSource& source, ModelConfig* config) {
   const Component text = config->arch == Arch::kQwen3Moe ? Component::kText : Component::kThinker;
-  OMNI_RETURN_IF_ERROR(DetectExpertFormat(source, StackNames(*config, text).prefix, &config->text));
+  OMNI_RETURN_IF_ERROR(DetectWeightFormat(source, StackNames(*config, text).prefix, &config->text));
   if (config->has_talker) {
-    OMNI_RETURN_IF_ERROR(DetectExpertFormat(source, StackNames(*config, Component::kTalker).prefix,
+    OMNI_RETURN_IF_ERROR(DetectWeightFormat(source, StackNames(*config, Component::kTalker).prefix,
                                             &config->talker.text));
+    OMNI_RETURN_IF_ERROR(DetectWeightFormat(source, std::string(kCodePredictorStackPrefix),
+                                            &config->talker.code_predictor));
   }
   return Status::Ok();
 }

@@ -42,13 +42,14 @@ ExpertBuffer ExpertBufferOf(const DecoderConfig& c);
 // The expert held in `base` (ExpertBufferOf(c).total bytes).
 ExpertWeights ExpertWeightsAt(const DecoderConfig& c, const uint8_t* base);
 
-// Sets c->expert_format and c->expert_group from the tensors of the stack's first MoE layer's
-// expert 0: BF16 weights are bf16; I8 weights with an F32 `<name>_scale` [out] are int8; U8
-// weights [out, in / 2] with `<name>_scale` F32 [out, in / group] are int4. A stack without
-// experts, or whose expert 0 is missing, stays bf16 (reading it later names what is missing).
-// Errors name the tensor: a scale or zero point that is missing or disagrees with the shape, a
-// group size that is not 32, 64 or 128 or does not divide a row.
-Status DetectExpertFormat(const WeightSource& source, const std::string& stack_prefix,
+// Sets c->dense_format from layer 0's q_proj (I8: int8, else bf16), and c->expert_format and
+// c->expert_group from the tensors of the stack's first MoE layer's expert 0: BF16 weights are
+// bf16; I8 weights with an F32 `<name>_scale` [out] are int8; U8 weights [out, in / 2] with
+// `<name>_scale` F32 [out, in / group] are int4. A stack without experts, or whose expert 0 is
+// missing, stays bf16 (reading it later names what is missing). Errors name the tensor: a scale or
+// zero point that is missing or disagrees with the shape, a group size that is not 32, 64 or 128 or
+// does not divide a row.
+Status DetectWeightFormat(const WeightSource& source, const std::string& stack_prefix,
                           DecoderConfig* c);
 
 class ExpertProvider {
@@ -63,9 +64,9 @@ class ExpertProvider {
   virtual bool IsResident(int layer, int expert) const { return true; }
 };
 
-// DetectExpertFormat for every MoE stack of the model (the thinker's or qwen3_moe's text stack,
-// the talker's).
-Status DetectExpertFormats(const WeightSource& source, ModelConfig* config);
+// DetectWeightFormat for every decoder stack of the model (the thinker's or qwen3_moe's text
+// stack, the talker's, the code predictor's).
+Status DetectWeightFormats(const WeightSource& source, ModelConfig* config);
 
 // Reads one expert's tensors from `source` into `dst` (ExpertBufferOf(c).total bytes): gate, up,
 // down, each its `.weight` and, when quantized, `.weight_scale` (and int4's

@@ -6,7 +6,7 @@
 //     groups of 32/64/128, no activation order: Int4Compatible), in a stack all of whose expert
 //     projections do (the engine holds one expert format per stack), appears as an int4 expert —
 //     `M.weight` U8 [out, in/2], `M.weight_scale` F32 [out, groups], `M.weight_zero_point` U8
-//     [out, groups] (ops/quant.h), which DetectExpertFormat and ReadExpert take as they take an
+//     [out, groups] (ops/quant.h), which DetectWeightFormat and ReadExpert take as they take an
 //     `extract --quant int4` store;
 //   - every other quantized module (attention and shared projections, experts of other schemes)
 //     appears as `M.weight` BF16 [out, in], its dequantized values rounded to bf16;

@@ -4,6 +4,8 @@
 
 #include <charconv>
 
+#include "ops/quant.h"
+
 namespace omnisage {
 
 std::string_view ComponentName(Component c) {
@@ -156,6 +158,23 @@ std::vector<FusedExpertPart> FusedExpertParts(std::string_view name,
     }
   }
   return parts;
+}
+
+bool QuantizedByQuantDense(std::string_view name, DType dtype, const std::vector<int64_t>& shape) {
+  if (dtype != DType::kBF16 || shape.size() != 2 || shape[1] % kQ8Block != 0) return false;
+  const TensorKind kind = ClassifyTensor(name);
+  if (kind.role != TensorRole::kDense) return false;
+  switch (kind.component) {
+    case Component::kText:
+    case Component::kThinker:
+      if (name == "lm_head.weight" || name == "thinker.lm_head.weight") return true;
+      [[fallthrough]];
+    case Component::kTalker:
+    case Component::kCodePredictor:
+      return kind.layer >= 0 && name.ends_with("_proj.weight");
+    default:
+      return false;
+  }
 }
 
 DecoderLayerNames LayerNames(const std::string& stack_prefix, int64_t layer) {

@@ -51,6 +51,14 @@ struct TensorKind {
 
 TensorKind ClassifyTensor(std::string_view name);
 
+// Whether `extract --quant-dense` stores this dense tensor in int8 (ops/quant.h, per row): the
+// projections of every decoder stack's layers (thinker or qwen3_moe text, talker, code
+// predictor: q/k/v/o_proj, the dense MLP's and the talker's shared expert's gate/up/down_proj)
+// and the thinker's (qwen3_moe's) lm_head — the weights MoeDecoder and TextModel multiply with
+// ops::MatMulQuant — when BF16 [out, in] with `in` a multiple of kQ8Block. Routers, norms,
+// embeddings, the encoders, code2wav and the talker's and code predictor's heads stay as they are.
+bool QuantizedByQuantDense(std::string_view name, DType dtype, const std::vector<int64_t>& shape);
+
 // How the generator initialises a tensor (see synth.h).
 enum class Init : uint8_t {
   kLinear,      // uniform, variance 1/fan_in
@@ -101,6 +109,9 @@ struct DecoderStackNames {
 };
 // For Component::kThinker / kText (and, later, kTalker).
 DecoderStackNames StackNames(const ModelConfig& config, Component c);
+// The code predictor's decoder layers ("<prefix>layers.<N>.…"; its embeddings and heads are one
+// per code group, named by speech/code_predictor.cc).
+inline constexpr std::string_view kCodePredictorStackPrefix = "talker.code_predictor.model.";
 
 // The audio tower's modules ("thinker.audio_tower.…"), shared by the table and the encoder's
 // loader; a module's tensors are "<module>.weight" and, where it has one, "<module>.bias".

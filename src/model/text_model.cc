@@ -38,8 +38,16 @@ StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const WeightSource& source,
   m->image_token_ = static_cast<int32_t>(config.tokens.image_token);
   m->video_token_ = static_cast<int32_t>(config.tokens.video_token);
   if (!m->tied_) {
-    OMNI_ASSIGN_OR_RETURN(m->head_, LoadBf16(source, names.head, {c.vocab_size, c.hidden_size}));
+    OMNI_ASSIGN_OR_RETURN(m->head_, LoadLinear(source, names.head, {c.vocab_size, c.hidden_size}));
   }
+  return m;
+}
+
+QuantMatrix TextModel::Head() const {
+  if (!tied_) return head_.matrix();
+  QuantMatrix m;
+  m.format = WeightFormat::kBf16;
+  m.q = embed_.tensor().ptr();
   return m;
 }
 
@@ -102,8 +110,7 @@ Status TextModel::Forward(const int32_t* tokens, int64_t n, KvCache* cache, bool
   for (int64_t t = first; t < n; ++t) {
     ops::RmsNorm(x + t * hidden, norm_.ptr(), hidden, config().rms_norm_eps, x + t * hidden);
   }
-  const uint16_t* head = tied_ ? embed_.tensor().ptr() : head_.ptr();
-  ops::MatMulBf16(x + first * hidden, n - first, hidden, head, vocab, logits, pool);
+  ops::MatMulQuant(x + first * hidden, n - first, hidden, Head(), vocab, logits, pool);
   return Status::Ok();
 }
 
@@ -123,10 +130,10 @@ Status TextModel::ForwardBatch(const int32_t* tokens, int64_t n, KvCache* const*
   float* x = decoder_->activations().x.data();  // [n, hidden]
   OMNI_RETURN_IF_ERROR(embed_.Widen(tokens, n, x));
   OMNI_RETURN_IF_ERROR(decoder_->ForwardBatch(x, n, caches, pool, positions));
-  const uint16_t* head = tied_ ? embed_.tensor().ptr() : head_.ptr();
+  const QuantMatrix head = Head();
   for (int64_t t = 0; t < n; ++t) {  // row by row, as Forward computes one sequence's last row
     ops::RmsNorm(x + t * hidden, norm_.ptr(), hidden, config().rms_norm_eps, x + t * hidden);
-    ops::MatMulBf16(x + t * hidden, 1, hidden, head, vocab, logits + t * vocab, pool);
+    ops::MatMulQuant(x + t * hidden, 1, hidden, head, vocab, logits + t * vocab, pool);
   }
   return Status::Ok();
 }

@@ -73,12 +73,15 @@ class TextModel {
 
  private:
   TextModel() = default;
+  // The lm_head: head_, or the embedding table when tied (bf16).
+  QuantMatrix Head() const;
 
   std::unique_ptr<ExpertProvider> owned_experts_;
   ExpertProvider* experts_ = nullptr;
   std::unique_ptr<MoeDecoder> decoder_;
   EmbeddingTable embed_;
-  Bf16Tensor norm_, head_;
+  Bf16Tensor norm_;
+  LinearWeight head_;  // bf16, or int8 (extract --quant-dense); empty when tied
   bool tied_ = false;
   int32_t audio_token_ = -1;                     // <|audio_pad|> (qwen3_omni_moe), else -1
   int32_t image_token_ = -1, video_token_ = -1;  // <|image_pad|>, <|video_pad|>

@@ -36,7 +36,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
         fmt::format("{}: config.json not found (needed to run a model)", options.model));
   }
   OMNI_ASSIGN_OR_RETURN(e->config_, LoadModelConfig(e->source_->config_path()));
-  OMNI_RETURN_IF_ERROR(DetectExpertFormats(*e->source_, &e->config_));
+  OMNI_RETURN_IF_ERROR(DetectWeightFormats(*e->source_, &e->config_));
   if (const int64_t max_pos = e->config_.text.max_position_embeddings;
       max_pos > 0 && options.context > max_pos) {
     return OutOfRange(fmt::format(

@@ -10,6 +10,7 @@
 #include "model/activations.h"
 #include "model/kv_cache.h"
 #include "model/tensor_table.h"
+#include "ops/quant.h"
 #include "speech/code2wav.h"
 #include "util/units.h"
 #include "vision/vision_activations.h"
@@ -24,14 +25,33 @@ constexpr int64_t kTalkerExtraRows = 16;
 // The largest frame the image processor makes: max_pixels 12,845,056 in 16×16 patches.
 constexpr int64_t kMaxFramePatches = 12845056 / (16 * 16);
 
+// The dense format of the decoder stack a component's layers belong to (bf16 outside them).
+WeightFormat DenseFormat(const ModelConfig& config, Component c) {
+  switch (c) {
+    case Component::kText:
+    case Component::kThinker:
+      return config.text.dense_format;
+    case Component::kTalker:
+      return config.talker.text.dense_format;
+    case Component::kCodePredictor:
+      return config.talker.code_predictor.dense_format;
+    default:
+      return WeightFormat::kBf16;
+  }
+}
+
 // Dense bytes per component: every tensor of the configuration that is not a routed expert, as
-// the loaders hold them (bfloat16).
+// the loaders hold them (bfloat16, or int8 where the stack's dense_format says so).
 std::array<uint64_t, kNumComponents> DenseBytes(const ModelConfig& config) {
   std::array<uint64_t, kNumComponents> bytes{};
   for (const TensorSpec& t : ModelTensors(config)) {
     const TensorKind kind = ClassifyTensor(t.name);
     if (kind.role == TensorRole::kExpert) continue;
-    bytes[static_cast<int>(kind.component)] += t.nbytes();
+    const WeightFormat f = DenseFormat(config, kind.component);
+    bytes[static_cast<int>(kind.component)] +=
+        f != WeightFormat::kBf16 && QuantizedByQuantDense(t.name, t.dtype, t.shape)
+            ? LayoutOf(f, t.shape[0], t.shape[1], 0).total()
+            : t.nbytes();
   }
   return bytes;
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "model/tensor_table.h"
 #include "ops/ops.h"
 #include "tensor/bf16.h"
 #include "util/thread_pool.h"
@@ -33,8 +34,8 @@ StatusOr<std::unique_ptr<CodePredictor>> CodePredictor::Load(const WeightSource&
   }
   std::unique_ptr<CodePredictor> p(new CodePredictor());
   p->groups_ = config.num_code_groups;
-  OMNI_ASSIGN_OR_RETURN(p->decoder_,
-                        MoeDecoder::Load(source, c, std::string(kPrefix) + "model.", nullptr));
+  OMNI_ASSIGN_OR_RETURN(
+      p->decoder_, MoeDecoder::Load(source, c, std::string(kCodePredictorStackPrefix), nullptr));
   p->decoder_->set_prefetch(false);
   for (int64_t g = 0; g + 1 < p->groups_; ++g) {
     OMNI_ASSIGN_OR_RETURN(

@@ -203,6 +203,28 @@ TEST_F(CliTest, ExtractVerifyRepackThroughTheCli) {
   }
 }
 
+// extract --quant-dense: inspect names each stack's int8 projections, verify passes, and the
+// store runs (the talker's and code predictor's layers are int8 too).
+TEST_F(CliTest, QuantDenseStoreThroughTheCli) {
+  ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
+  CliResult e = RunCli("extract " + Path("tiny") + " --out " + Path("store") +
+                       " --quant int8 --quant-dense --json");
+  ASSERT_EQ(e.exit_code, 0) << e.out;
+  EXPECT_EQ(RunCli("verify " + Path("store")).exit_code, 0);
+  CliResult i = RunCli("inspect --json " + Path("store"));
+  ASSERT_EQ(i.exit_code, 0) << i.out;
+  const auto q = nlohmann::json::parse(i.out)["quantization"];
+  EXPECT_EQ(q["dense"]["thinker"], "int8") << q.dump();
+  EXPECT_EQ(q["dense"]["talker"], "int8") << q.dump();
+  EXPECT_EQ(q["dense"]["code_predictor"], "int8") << q.dump();
+  EXPECT_EQ(q["expert_store"]["thinker"], "int8") << q.dump();
+  CliResult t = RunCli("inspect " + Path("store"));
+  EXPECT_NE(t.out.find("Layer projections and lm_head of the thinker: int8"), std::string::npos)
+      << t.out;
+  CliResult r = RunCli("run --model " + Path("store") + " --prompt hello --max-tokens 4 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+}
+
 TEST_F(CliTest, VerifyReportsBadFilesAndFails) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
   ASSERT_EQ(RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --json").exit_code, 0);

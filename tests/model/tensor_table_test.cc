@@ -629,6 +629,37 @@ TEST(ClassifyTensorTest, MalformedLayerAndExpertIndices) {
   }
 }
 
+// On the full Qwen3-Omni model, --quant-dense takes each decoder stack's layer projections and
+// the thinker's lm_head, and nothing else.
+TEST(QuantizedByQuantDenseTest, TheDecoderStacksProjectionsAndTheThinkersHead) {
+  std::map<Component, int> count;
+  uint64_t bytes = 0;
+  for (const TensorSpec& t : ModelTensors(PresetConfig(Preset::kFull, Arch::kQwen3OmniMoe))) {
+    if (!QuantizedByQuantDense(t.name, t.dtype, t.shape)) continue;
+    ++count[ClassifyTensor(t.name).component];
+    bytes += t.nbytes();
+    EXPECT_TRUE(t.name == "thinker.lm_head.weight" || t.name.ends_with("_proj.weight")) << t.name;
+  }
+  // Thinker: 48 layers × q, k, v, o + lm_head. Talker: 20 × (q, k, v, o + the shared expert's
+  // gate, up, down). Code predictor: 5 × (q, k, v, o + the MLP's gate, up, down).
+  EXPECT_EQ(count[Component::kThinker], 48 * 4 + 1);
+  EXPECT_EQ(count[Component::kTalker], 20 * 7);
+  EXPECT_EQ(count[Component::kCodePredictor], 5 * 7);
+  EXPECT_EQ(count.size(), 3u);
+  EXPECT_GT(bytes, uint64_t{1} << 30);
+  EXPECT_TRUE(
+      QuantizedByQuantDense("model.layers.0.self_attn.q_proj.weight", DType::kBF16, {4096, 2048}));
+  EXPECT_TRUE(QuantizedByQuantDense("lm_head.weight", DType::kBF16, {151936, 2048}));
+  EXPECT_FALSE(
+      QuantizedByQuantDense("model.layers.0.self_attn.q_proj.weight", DType::kF32, {4096, 2048}));
+  EXPECT_FALSE(
+      QuantizedByQuantDense("model.layers.0.self_attn.q_proj.weight", DType::kBF16, {4096, 2047}));
+  EXPECT_FALSE(QuantizedByQuantDense("model.layers.0.mlp.gate.weight", DType::kBF16, {128, 2048}));
+  EXPECT_FALSE(QuantizedByQuantDense("model.embed_tokens.weight", DType::kBF16, {151936, 2048}));
+  EXPECT_FALSE(QuantizedByQuantDense("thinker.audio_tower.layers.0.self_attn.q_proj.weight",
+                                     DType::kBF16, {1280, 1280}));
+}
+
 TEST(ComponentNameTest, Names) {
   EXPECT_EQ(ComponentName(Component::kText), "text");
   EXPECT_EQ(ComponentName(Component::kThinker), "thinker");

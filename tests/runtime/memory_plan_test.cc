@@ -8,13 +8,16 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <numeric>
 #include <string>
 #include <vector>
 
 #include "experts/cached_experts.h"
+#include "experts/extract.h"
 #include "model/activations.h"
 #include "model/presets.h"
 #include "model/synth.h"
@@ -180,6 +183,43 @@ TEST(MemoryPlan, FullSizeOmni) {
             items.minimum_limit());
 }
 
+// The same model with its layer projections and lm_head in int8 (extract --quant-dense): each
+// such tensor is planned at its int8 bytes (a byte per weight and a float scale per row).
+TEST(MemoryPlan, FullSizeOmniWithInt8DenseWeights) {
+  ModelConfig c = PresetConfig(Preset::kFull, Arch::kQwen3OmniMoe);
+  const MemoryPlanInput in{.needs = {.speech = true}, .context = 4096, .threads = 2};
+  const MemoryLimitPlan bf16 = PlanItems(c, in);
+  c.text.dense_format = c.talker.text.dense_format = c.talker.code_predictor.dense_format =
+      WeightFormat::kInt8;
+  const MemoryLimitPlan int8 = PlanItems(c, in);
+  std::map<Component, uint64_t> saved;
+  for (const TensorSpec& t : ModelTensors(c)) {
+    if (!QuantizedByQuantDense(t.name, t.dtype, t.shape)) continue;
+    saved[ClassifyTensor(t.name).component] += t.nbytes() - (t.numel() + 4 * t.shape[0]);
+  }
+  EXPECT_EQ(Item(bf16, "thinker weights")->bytes - Item(int8, "thinker weights")->bytes,
+            saved[Component::kThinker]);
+  EXPECT_EQ(Item(bf16, kTalkerWeights)->bytes - Item(int8, kTalkerWeights)->bytes,
+            saved[Component::kTalker]);
+  EXPECT_EQ(Item(bf16, kCodePredictorWeights)->bytes - Item(int8, kCodePredictorWeights)->bytes,
+            saved[Component::kCodePredictor]);
+  EXPECT_EQ(Item(bf16, kCode2WavWeights)->bytes, Item(int8, kCode2WavWeights)->bytes);
+  EXPECT_EQ(
+      bf16.minimum_limit() - int8.minimum_limit(),
+      saved[Component::kThinker] + saved[Component::kTalker] + saved[Component::kCodePredictor]);
+  std::printf(
+      "full-size Qwen3-Omni, --quant-dense: thinker weights %llu -> %llu bytes, talker "
+      "%llu -> %llu, code predictor %llu -> %llu; smallest limit with speech %llu -> %llu\n",
+      static_cast<unsigned long long>(Item(bf16, "thinker weights")->bytes),
+      static_cast<unsigned long long>(Item(int8, "thinker weights")->bytes),
+      static_cast<unsigned long long>(Item(bf16, kTalkerWeights)->bytes),
+      static_cast<unsigned long long>(Item(int8, kTalkerWeights)->bytes),
+      static_cast<unsigned long long>(Item(bf16, kCodePredictorWeights)->bytes),
+      static_cast<unsigned long long>(Item(int8, kCodePredictorWeights)->bytes),
+      static_cast<unsigned long long>(bf16.minimum_limit()),
+      static_cast<unsigned long long>(int8.minimum_limit()));
+}
+
 TEST(MemoryLedgerLimit, CheckRoomNamesWhatDoesNotFit) {
   MemoryLedger& ledger = MemoryLedger::Global();
   ASSERT_EQ(ledger.limit(), 0u);
@@ -273,6 +313,38 @@ TEST_F(MemoryPlanTest, ComponentsOutsideThePlanAreRefused) {
   ASSERT_FALSE(speaker.ok());
   EXPECT_NE(speaker.status().message().find("the talker"), std::string::npos)
       << speaker.status().message();
+}
+
+// A store whose layer projections are int8 (extract --quant-dense): the plan counts the stored
+// bytes, which are what the thinker, talker and code predictor hold.
+TEST_F(MemoryPlanTest, Int8DenseWeightsArePlannedAsStored) {
+  ExtractOptions x{
+      .model = *dir_, .out = *dir_ + "-dense8", .quant_dense = true, .progress = false};
+  ASSERT_TRUE(ExtractStore(x).ok());
+  MemoryLedger& ledger = MemoryLedger::Global();
+  const uint64_t dense0 = ledger.current(MemoryKind::kDense);
+  auto engine =
+      Engine::Load({.model = x.out, .threads = 2, .context = 64, .memory = "1GiB", .speech = true});
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  Engine& e = **engine;
+  EXPECT_EQ(e.config().text.dense_format, WeightFormat::kInt8);
+  EXPECT_EQ(e.config().talker.text.dense_format, WeightFormat::kInt8);
+  EXPECT_EQ(e.config().talker.code_predictor.dense_format, WeightFormat::kInt8);
+  const MemoryLimitPlan& plan = *e.memory_plan();
+  EXPECT_EQ(ledger.current(MemoryKind::kDense) - dense0, Item(plan, "thinker weights")->bytes);
+  const MemoryLimitPlan bf16 = PlanItems(PresetConfig(Preset::kTiny, Arch::kQwen3OmniMoe),
+                                         {.needs = {.speech = true}, .context = 64});
+  EXPECT_LT(Item(plan, "thinker weights")->bytes, Item(bf16, "thinker weights")->bytes);
+  EXPECT_LT(Item(plan, kTalkerWeights)->bytes, Item(bf16, kTalkerWeights)->bytes);
+  EXPECT_LT(Item(plan, kCodePredictorWeights)->bytes, Item(bf16, kCodePredictorWeights)->bytes);
+  const uint64_t before = ledger.current(MemoryKind::kDense);
+  ledger.ResetPeaks();
+  auto speaker = Speaker::Load(&e);
+  ASSERT_TRUE(speaker.ok()) << speaker.status().ToString();
+  EXPECT_LE(ledger.peak(MemoryKind::kDense) - before, Item(plan, kTalkerWeights)->bytes +
+                                                          Item(plan, kCodePredictorWeights)->bytes +
+                                                          Item(plan, kCode2WavWeights)->bytes);
+  fs::remove_all(x.out);
 }
 
 // At the smallest limit (the experts at their minimum), the logits are the unlimited run's.

@@ -40,7 +40,7 @@ int RunDream(const DreamArgs& a) {
   }
   auto config = LoadModelConfig((*source)->config_path());
   if (!config.ok()) return ReportError(config.status().message());
-  if (Status s = DetectExpertFormats(**source, &*config); !s.ok()) return ReportError(s.message());
+  if (Status s = DetectWeightFormats(**source, &*config); !s.ok()) return ReportError(s.message());
   const Component component =
       config->arch == Arch::kQwen3Moe ? Component::kText : Component::kThinker;
   const TraceHeader expected = TraceHeaderOf(*config, component);

@@ -21,6 +21,7 @@ struct ExtractArgs {
   std::string experts;
   std::string quant = "bf16";
   int64_t group = 128;
+  bool quant_dense = false;
   bool json = false;
 };
 
@@ -46,6 +47,7 @@ int RunExtract(const ExtractArgs& a) {
   }
   o.quant = *ParseWeightFormat(a.quant);  // CLI::IsMember checked it
   o.group = a.group;
+  o.quant_dense = a.quant_dense;
   auto r = ExtractStore(o);
   if (!r.ok()) return ReportError(r.status().message());
   const double rate = r->seconds > 0 ? static_cast<double>(r->bytes_written) / r->seconds : 0;
@@ -95,6 +97,9 @@ void AddExtractCommand(CLI::App& app, int* exit_code) {
   sub->add_option("--group", args->group, "int4 group size: 32, 64 or 128 values per scale")
       ->check(CLI::IsMember({32, 64, 128}))
       ->capture_default_str();
+  sub->add_flag("--quant-dense", args->quant_dense,
+                "Also store the decoder layers' projections (attention, dense MLP, shared expert) "
+                "and the thinker's lm_head as int8 with per-row scales");
   sub->add_flag("--json", args->json, "Print a JSON summary (and no progress bar)");
   sub->callback([args, exit_code] { *exit_code = RunExtract(*args); });
 }

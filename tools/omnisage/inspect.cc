@@ -127,11 +127,17 @@ struct QuantReport {
   std::optional<QuantConfig> published;
   std::vector<ComponentQuant> components;
   std::vector<std::pair<std::string, std::string>> stores;  // (stack, "int4 g128")
+  std::vector<std::pair<std::string, std::string>> dense;   // (stack, "int8"): --quant-dense
 };
 
 void PrintQuant(const QuantReport& r) {
   for (const auto& [stack, format] : r.stores) {
     std::printf("\nRouted experts of the %s: %s (expert store)\n", stack.c_str(), format.c_str());
+  }
+  for (const auto& [stack, format] : r.dense) {
+    std::printf("\nLayer projections%s of the %s: %s (expert store, --quant-dense)\n",
+                stack == "thinker" || stack == "model" ? " and lm_head" : "", stack.c_str(),
+                format.c_str());
   }
   if (!r.published) return;
   std::printf("\nQuantization: %s\n", DescribeQuantConfig(*r.published).c_str());
@@ -155,6 +161,7 @@ void PrintQuant(const QuantReport& r) {
 nlohmann::ordered_json QuantJson(const QuantReport& r) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
   for (const auto& [stack, format] : r.stores) j["expert_store"][stack] = format;
+  for (const auto& [stack, format] : r.dense) j["dense"][stack] = format;
   if (!r.published) return j;
   j["method"] = QuantMethodName(r.published->method);
   j["format"] = r.published->format;
@@ -196,7 +203,7 @@ int RunInspect(const InspectArgs& a, const CLI::App& sub) {
   if (!(*source)->config_path().empty()) {
     auto c = LoadModelConfig((*source)->config_path());
     if (!c.ok()) return ReportError(c.status().message());
-    if (Status s = DetectExpertFormats(**source, &*c); !s.ok()) return ReportError(s.message());
+    if (Status s = DetectWeightFormats(**source, &*c); !s.ok()) return ReportError(s.message());
     config = std::move(*c);
   }
   QuantReport quant;
@@ -208,13 +215,19 @@ int RunInspect(const InspectArgs& a, const CLI::App& sub) {
   }
   if (config) {
     auto store = [&](const std::string& stack, const DecoderConfig& d) {
+      if (d.dense_format != WeightFormat::kBf16) {
+        quant.dense.emplace_back(stack, std::string(WeightFormatName(d.dense_format)));
+      }
       if (d.expert_format == WeightFormat::kBf16) return;
       quant.stores.emplace_back(stack, d.expert_format == WeightFormat::kInt4
                                            ? fmt::format("int4 g{}", d.expert_group)
                                            : std::string(WeightFormatName(d.expert_format)));
     };
     store(config->arch == Arch::kQwen3Moe ? "model" : "thinker", config->text);
-    if (config->has_talker) store("talker", config->talker.text);
+    if (config->has_talker) {
+      store("talker", config->talker.text);
+      store("code_predictor", config->talker.code_predictor);
+    }
   }
   std::optional<MemoryLimitPlan> plan;
   if (memory) {
