@@ -289,7 +289,11 @@ Status Extractor::Plan(const WeightSource& src) {
     });
     std::vector<TensorDecl> decls;
     for (const Piece& p : f.pieces) decls.push_back({p.name, p.dtype, p.shape});
-    f.header = BuildSafetensorsHeader(decls, {{"format", "pt"}});
+    std::map<std::string, std::string> metadata = {{"format", "pt"}};
+    if (f.meta.kind == StoreFileKind::kExpert && o_.quant == WeightFormat::kInt4) {
+      metadata["int4_rounding"] = Int4RoundingName(o_.int4_rounding);
+    }
+    f.header = BuildSafetensorsHeader(decls, metadata);
     uint64_t offset = 8 + f.header.size();
     for (const Piece& p : f.pieces) {
       f.meta.tensors.push_back(
@@ -416,7 +420,7 @@ Status Extractor::WriteQuantPiece(const Piece& p, const WeightSource& src,
         src.Read(*p.src, p.src_offset + r * row_bytes, n * row_bytes, rows.data()));
     const QuantLayout l = LayoutOf(p.format, n, p.cols, p.group);
     quant_buffer_.resize(l.total());
-    QuantizeBf16(p.format, rows.data(), n, p.cols, p.group, quant_buffer_.data());
+    QuantizeBf16(p.format, rows.data(), n, p.cols, p.group, quant_buffer_.data(), o_.int4_rounding);
     const uint64_t at = p.quant_part == 0   ? l.q_offset
                         : p.quant_part == 1 ? l.scale_offset
                                             : l.zero_offset;
@@ -560,6 +564,7 @@ StatusOr<ExtractReport> Extractor::Run() {
   m.quantization.experts = o_.quant;
   m.quantization.group = o_.quant == WeightFormat::kInt4 ? o_.group : 0;
   m.quantization.dense = o_.quant_dense ? WeightFormat::kInt8 : WeightFormat::kBf16;
+  if (o_.quant == WeightFormat::kInt4) m.quantization.int4_rounding = o_.int4_rounding;
   for (const PlannedFile* f : order_) m.files.push_back(f->meta);
   if (Status s = WriteFileAtomically(fs_, Out(std::string(kManifestFileName)),
                                      ManifestToJson(m).dump(1) + "\n");

@@ -45,6 +45,9 @@ struct ExtractOptions {
   // projections, the thinker's lm_head) stored as int8 the same way (I8 `.weight`, F32
   // `.weight_scale` [out]); every other dense tensor is copied.
   bool quant_dense = false;
+  // How int4 groups are rounded (ops/quant.h); recorded in the manifest and in each int4 expert
+  // file's header metadata, so resuming with another rounding rewrites the files.
+  Int4Rounding int4_rounding = Int4Rounding::kSearch;
   bool progress = true;
   FileSystem* fs = nullptr;  // nullptr: the POSIX file system
 };

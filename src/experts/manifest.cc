@@ -26,6 +26,11 @@ std::string_view StoreFileKindName(StoreFileKind k) {
   return "?";
 }
 
+std::string DescribeStoreQuantization(const StoreQuantization& q) {
+  if (q.experts != WeightFormat::kInt4) return std::string(WeightFormatName(q.experts));
+  return fmt::format("int4 g{}, {} rounding", q.group, Int4RoundingName(q.int4_rounding));
+}
+
 std::string ExpertFilePath(Component c, int layer, int expert) {
   return fmt::format("experts/{}/layer_{:02d}/expert_{:03d}.safetensors", ComponentName(c), layer,
                      expert);
@@ -112,6 +117,9 @@ ordered_json ManifestToJson(const Manifest& m) {
     if (m.quantization.experts != WeightFormat::kBf16) {
       ordered_json q = {{"format", WeightFormatName(m.quantization.experts)}};
       if (m.quantization.group > 0) q["group"] = m.quantization.group;
+      if (m.quantization.experts == WeightFormat::kInt4) {
+        q["rounding"] = Int4RoundingName(m.quantization.int4_rounding);
+      }
       quant["experts"] = q;
     }
     if (m.quantization.dense != WeightFormat::kBf16) {
@@ -246,6 +254,16 @@ StatusOr<Manifest> ParseManifest(std::string_view text, const std::string& file_
       OMNI_ASSIGN_OR_RETURN(m.quantization.group, GetInt(q["experts"], "group", qat));
       if (Status s = CheckQuantShape(*f, 0, 0, m.quantization.group, "group"); !s.ok()) {
         return qat.Child("group").Error(s.message());
+      }
+      if (q["experts"].contains("rounding")) {
+        OMNI_ASSIGN_OR_RETURN(std::string rounding, GetString(q["experts"], "rounding", qat));
+        const std::optional<Int4Rounding> r = ParseInt4Rounding(rounding);
+        if (!r) {
+          return qat.Child("rounding")
+              .Error(fmt::format("unknown int4 rounding '{}' (this build reads minmax, search)",
+                                 rounding));
+        }
+        m.quantization.int4_rounding = *r;
       }
     }
   }

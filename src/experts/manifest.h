@@ -71,9 +71,13 @@ struct StoreSelection {
 struct StoreQuantization {
   WeightFormat experts = WeightFormat::kBf16;
   int64_t group = 0;  // int4's group size
+  // int4's rounding ("rounding" in the manifest; a manifest without it was written by min–max).
+  Int4Rounding int4_rounding = Int4Rounding::kMinMax;
   WeightFormat dense = WeightFormat::kBf16;
   bool quantized() const { return experts != WeightFormat::kBf16 || dense != WeightFormat::kBf16; }
 };
+// "bf16", "int8", "int4 g128, search rounding".
+std::string DescribeStoreQuantization(const StoreQuantization& q);
 
 struct Manifest {
   std::string model_type;

@@ -45,6 +45,7 @@ StatusOr<VerifyReport> VerifyStore(const std::string& dir, bool progress, FileSy
   OMNI_ASSIGN_OR_RETURN(Manifest m, ParseManifest(text, manifest_path));
 
   VerifyReport report;
+  report.quantization = m.quantization;
   uint64_t total = 0;
   for (const StoreFile& f : m.files) total += f.bytes;
   std::optional<ProgressBar> bar;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "experts/manifest.h"
 #include "io/file_system.h"
 #include "util/status.h"
 
@@ -20,6 +21,7 @@ struct VerifyProblem {
 struct VerifyReport {
   uint64_t files = 0;
   uint64_t bytes = 0;
+  StoreQuantization quantization;       // the routed experts' format, from the manifest
   std::vector<VerifyProblem> problems;  // empty: the store verifies
   double seconds = 0;
 };

@@ -106,26 +106,10 @@ void QuantizeInt8Row(const float* w, int64_t in, int8_t* q, float* scale) {
   }
 }
 
-// AutoAWQ's pseudo_quantize_tensor (zero_point=True, w_bit=4) on one group.
-void QuantizeInt4Group(const float* w, int64_t n, uint8_t* q, float* scale, uint8_t* zero) {
-  float lo = w[0], hi = w[0];
-  for (int64_t i = 1; i < n; ++i) {
-    lo = std::min(lo, w[i]);
-    hi = std::max(hi, w[i]);
-  }
-  const float s = std::max(hi - lo, 1e-5f) / 15.0f;
-  const float z = std::clamp(-std::nearbyint(lo / s), 0.0f, 15.0f);
-  *scale = s;
-  *zero = static_cast<uint8_t>(z);
-  for (int64_t i = 0; i < n; ++i) {
-    q[i] = static_cast<uint8_t>(std::clamp(std::nearbyint(w[i] / s) + z, 0.0f, 15.0f));
-  }
-}
-
 }  // namespace
 
 void QuantizeBf16(WeightFormat format, const uint16_t* w, int64_t out, int64_t in, int64_t group,
-                  uint8_t* dst) {
+                  uint8_t* dst, Int4Rounding rounding) {
   const QuantLayout l = LayoutOf(format, out, in, group);
   std::vector<float> row(in);
   std::vector<uint8_t> nibbles(in);
@@ -140,7 +124,7 @@ void QuantizeBf16(WeightFormat format, const uint16_t* w, int64_t out, int64_t i
     const int64_t groups = in / group;
     uint8_t* zeros = dst + l.zero_offset;
     for (int64_t g = 0; g < groups; ++g) {
-      QuantizeInt4Group(row.data() + g * group, group, nibbles.data() + g * group,
+      QuantizeInt4Group(row.data() + g * group, group, rounding, nibbles.data() + g * group,
                         &scales[o * groups + g], &zeros[o * groups + g]);
     }
     uint8_t* packed = dst + l.q_offset + o * (in / 2);

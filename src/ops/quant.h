@@ -14,8 +14,9 @@
 //                               j + 16 in its high nibble (the order of GGML's Q4_0 blocks), so
 //                               the low nibbles of a block are its first 16 elements in order
 //   scale  f32   [out, in / group]   (max − min) / 15 of the group (at least 1e-5 / 15)
-//   zero   u8    [out, in / group]   in [0, 15]: round(−min / scale), clamped
-//   q = clamp(round(w / scale) + zero, 0, 15), as AutoAWQ's pseudo-quantizer computes it.
+//   zero   u8    [out, in / group]   in [0, 15]
+//   How scale, zero and q are chosen for a group is the Int4Rounding below; the layout is the
+//   same for both, so every reader and kernel takes either.
 //
 // One matrix is one contiguous buffer, [q | scale | zero] in that order, each part starting at the
 // offset QuantLayout gives (scales 4-byte aligned when the buffer is).
@@ -69,10 +70,39 @@ struct QuantMatrix {
                         const uint8_t* base);
 };
 
-// Quantizes bf16 `w` [out, in] into `dst` (LayoutOf(...).total() bytes) as the format says.
+// How each int4 group's scale, zero point and values are chosen from its n values w:
+//   kMinMax  AutoAWQ's pseudo-quantizer: scale = (max − min) / 15 (at least 1e-5 / 15),
+//            zero = round(−min / scale) clamped to [0, 15], q = clamp(round(w / scale) + zero,
+//            0, 15).
+//   kSearch  the grid {scale · (k − zero)} always holds 0, so candidates span [min(min, 0),
+//            max(max, 0)]: scale s = span / (15 + δ) for δ in [−1, 1] in steps of 0.1 (a smaller
+//            step clips the extremes, a larger one leaves room), each with the zero point that
+//            anchors the low end and the one that anchors the high end, and min–max's own (s,
+//            zero). For each, q = clamp(round(w / s) + zero, 0, 15) and the scale that fits those
+//            q best by weighted least squares, Σ c w (q − zero) / Σ c (q − zero)² with
+//            c = |w| + rms of the group (llama.cpp's K-quant weighting without an importance
+//            matrix); then up to three rounds re-rounding with the best fitted scale and zero
+//            and zero ± 1. The candidate of least weighted error is kept only if its plain
+//            squared error, Σ (w − scale (q − zero))² with the values as Dequantize gives them
+//            back, is below min–max's; otherwise the group is min–max's. So no group is ever
+//            worse than min–max, and an exact group stays as min–max writes it. Deterministic:
+//            the same values give the same bytes.
+enum class Int4Rounding : uint8_t { kMinMax, kSearch };
+
+// "minmax", "search"; ParseInt4Rounding is the inverse (nullopt for anything else).
+std::string_view Int4RoundingName(Int4Rounding r);
+std::optional<Int4Rounding> ParseInt4Rounding(std::string_view name);
+
+// One int4 group of n values (n a multiple of 8): its 4-bit values q[n] (one per byte, unpacked),
+// scale and zero point, chosen as `rounding` says. REQUIRES: w finite.
+void QuantizeInt4Group(const float* w, int64_t n, Int4Rounding rounding, uint8_t* q, float* scale,
+                       uint8_t* zero);
+
+// Quantizes bf16 `w` [out, in] into `dst` (LayoutOf(...).total() bytes) as the format says
+// (int4: each group as `rounding` says; int8 ignores it).
 // REQUIRES: CheckQuantShape ok; format is kInt8 or kInt4; w finite.
 void QuantizeBf16(WeightFormat format, const uint16_t* w, int64_t out, int64_t in, int64_t group,
-                  uint8_t* dst);
+                  uint8_t* dst, Int4Rounding rounding = Int4Rounding::kSearch);
 
 // w[o, i] as the format holds it, in f32 (the dequantized matrix, [out, in]).
 void Dequantize(const QuantMatrix& m, int64_t out, int64_t in, float* w);

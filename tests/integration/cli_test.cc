@@ -225,6 +225,30 @@ TEST_F(CliTest, QuantDenseStoreThroughTheCli) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
 }
 
+// An int4 store names its rounding in verify's and inspect's report; a rounding that does not
+// exist is refused before anything is written.
+TEST_F(CliTest, Int4RoundingIsReported) {
+  ASSERT_EQ(RunCli("synth --preset tiny --arch qwen3_moe --out " + Path("moe")).exit_code, 0);
+  for (const std::string rounding : {"minmax", "search"}) {
+    const std::string store = Path("store-" + rounding);
+    CliResult e = RunCli("extract " + Path("moe") + " --out " + store +
+                         " --quant int4 --group 32 --json --int4-rounding " + rounding);
+    ASSERT_EQ(e.exit_code, 0) << e.out;
+    const std::string expected = "int4 g32, " + rounding + " rounding";
+    CliResult v = RunCli("verify " + store);
+    EXPECT_EQ(v.exit_code, 0) << v.out;
+    EXPECT_NE(v.out.find("(experts " + expected + ")"), std::string::npos) << v.out;
+    CliResult i = RunCli("inspect " + store);
+    ASSERT_EQ(i.exit_code, 0) << i.out;
+    EXPECT_NE(i.out.find(expected + " (expert store)"), std::string::npos) << i.out;
+  }
+  CliResult bad = RunCli("extract " + Path("moe") + " --out " + Path("bad") +
+                         " --quant int4 --group 32 --int4-rounding awq");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("--int4-rounding"), std::string::npos) << bad.out;
+  EXPECT_FALSE(fs::exists(Path("bad")));
+}
+
 TEST_F(CliTest, VerifyReportsBadFilesAndFails) {
   ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
   ASSERT_EQ(RunCli("extract " + Path("tiny") + " --out " + Path("store") + " --json").exit_code, 0);

@@ -22,6 +22,7 @@ struct ExtractArgs {
   std::string quant = "bf16";
   int64_t group = 128;
   bool quant_dense = false;
+  std::string int4_rounding = "search";
   bool json = false;
 };
 
@@ -48,6 +49,7 @@ int RunExtract(const ExtractArgs& a) {
   o.quant = *ParseWeightFormat(a.quant);  // CLI::IsMember checked it
   o.group = a.group;
   o.quant_dense = a.quant_dense;
+  o.int4_rounding = *ParseInt4Rounding(a.int4_rounding);  // CLI::IsMember checked it
   auto r = ExtractStore(o);
   if (!r.ok()) return ReportError(r.status().message());
   const double rate = r->seconds > 0 ? static_cast<double>(r->bytes_written) / r->seconds : 0;
@@ -100,6 +102,11 @@ void AddExtractCommand(CLI::App& app, int* exit_code) {
   sub->add_flag("--quant-dense", args->quant_dense,
                 "Also store the decoder layers' projections (attention, dense MLP, shared expert) "
                 "and the thinker's lm_head as int8 with per-row scales");
+  sub->add_option("--int4-rounding", args->int4_rounding,
+                  "How int4 groups are rounded: search (each group's scale and zero point "
+                  "searched for the least squared error) or minmax (AutoAWQ's min-max rounding)")
+      ->check(CLI::IsMember({"minmax", "search"}))
+      ->capture_default_str();
   sub->add_flag("--json", args->json, "Print a JSON summary (and no progress bar)");
   sub->callback([args, exit_code] { *exit_code = RunExtract(*args); });
 }

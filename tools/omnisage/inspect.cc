@@ -214,14 +214,22 @@ int RunInspect(const InspectArgs& a, const CLI::App& sub) {
     if (quant.published) quant.components = TakeQuantInventory(**source, *quant.published);
   }
   if (config) {
+    // An expert store's manifest also says how its int4 groups were rounded.
+    const auto* expert_store = dynamic_cast<const ExpertStore*>(source->get());
     auto store = [&](const std::string& stack, const DecoderConfig& d) {
       if (d.dense_format != WeightFormat::kBf16) {
         quant.dense.emplace_back(stack, std::string(WeightFormatName(d.dense_format)));
       }
       if (d.expert_format == WeightFormat::kBf16) return;
-      quant.stores.emplace_back(stack, d.expert_format == WeightFormat::kInt4
-                                           ? fmt::format("int4 g{}", d.expert_group)
-                                           : std::string(WeightFormatName(d.expert_format)));
+      std::string format = d.expert_format == WeightFormat::kInt4
+                               ? fmt::format("int4 g{}", d.expert_group)
+                               : std::string(WeightFormatName(d.expert_format));
+      if (d.expert_format == WeightFormat::kInt4 && expert_store != nullptr &&
+          expert_store->manifest().quantization.experts == WeightFormat::kInt4) {
+        format += fmt::format(
+            ", {} rounding", Int4RoundingName(expert_store->manifest().quantization.int4_rounding));
+      }
+      quant.stores.emplace_back(stack, std::move(format));
     };
     store(config->arch == Arch::kQwen3Moe ? "model" : "thinker", config->text);
     if (config->has_talker) {

@@ -18,7 +18,10 @@ int RunVerify(const std::string& store) {
   }
   const double rate = r->seconds > 0 ? static_cast<double>(r->bytes) / r->seconds : 0;
   std::printf(
-      "%s: %s files, %s checked in %.1f s (%s/s): %s\n", store.c_str(),
+      "%s (experts %s): %s files, %s checked in %.1f s (%s/s): %s\n", store.c_str(),
+      (DescribeStoreQuantization(r->quantization) +
+       (r->quantization.dense != WeightFormat::kBf16 ? "; dense int8" : ""))
+          .c_str(),
       FormatCount(r->files).c_str(), FormatBytes(r->bytes).c_str(), r->seconds,
       FormatBytes(static_cast<uint64_t>(rate)).c_str(),
       r->problems.empty() ? "OK" : (std::to_string(r->problems.size()) + " bad file(s)").c_str());
