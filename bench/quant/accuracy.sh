@@ -10,8 +10,9 @@
 # MODEL is a Qwen3-MoE checkpoint (bf16 safetensors, tokenizer.json). Steps, each skipped when
 # its output exists (delete WORK to start over):
 #   ids      `omnisage tokenize` of TEXT, the first TOKENS ids          -> WORK/ids.json
-#   stores   `omnisage extract --quant int8`, `--quant int4 --group G` for each G in INT4_GROUPS,
-#            `--quant int8 --quant-dense` (int8-dense8)
+#   stores   `omnisage extract --quant int8`, `--quant int4 --group G --int4-rounding R` for each
+#            G in INT4_GROUPS and R in INT4_ROUNDINGS (int4-gG for search, int4-gG-R for another
+#            rounding), `--quant int8 --quant-dense` (int8-dense8)
 #            -> WORK/stores/NAME (a group that does not divide a row is recorded as
 #            WORK/stores/NAME.error and the report says why)
 #   omnisage `omnisage eval` of the ids on MODEL (bf16) and on each store -> WORK/logits/*.f32
@@ -23,7 +24,9 @@
 #   kl       bench/quant/kl.py for each pair                             -> WORK/kl/*.json
 #   report   python3 bench/quant/report.py accuracy WORK                 (markdown on stdout)
 # Environment: OMNISAGE [build/tools/omnisage/omnisage], LLAMA_VENV [/opt/llama-venv],
-# THREADS [2], INT4_GROUPS ["128 32"], LLAMA_TYPES ["Q8_0 Q4_K_M"].
+# THREADS [2], INT4_GROUPS ["128 32"], INT4_ROUNDINGS ["search"], LLAMA_TYPES ["Q8_0 Q4_K_M"],
+# LLAMACPP [1] (0: skip the gguf and llamacpp steps and their KL; llama.cpp's KL files already in
+# WORK/kl, with their WORK/gguf/*.json, are reported as they are).
 set -euo pipefail
 model=${1:?usage: accuracy.sh MODEL TEXT WORK [TOKENS]}
 text=${2:?text file}
@@ -34,7 +37,9 @@ omnisage=${OMNISAGE:-$root/build/tools/omnisage/omnisage}
 py=${LLAMA_VENV:-/opt/llama-venv}/bin/python
 threads=${THREADS:-2}
 groups=${INT4_GROUPS:-128 32}
+roundings=${INT4_ROUNDINGS:-search}
 llama_types=${LLAMA_TYPES:-Q8_0 Q4_K_M}
+llamacpp=${LLAMACPP:-1}
 say() { echo "[accuracy $(date +%H:%M:%S)] $*" >&2; }
 mkdir -p "$work/stores" "$work/logits" "$work/gguf" "$work/kl"
 
@@ -76,7 +81,13 @@ extract() {  # name, extract flags...
   return 0
 }
 extract int8 --quant int8
-for g in $groups; do extract "int4-g$g" --quant int4 --group "$g"; done
+for g in $groups; do
+  for r in $roundings; do
+    name="int4-g$g"
+    [ "$r" = search ] || name="$name-$r"
+    extract "$name" --quant int4 --group "$g" --int4-rounding "$r"
+  done
+done
 # int8 experts with the layers' projections and lm_head int8 too (nearer what Q8_0 quantizes)
 extract int8-dense8 --quant int8 --quant-dense
 
@@ -90,38 +101,40 @@ eval_omnisage() {  # name, model dir
 eval_omnisage bf16 "$model"
 for s in "${stores[@]}"; do eval_omnisage "$s" "$work/stores/$s"; done
 
-if [ ! -f "$work/gguf/BF16.gguf" ]; then
-  say "to_gguf"
-  "$py" "$root/bench/llamacpp/to_gguf.py" "$model" "$work/gguf/BF16.gguf.tmp" >&2
-  mv "$work/gguf/BF16.gguf.tmp" "$work/gguf/BF16.gguf"
-fi
-[ -f "$work/gguf/BF16.json" ] || "$py" "$root/bench/llamacpp/gguf_summary.py" "$work/gguf/BF16.gguf" >"$work/gguf/BF16.json"
-for t in $llama_types; do
-  if [ ! -f "$work/gguf/$t.gguf" ]; then
-    say "llama.cpp quantize $t"
-    "$py" "$root/bench/llamacpp/quantize.py" "$work/gguf/BF16.gguf" "$work/gguf/$t.gguf" "$t" \
-      --threads "$threads" >"$work/gguf/$t.json.tmp"
-    mv "$work/gguf/$t.json.tmp" "$work/gguf/$t.json"
-  fi
-done
-# the same types with only the experts quantized (the rest BF16, as OmniSage's stores keep it)
 mixed=()
-for t in $llama_types; do
-  if [ ! -f "$work/gguf/$t-experts.gguf" ]; then
-    say "llama.cpp $t, experts only"
-    "$py" "$root/bench/llamacpp/mix.py" "$work/gguf/BF16.gguf" "$work/gguf/$t.gguf" \
-      "$work/gguf/$t-experts.gguf" >"$work/gguf/$t-experts.json.tmp"
-    mv "$work/gguf/$t-experts.json.tmp" "$work/gguf/$t-experts.json"
+if [ "$llamacpp" != 0 ]; then
+  if [ ! -f "$work/gguf/BF16.gguf" ]; then
+    say "to_gguf"
+    "$py" "$root/bench/llamacpp/to_gguf.py" "$model" "$work/gguf/BF16.gguf.tmp" >&2
+    mv "$work/gguf/BF16.gguf.tmp" "$work/gguf/BF16.gguf"
   fi
-  mixed+=("$t-experts")
-done
-for t in BF16 $llama_types "${mixed[@]}"; do
-  if [ ! -f "$work/logits/llamacpp-$t.f32" ]; then
-    say "llama.cpp logits $t"
-    "$py" "$root/bench/llamacpp/logits.py" "$work/gguf/$t.gguf" --ids "$work/ids.json" \
-      --threads "$threads" --out "$work/logits/llamacpp-$t.f32" >&2
-  fi
-done
+  [ -f "$work/gguf/BF16.json" ] || "$py" "$root/bench/llamacpp/gguf_summary.py" "$work/gguf/BF16.gguf" >"$work/gguf/BF16.json"
+  for t in $llama_types; do
+    if [ ! -f "$work/gguf/$t.gguf" ]; then
+      say "llama.cpp quantize $t"
+      "$py" "$root/bench/llamacpp/quantize.py" "$work/gguf/BF16.gguf" "$work/gguf/$t.gguf" "$t" \
+        --threads "$threads" >"$work/gguf/$t.json.tmp"
+      mv "$work/gguf/$t.json.tmp" "$work/gguf/$t.json"
+    fi
+  done
+  # the same types with only the experts quantized (the rest BF16, as OmniSage's stores keep it)
+  for t in $llama_types; do
+    if [ ! -f "$work/gguf/$t-experts.gguf" ]; then
+      say "llama.cpp $t, experts only"
+      "$py" "$root/bench/llamacpp/mix.py" "$work/gguf/BF16.gguf" "$work/gguf/$t.gguf" \
+        "$work/gguf/$t-experts.gguf" >"$work/gguf/$t-experts.json.tmp"
+      mv "$work/gguf/$t-experts.json.tmp" "$work/gguf/$t-experts.json"
+    fi
+    mixed+=("$t-experts")
+  done
+  for t in BF16 $llama_types "${mixed[@]}"; do
+    if [ ! -f "$work/logits/llamacpp-$t.f32" ]; then
+      say "llama.cpp logits $t"
+      "$py" "$root/bench/llamacpp/logits.py" "$work/gguf/$t.gguf" --ids "$work/ids.json" \
+        --threads "$threads" --out "$work/logits/llamacpp-$t.f32" >&2
+    fi
+  done
+fi
 
 kl() {  # out name, ref, test
   [ -f "$work/kl/$1.json" ] && return 0
@@ -131,8 +144,10 @@ kl() {  # out name, ref, test
 }
 say "KL"
 for s in "${stores[@]}"; do kl "omnisage-$s" omnisage-bf16 "omnisage-$s"; done
-kl llamacpp-BF16 omnisage-bf16 llamacpp-BF16
-for t in $llama_types "${mixed[@]}"; do kl "llamacpp-$t" llamacpp-BF16 "llamacpp-$t"; done
+if [ "$llamacpp" != 0 ]; then
+  kl llamacpp-BF16 omnisage-bf16 llamacpp-BF16
+  for t in $llama_types "${mixed[@]}"; do kl "llamacpp-$t" llamacpp-BF16 "llamacpp-$t"; done
+fi
 
 python3 - "$work/run.json" <<'PY'
 import datetime, json, os, sys

@@ -69,15 +69,19 @@ def gguf_label(name: str) -> str:
     return name[:-len("-experts")] + ", experts only" if name.endswith("-experts") else name
 
 
-def store_label(name: str) -> str:
-    """int4-g128 -> int4 g128; int8-dense8 -> int8, dense int8 (extract --quant-dense)."""
+def store_label(name: str, rounding=None) -> str:
+    """int4-g128 -> int4 g128; int4-g128-minmax with its manifest's rounding -> int4 g128, minmax;
+    int8-dense8 -> int8, dense int8 (extract --quant-dense)."""
     if name.endswith("-dense8"):
         return store_label(name[:-len("-dense8")]) + ", dense int8"
+    if name.startswith("int4-g"):
+        group = name[len("int4-g"):].split("-", 1)[0]
+        return f"int4 g{group}" + (f", {rounding}" if rounding else "")
     return name.replace("-", " ")
 
 
 def order_key(name: str):
-    """bf16, int8, then int4 by decreasing group."""
+    """bf16, int8, then int4 by decreasing group, min–max rounding (-minmax) before search."""
     if name == "bf16":
         return (0, 0)
     if name == "int8":
@@ -85,8 +89,9 @@ def order_key(name: str):
     if name == "int8-dense8":
         return (1, 1)
     if name.startswith("int4-g"):
+        group, _, rounding = name[len("int4-g"):].partition("-")
         try:
-            return (2, -int(name[6:]))
+            return (2, -int(group), rounding != "minmax", rounding)
         except ValueError:
             pass
     return (3, name)
@@ -106,8 +111,11 @@ def store_sizes(store_dir: str) -> dict:
         if f.get("kind") == "expert":
             expert += b
     q = (m.get("quantization") or {}).get("experts") or {}
-    return {"expert_bytes": expert, "weight_bytes": total, "format": q.get("format", "bf16"),
-            "group": q.get("group")}
+    fmt = q.get("format", "bf16")
+    # int4 stores from before the rounding was recorded were all min–max rounded
+    rounding = q.get("rounding", "minmax") if fmt == "int4" else None
+    return {"expert_bytes": expert, "weight_bytes": total, "format": fmt, "group": q.get("group"),
+            "rounding": rounding}
 
 
 def checkpoint_bytes(model_dir: str):
@@ -189,7 +197,8 @@ def accuracy(work: str) -> str:
                 row("OmniSage", store_label(name), "—", None, None, None, error=f.read().strip() or "extract failed")
             continue
         s = store_sizes(os.path.join(stores_dir, name))
-        row("OmniSage", store_label(name), bits_of(s.get("expert_bytes")), mib_or_gib(s.get("weight_bytes")),
+        row("OmniSage", store_label(name, s.get("rounding")), bits_of(s.get("expert_bytes")),
+            mib_or_gib(s.get("weight_bytes")),
             "OmniSage bf16", load(os.path.join(work, "kl", f"omnisage-{name}.json")))
     types = sorted((os.path.basename(p)[:-5] for p in glob.glob(os.path.join(work, "gguf", "*.json"))),
                    key=lambda t: (t != "BF16", t))

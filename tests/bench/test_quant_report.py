@@ -35,8 +35,10 @@ def write(path, obj):
             json.dump(obj, f)
 
 
-def manifest(fmt, expert_bytes, dense_bytes):
+def manifest(fmt, expert_bytes, dense_bytes, rounding=None):
     q = {} if fmt == "bf16" else {"quantization": {"experts": {"format": fmt}}}
+    if rounding:
+        q["quantization"]["experts"]["rounding"] = rounding
     return dict(q, files=[
         {"path": "dense/text.safetensors", "kind": "dense", "tensors": [{"bytes": dense_bytes}]},
         {"path": "experts/text/layer_00/expert_000.safetensors", "kind": "expert",
@@ -62,7 +64,12 @@ def make_work(d):
     write(os.path.join(d, "ids.json"), list(range(100)))
     # 1,000,000 expert weights: int8 store 1,004,000 bytes -> 8.03 bits per weight
     write(os.path.join(d, "stores", "int8", "manifest.json"), manifest("int8", 1_004_000, 2 * MIB))
-    write(os.path.join(d, "stores", "int4-g32", "manifest.json"), manifest("int4", 656_250, 2 * MIB))
+    write(os.path.join(d, "stores", "int4-g32", "manifest.json"),
+          manifest("int4", 656_250, 2 * MIB, "search"))
+    # a store whose manifest does not say: written by min–max rounding, the only one then
+    write(os.path.join(d, "stores", "int4-g32-minmax", "manifest.json"), manifest("int4", 656_250, 2 * MIB))
+    write(os.path.join(d, "kl", "omnisage-int4-g32-minmax.json"),
+          kl("omnisage-bf16", "omnisage-int4-g32-minmax", 4e-3, 0.94, 2.0, 2.02))
     write(os.path.join(d, "stores", "int4-g128.error"),
           "extract: down_proj: group 128 does not divide 64\n")
     write(os.path.join(d, "gguf", "BF16.json"), {
@@ -141,13 +148,17 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(int8[3], "3.0 MiB")  # dense + expert tensor bytes, extra files left out
         self.assertEqual(int8[5:9], ["1.50e-05", "7.50e-05", "1.35e-04", "99.0%"])
         self.assertEqual(int8[10], "+0.0001")
-        g32 = row_of(out, "OmniSage", "int4 g32")
+        g32 = row_of(out, "OmniSage", "int4 g32, search")
         self.assertEqual(g32[2], "5.25")
+        self.assertEqual(g32[5], "3.00e-03")
+        g32_minmax = row_of(out, "OmniSage", "int4 g32, minmax")
+        self.assertEqual(g32_minmax[5], "4.00e-03")
         g128 = row_of(out, "OmniSage", "int4 g128")
         self.assertIn("group 128 does not divide 64", g128[5])
         # int8 before int4 g128 before int4 g32
         self.assertLess(out.index("| OmniSage | int8"), out.index("| OmniSage | int4 g128"))
-        self.assertLess(out.index("| OmniSage | int4 g128"), out.index("| OmniSage | int4 g32"))
+        self.assertLess(out.index("| OmniSage | int4 g128"), out.index("| OmniSage | int4 g32, minmax"))
+        self.assertLess(out.index("| OmniSage | int4 g32, minmax"), out.index("| OmniSage | int4 g32, search"))
         bf = row_of(out, "llama.cpp", "BF16")
         self.assertEqual(bf[4], "OmniSage bf16")
         q4 = row_of(out, "llama.cpp", "Q4_K_M")
