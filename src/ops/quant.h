@@ -75,7 +75,7 @@ struct QuantMatrix {
 //            zero = round(−min / scale) clamped to [0, 15], q = clamp(round(w / scale) + zero,
 //            0, 15).
 //   kSearch  the grid {scale · (k − zero)} always holds 0, so candidates span [min(min, 0),
-//            max(max, 0)]: scale s = span / (15 + δ) for δ in [−1, 1] in steps of 0.1 (a smaller
+//            max(max, 0)]: scale s = span / (15 + δ) for δ in [−1, 1] in steps of 0.5 (a smaller
 //            step clips the extremes, a larger one leaves room), each with the zero point that
 //            anchors the low end and the one that anchors the high end, and min–max's own (s,
 //            zero). For each, q = clamp(round(w / s) + zero, 0, 15) and the scale that fits those

@@ -98,7 +98,7 @@ TEST(Int4RoundingTest, SearchIsNeverWorseThanMinMaxAndBetterOverall) {
       const double ratio = search_total / minmax_total;
       std::printf("%-10s g%-3lld squared error search / minmax %.3f, %d of %d groups better\n",
                   Name(kind), static_cast<long long>(n), ratio, better, groups);
-      // Measured 0.91–0.97, with 73–94% of the groups better (one-signed: 0.005–0.014 and
+      // Measured 0.91–0.97, with 73–93% of the groups better (one-signed: 0.005–0.014 and
       // every group, min–max's grid not reaching them).
       EXPECT_LT(ratio, 0.98) << Name(kind) << " n=" << n;
       EXPECT_GT(better, groups / 2) << Name(kind) << " n=" << n;
