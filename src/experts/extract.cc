@@ -136,7 +136,11 @@ class Extractor {
   const ExtractOptions& o_;
   FileSystem* fs_;
   std::vector<uint8_t> buffer_;
-  std::vector<uint8_t> quant_buffer_;           // one chunk of rows, quantized
+  std::vector<uint8_t> quant_buffer_;  // one chunk of rows, quantized
+  // The matrix quant_buffer_ holds whole (its source tensor and offset), when it fit one chunk:
+  // its values, scales and zero points are three pieces, quantized once for all three.
+  const WeightEntry* quantized_src_ = nullptr;
+  uint64_t quantized_offset_ = 0;
   std::map<std::string, PlannedFile> planned_;  // by relative path
   std::vector<PlannedFile*> order_;
   bool complete_ = true;
@@ -410,9 +414,24 @@ Status Extractor::WriteFile(PlannedFile& f, const WeightSource& src) {
 Status Extractor::WriteQuantPiece(const Piece& p, const WeightSource& src,
                                   const std::function<Status(const void*, size_t)>& append) {
   // Rows are quantized independently: a chunk of rows that fits the copy buffer at a time, and
-  // the part this piece holds of each chunk appended (row-major parts concatenate).
+  // the part this piece holds of each chunk appended (row-major parts concatenate). A matrix that
+  // fits one chunk stays in quant_buffer_ for its other two parts.
   const uint64_t row_bytes = 2 * static_cast<uint64_t>(p.cols);
   const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(buffer_.size() / row_bytes));
+  const bool whole = p.rows <= chunk;
+  auto append_part = [&](const QuantLayout& l) {
+    const uint64_t at = p.quant_part == 0   ? l.q_offset
+                        : p.quant_part == 1 ? l.scale_offset
+                                            : l.zero_offset;
+    const uint64_t bytes = p.quant_part == 0   ? l.q_bytes
+                           : p.quant_part == 1 ? l.scale_bytes
+                                               : l.zero_bytes;
+    return append(quant_buffer_.data() + at, bytes);
+  };
+  if (whole && quantized_src_ == p.src && quantized_offset_ == p.src_offset) {
+    return append_part(LayoutOf(p.format, p.rows, p.cols, p.group));
+  }
+  quantized_src_ = nullptr;
   std::vector<uint16_t> rows(static_cast<size_t>(std::min(chunk, p.rows) * p.cols));
   for (int64_t r = 0; r < p.rows; r += chunk) {
     const int64_t n = std::min(chunk, p.rows - r);
@@ -421,13 +440,11 @@ Status Extractor::WriteQuantPiece(const Piece& p, const WeightSource& src,
     const QuantLayout l = LayoutOf(p.format, n, p.cols, p.group);
     quant_buffer_.resize(l.total());
     QuantizeBf16(p.format, rows.data(), n, p.cols, p.group, quant_buffer_.data(), o_.int4_rounding);
-    const uint64_t at = p.quant_part == 0   ? l.q_offset
-                        : p.quant_part == 1 ? l.scale_offset
-                                            : l.zero_offset;
-    const uint64_t bytes = p.quant_part == 0   ? l.q_bytes
-                           : p.quant_part == 1 ? l.scale_bytes
-                                               : l.zero_bytes;
-    OMNI_RETURN_IF_ERROR(append(quant_buffer_.data() + at, bytes));
+    if (whole) {
+      quantized_src_ = p.src;
+      quantized_offset_ = p.src_offset;
+    }
+    OMNI_RETURN_IF_ERROR(append_part(l));
   }
   return Status::Ok();
 }
