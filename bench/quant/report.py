@@ -317,7 +317,8 @@ def speed(work: str) -> str:
 
 
 def cgroup_line(err_path: str):
-    """(peak bytes, limit-reached text, last error line) from a memory_cgroup.sh stderr file."""
+    """(peak bytes, the cgroup's limit-reached count, last error line) from a memory_cgroup.sh
+    stderr file."""
     try:
         with open(err_path) as f:
             text = f.read()
@@ -379,12 +380,11 @@ def limits(work: str) -> str:
                 f"| {limit} | OmniSage | {weights} | {mib_or_gib(nbytes)} | {mib_or_gib(peak)} "
                 f"| {span(j.get('prefill_tok_s'))} | {span(j.get('decode_tok_s'), 2)} "
                 f"| {ratio(med(j.get('decode_tok_s')), m)} | {mib(med(j.get('decode_bytes_read_per_token')))} "
-                f"| {pct(med(j.get('cache_hit_rate')))} | limit reached: {reached} |")
+                f"| {pct(med(j.get('cache_hit_rate')))} | |")
         else:
             lines.append(
                 f"| {limit} | llama.cpp | {weights} | {mib_or_gib(nbytes)} | {mib_or_gib(peak)} "
-                f"| {fmt(j.get('prefill_tok_s'))} | {fmt(j.get('decode_tok_s'), 2)} | — | — | — "
-                f"| limit reached: {reached} |")
+                f"| {fmt(j.get('prefill_tok_s'))} | {fmt(j.get('decode_tok_s'), 2)} | — | — | — | |")
     return "\n".join(lines) + "\n"
 
 

@@ -118,44 +118,38 @@ for t in $llama_types; do
 done
 # The memory-limit regime: one limit for every engine and format.
 drop_caches() { sync; [ "$(id -u)" = 0 ] && echo 3 >/proc/sys/vm/drop_caches || true; }
-ckpt_bytes=$(stat -c %s "$model"/*.safetensors | awk '{s += $1} END {print s}')
+# in_limit NAME BYTES PROGRAM ARGS...: PROGRAM (memory_cgroup.sh's $OMNISAGE) inside the limit,
+# page cache dropped first -> WORK/speed/NAME.json when it succeeds, NAME.err (its stderr, with
+# the cgroup's peak) always; skipped when either exists.
+in_limit() {
+  local name=$1 bytes=$2 program=$3
+  shift 3
+  [ -f "$work/speed/$name.json" ] || [ -f "$work/speed/$name.err" ] && return 0
+  say "$name ($bytes bytes)"
+  drop_caches
+  echo "before $(loadavg)" >"$work/speed/$name.load"
+  if OMNISAGE="$program" timeout "$timeout_s" "$root/bench/memory_cgroup.sh" "$bytes" -- "$@" \
+      >"$work/speed/$name.json.tmp" 2>"$work/speed/$name.err.tmp"; then
+    mv "$work/speed/$name.json.tmp" "$work/speed/$name.json"
+  else
+    rm -f "$work/speed/$name.json.tmp"
+  fi
+  mv "$work/speed/$name.err.tmp" "$work/speed/$name.err"
+  echo "after $(loadavg)" >>"$work/speed/$name.load"
+}
+ckpt_bytes=$(stat -c %s "$model"/*.safetensors | awk '{s += $1} END {printf "%.0f\n", s}')
 for l in $limits; do
   bytes=$(python3 -c "import sys; print(int(int(sys.argv[1]) * float(sys.argv[2]) / 100))" "$ckpt_bytes" "${l%\%}")
   for s in $stores; do
-    name="limit${l%\%}-omnisage-$s"
-    [ -f "$work/speed/$name.json" ] || [ -f "$work/speed/$name.err" ] && continue
-    say "omnisage bench $s inside $l ($bytes bytes)"
-    drop_caches
-    echo "before $(loadavg)" >"$work/speed/$name.load"
-    if timeout "$timeout_s" "$root/bench/memory_cgroup.sh" "$bytes" -- bench --model "$work/stores/$s" \
-        --memory "${bytes}B" --embeddings disk --io direct --text "$text" --prompt-tokens "$prompt" \
-        --gen-tokens "$gen" --repeat "$repeat" --warmup 1 --threads "$threads" --json \
-        >"$work/speed/$name.json.tmp" 2>"$work/speed/$name.err.tmp"; then
-      mv "$work/speed/$name.json.tmp" "$work/speed/$name.json"
-    else
-      rm -f "$work/speed/$name.json.tmp"
-    fi
-    mv "$work/speed/$name.err.tmp" "$work/speed/$name.err"
-    echo "after $(loadavg)" >>"$work/speed/$name.load"
+    in_limit "limit${l%\%}-omnisage-$s" "$bytes" "$omnisage" bench --model "$work/stores/$s" \
+      --memory "${bytes}B" --embeddings disk --io direct --text "$text" --prompt-tokens "$prompt" \
+      --gen-tokens "$gen" --repeat "$repeat" --warmup 1 --threads "$threads" --json
   done
   for t in $llama_types; do
-    name="limit${l%\%}-llamacpp-$t"
-    [ -f "$work/speed/$name.json" ] || [ -f "$work/speed/$name.err" ] && continue
-    say "llama.cpp bench $t inside $l ($bytes bytes)"
-    drop_caches
-    echo "before $(loadavg)" >"$work/speed/$name.load"
-    # memory_cgroup.sh runs $OMNISAGE: here the Python of the llama.cpp venv.
-    if OMNISAGE="$py" timeout "$timeout_s" "$root/bench/memory_cgroup.sh" "$bytes" -- \
-        "$root/bench/llamacpp/bench.py" "$work/gguf/$t.gguf" -n "$prompt" -m "$((gen - 1))" \
-        -r "$repeat" -t "$threads" --no-bandwidth --max-other 1 --max-attempts "$repeat" \
-        --prompt-ids "@$work/speed/prompt_ids.txt" --forced-ids "@$work/speed/forced_ids.txt" \
-        >"$work/speed/$name.json.tmp" 2>"$work/speed/$name.err.tmp"; then
-      mv "$work/speed/$name.json.tmp" "$work/speed/$name.json"
-    else
-      rm -f "$work/speed/$name.json.tmp"
-    fi
-    mv "$work/speed/$name.err.tmp" "$work/speed/$name.err"
-    echo "after $(loadavg)" >>"$work/speed/$name.load"
+    in_limit "limit${l%\%}-llamacpp-$t" "$bytes" "$py" "$root/bench/llamacpp/bench.py" \
+      "$work/gguf/$t.gguf" -n "$prompt" -m "$((gen - 1))" -r "$repeat" -t "$threads" --no-bandwidth \
+      --max-other 1 --max-attempts "$repeat" --prompt-ids "@$work/speed/prompt_ids.txt" \
+      --forced-ids "@$work/speed/forced_ids.txt"
   done
 done
 python3 "$root/bench/quant/report.py" speed "$work"

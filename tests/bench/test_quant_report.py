@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Smoke test of bench/quant/report.py (and, where numpy imports, bench/quant/kl.py): a hand-made
 work directory of bench/quant/accuracy.sh and speed.sh (two stores, one extraction that failed,
-two GGUFs, budgets with one failed run) must give tables with the right rows, the bits per
-weight, perplexities and ratios computed from the files, and the failure's reason. Exit 0 on
-success (run by ctest as bench_quant_report_py, and as bench_quant_kl_py with a numpy venv)."""
+two GGUFs, budgets with one failed run, runs inside one memory limit with one killed) must give
+tables with the right rows, the bits per weight, perplexities and ratios computed from the
+files, and the failure's reason. Exit 0 on success (run by ctest as bench_quant_report_py, and
+as bench_quant_kl_py with a numpy venv)."""
 
 import json
 import math
@@ -118,6 +119,14 @@ def make_work(d):
     write(os.path.join(sp, "llamacpp-Q4_K_M.json"), {"prefill_tok_s": 80.0, "decode_tok_s": 12.0,
                                                      "model_bytes": MIB, "all_reps_quiet": False,
                                                      "bytes_per_decoded_token": {"weights_per_token": MIB}})
+    # inside one memory limit (LIMITS): OmniSage int8 ran, llama.cpp Q8_0 ran, Q4_K_M was killed
+    cg = "cgroup: limit 262144 bytes (0.00 GiB), peak {} bytes (0.00 GiB, page cache included), limit reached: 0 , exit {}\n"
+    write(os.path.join(sp, "limit25-omnisage-int8.json"), om(8.0, 100 * MIB, 20 * MIB, 0.7))
+    write(os.path.join(sp, "limit25-omnisage-int8.err"), "bench: loading\n" + cg.format(200 * 1024, 0))
+    write(os.path.join(sp, "limit25-llamacpp-Q8_0.json"), {"prefill_tok_s": 30.0, "decode_tok_s": 2.0})
+    write(os.path.join(sp, "limit25-llamacpp-Q8_0.err"), cg.format(256 * 1024, 0))
+    write(os.path.join(sp, "limit25-llamacpp-Q4_K_M.err"),
+          "error: llama_model_load: out of memory\n" + cg.format(256 * 1024, 137))
 
 
 def row_of(text, *cells):
@@ -226,3 +235,29 @@ class KlTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LimitsTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        make_work(self.tmp.name)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_limits(self):
+        out = report.limits(self.tmp.name)
+        self.assertIn("Inside one memory limit", out)
+        om = [c.strip() for c in next(l for l in out.splitlines() if "| OmniSage | int8 |" in l).strip("|").split("|")]
+        self.assertTrue(om[0].startswith("25%"), om)
+        self.assertEqual(om[3], "3.0 MiB")       # the store's weight bytes
+        self.assertEqual(om[4], "0.2 MiB")        # the cgroup's peak, from its stderr
+        self.assertEqual(om[6], "8.00 (7.00–9.00)")
+        self.assertEqual(om[7], "4.00×")          # 8 / llama.cpp Q8_0's 2 in the same limit
+        self.assertEqual(om[8], "20.0")
+        self.assertEqual(om[9], "70.0%")
+        failed = next(l for l in out.splitlines() if "| llama.cpp | Q4_K_M |" in l)
+        self.assertIn("did not run: error: llama_model_load: out of memory", failed)
+        # OmniSage's rows first, then llama.cpp's
+        self.assertLess(out.index("| OmniSage |"), out.index("| llama.cpp | Q4_K_M |"))
+        self.assertEqual(report.limits(tempfile.mkdtemp()), "")
