@@ -23,6 +23,7 @@
 #include "util/elapsed.h"
 #include "util/proc_memory.h"
 #include "util/progress.h"
+#include "util/thread_pool.h"
 
 namespace omnisage {
 
@@ -137,6 +138,7 @@ class Extractor {
   FileSystem* fs_;
   std::vector<uint8_t> buffer_;
   std::vector<uint8_t> quant_buffer_;  // one chunk of rows, quantized
+  std::unique_ptr<ThreadPool> pool_;   // quantizing threads (when anything is quantized)
   // The matrix quant_buffer_ holds whole (its source tensor and offset), when it fit one chunk:
   // its values, scales and zero points are three pieces, quantized once for all three.
   const WeightEntry* quantized_src_ = nullptr;
@@ -439,7 +441,8 @@ Status Extractor::WriteQuantPiece(const Piece& p, const WeightSource& src,
         src.Read(*p.src, p.src_offset + r * row_bytes, n * row_bytes, rows.data()));
     const QuantLayout l = LayoutOf(p.format, n, p.cols, p.group);
     quant_buffer_.resize(l.total());
-    QuantizeBf16(p.format, rows.data(), n, p.cols, p.group, quant_buffer_.data(), o_.int4_rounding);
+    QuantizeBf16(p.format, rows.data(), n, p.cols, p.group, quant_buffer_.data(), o_.int4_rounding,
+                 pool_.get());
     if (whole) {
       quantized_src_ = p.src;
       quantized_offset_ = p.src_offset;
@@ -513,6 +516,9 @@ StatusOr<ExtractReport> Extractor::Run() {
     }
   }
   OMNI_RETURN_IF_ERROR(Plan(*src));
+  if (o_.quant != WeightFormat::kBf16 || o_.quant_dense) {
+    OMNI_ASSIGN_OR_RETURN(pool_, ThreadPool::Create(o_.threads));
+  }
   OMNI_RETURN_IF_ERROR(fs_->CreateDirectories(o_.out));
   // One writer per store: a second extraction into the same directory stops here.
   auto lock = FileLock::Acquire(Out(std::string(kLockFileName)), FileLock::Mode::kTry);

@@ -48,6 +48,9 @@ struct ExtractOptions {
   // How int4 groups are rounded (ops/quant.h); recorded in the manifest and in each int4 expert
   // file's header metadata, so resuming with another rounding rewrites the files.
   Int4Rounding int4_rounding = Int4Rounding::kSearch;
+  // Threads quantizing (the rows of a matrix split among them; the bytes do not depend on it):
+  // 0 = every core.
+  int threads = 0;
   bool progress = true;
   FileSystem* fs = nullptr;  // nullptr: the POSIX file system
 };

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tensor/bf16.h"
+#include "util/thread_pool.h"
 
 namespace omnisage {
 
@@ -109,32 +110,39 @@ void QuantizeInt8Row(const float* w, int64_t in, int8_t* q, float* scale) {
 }  // namespace
 
 void QuantizeBf16(WeightFormat format, const uint16_t* w, int64_t out, int64_t in, int64_t group,
-                  uint8_t* dst, Int4Rounding rounding) {
+                  uint8_t* dst, Int4Rounding rounding, ThreadPool* pool) {
   const QuantLayout l = LayoutOf(format, out, in, group);
-  std::vector<float> row(in);
-  std::vector<uint8_t> nibbles(in);
-  for (int64_t o = 0; o < out; ++o) {
-    for (int64_t i = 0; i < in; ++i) row[i] = Bf16ToFloat(w[o * in + i]);
-    float* scales = reinterpret_cast<float*>(dst + l.scale_offset);
-    if (format == WeightFormat::kInt8) {
-      QuantizeInt8Row(row.data(), in, reinterpret_cast<int8_t*>(dst + l.q_offset) + o * in,
-                      &scales[o]);
-      continue;
-    }
-    const int64_t groups = in / group;
-    uint8_t* zeros = dst + l.zero_offset;
-    for (int64_t g = 0; g < groups; ++g) {
-      QuantizeInt4Group(row.data() + g * group, group, rounding, nibbles.data() + g * group,
-                        &scales[o * groups + g], &zeros[o * groups + g]);
-    }
-    uint8_t* packed = dst + l.q_offset + o * (in / 2);
-    for (int64_t b = 0; b < in / kInt4Block; ++b) {
-      const uint8_t* v = nibbles.data() + b * kInt4Block;
-      for (int64_t j = 0; j < kInt4Block / 2; ++j) {
-        packed[b * (kInt4Block / 2) + j] =
-            static_cast<uint8_t>(v[j] | (v[j + kInt4Block / 2] << 4));
+  float* scales = reinterpret_cast<float*>(dst + l.scale_offset);
+  auto rows = [&](int64_t begin, int64_t end) {
+    std::vector<float> row(in);
+    std::vector<uint8_t> nibbles(in);
+    for (int64_t o = begin; o < end; ++o) {
+      for (int64_t i = 0; i < in; ++i) row[i] = Bf16ToFloat(w[o * in + i]);
+      if (format == WeightFormat::kInt8) {
+        QuantizeInt8Row(row.data(), in, reinterpret_cast<int8_t*>(dst + l.q_offset) + o * in,
+                        &scales[o]);
+        continue;
+      }
+      const int64_t groups = in / group;
+      uint8_t* zeros = dst + l.zero_offset;
+      for (int64_t g = 0; g < groups; ++g) {
+        QuantizeInt4Group(row.data() + g * group, group, rounding, nibbles.data() + g * group,
+                          &scales[o * groups + g], &zeros[o * groups + g]);
+      }
+      uint8_t* packed = dst + l.q_offset + o * (in / 2);
+      for (int64_t b = 0; b < in / kInt4Block; ++b) {
+        const uint8_t* v = nibbles.data() + b * kInt4Block;
+        for (int64_t j = 0; j < kInt4Block / 2; ++j) {
+          packed[b * (kInt4Block / 2) + j] =
+              static_cast<uint8_t>(v[j] | (v[j + kInt4Block / 2] << 4));
+        }
       }
     }
+  };
+  if (pool == nullptr) {
+    rows(0, out);
+  } else {
+    pool->ParallelFor(out, rows);
   }
 }
 

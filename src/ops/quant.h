@@ -31,6 +31,8 @@
 
 namespace omnisage {
 
+class ThreadPool;
+
 enum class WeightFormat : uint8_t { kBf16, kInt8, kInt4 };
 
 // "bf16", "int8", "int4"; ParseWeightFormat is the inverse (nullopt for anything else).
@@ -99,10 +101,12 @@ void QuantizeInt4Group(const float* w, int64_t n, Int4Rounding rounding, uint8_t
                        uint8_t* zero);
 
 // Quantizes bf16 `w` [out, in] into `dst` (LayoutOf(...).total() bytes) as the format says
-// (int4: each group as `rounding` says; int8 ignores it).
+// (int4: each group as `rounding` says; int8 ignores it). Rows are split over `pool` when given;
+// each row is quantized alone, so the bytes are the same whatever the split.
 // REQUIRES: CheckQuantShape ok; format is kInt8 or kInt4; w finite.
 void QuantizeBf16(WeightFormat format, const uint16_t* w, int64_t out, int64_t in, int64_t group,
-                  uint8_t* dst, Int4Rounding rounding = Int4Rounding::kSearch);
+                  uint8_t* dst, Int4Rounding rounding = Int4Rounding::kSearch,
+                  ThreadPool* pool = nullptr);
 
 // w[o, i] as the format holds it, in f32 (the dequantized matrix, [out, in]).
 void Dequantize(const QuantMatrix& m, int64_t out, int64_t in, float* w);

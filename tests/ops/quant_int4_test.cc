@@ -12,6 +12,7 @@
 
 #include "ops/quant.h"
 #include "tensor/bf16.h"
+#include "util/thread_pool.h"
 
 namespace omnisage {
 namespace {
@@ -187,6 +188,27 @@ TEST(Int4RoundingTest, Deterministic) {
   QuantizeBf16(WeightFormat::kInt4, w.data(), out, in, 32, a.data(), Int4Rounding::kSearch);
   QuantizeBf16(WeightFormat::kInt4, w.data(), out, in, 32, b.data(), Int4Rounding::kSearch);
   EXPECT_EQ(a, b);
+}
+
+// Rows split over a pool give the same bytes as one thread, for every format and split.
+TEST(Int4RoundingTest, TheSameBytesWhateverTheThreads) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 0.05f);
+  const int64_t out = 37, in = 256;
+  std::vector<uint16_t> w(out * in);
+  for (uint16_t& h : w) h = FloatToBf16(normal(rng));
+  for (WeightFormat f : {WeightFormat::kInt8, WeightFormat::kInt4}) {
+    const int64_t group = f == WeightFormat::kInt4 ? 64 : 0;
+    const uint64_t bytes = LayoutOf(f, out, in, group).total();
+    std::vector<uint8_t> one(bytes);
+    QuantizeBf16(f, w.data(), out, in, group, one.data(), Int4Rounding::kSearch);
+    for (int threads : {2, 3, 8}) {
+      ThreadPool pool(threads);
+      std::vector<uint8_t> split(bytes, 0xAB);
+      QuantizeBf16(f, w.data(), out, in, group, split.data(), Int4Rounding::kSearch, &pool);
+      EXPECT_EQ(split, one) << WeightFormatName(f) << " on " << threads << " threads";
+    }
+  }
 }
 
 TEST(Int4RoundingTest, Names) {

@@ -23,6 +23,7 @@ struct ExtractArgs {
   int64_t group = 128;
   bool quant_dense = false;
   std::string int4_rounding = "search";
+  int threads = 0;
   bool json = false;
 };
 
@@ -50,6 +51,7 @@ int RunExtract(const ExtractArgs& a) {
   o.group = a.group;
   o.quant_dense = a.quant_dense;
   o.int4_rounding = *ParseInt4Rounding(a.int4_rounding);  // CLI::IsMember checked it
+  o.threads = a.threads;
   auto r = ExtractStore(o);
   if (!r.ok()) return ReportError(r.status().message());
   const double rate = r->seconds > 0 ? static_cast<double>(r->bytes_written) / r->seconds : 0;
@@ -106,6 +108,12 @@ void AddExtractCommand(CLI::App& app, int* exit_code) {
                   "How int4 groups are rounded: search (each group's scale and zero point "
                   "searched for the least squared error) or minmax (AutoAWQ's min-max rounding)")
       ->check(CLI::IsMember({"minmax", "search"}))
+      ->capture_default_str();
+  sub->add_option(
+         "--threads", args->threads,
+         "Threads quantizing with --quant / --quant-dense (0: all cores; the store's bytes "
+         "do not depend on it)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   sub->add_flag("--json", args->json, "Print a JSON summary (and no progress bar)");
   sub->callback([args, exit_code] { *exit_code = RunExtract(*args); });
