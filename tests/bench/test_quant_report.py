@@ -208,6 +208,24 @@ class ReportTest(unittest.TestCase):
         self.assertIn("1.0 of weights touched", lq[8])
 
 
+    def test_limits(self):
+        out = report.limits(self.tmp.name)
+        self.assertIn("Inside one memory limit", out)
+        om = [c.strip() for c in next(l for l in out.splitlines() if "| OmniSage | int8 |" in l).strip("|").split("|")]
+        self.assertTrue(om[0].startswith("25%"), om)
+        self.assertEqual(om[3], "3.0 MiB")       # the store's weight bytes
+        self.assertEqual(om[4], "0.2 MiB")        # the cgroup's peak, from its stderr
+        self.assertEqual(om[6], "8.00 (7.00–9.00)")
+        self.assertEqual(om[7], "4.00×")          # 8 / llama.cpp Q8_0's 2 in the same limit
+        self.assertEqual(om[8], "20.0")
+        self.assertEqual(om[9], "70.0%")
+        failed = next(l for l in out.splitlines() if "| llama.cpp | Q4_K_M |" in l)
+        self.assertIn("did not run: error: llama_model_load: out of memory", failed)
+        # OmniSage's rows first, then llama.cpp's
+        self.assertLess(out.index("| OmniSage |"), out.index("| llama.cpp | Q4_K_M |"))
+        self.assertEqual(report.limits(tempfile.mkdtemp()), "")
+
+
 @unittest.skipIf(np is None, "numpy is not installed")
 class KlTest(unittest.TestCase):
     def test_compare(self):
@@ -235,29 +253,3 @@ class KlTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
-
-
-class LimitsTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        make_work(self.tmp.name)
-
-    def tearDown(self):
-        self.tmp.cleanup()
-
-    def test_limits(self):
-        out = report.limits(self.tmp.name)
-        self.assertIn("Inside one memory limit", out)
-        om = [c.strip() for c in next(l for l in out.splitlines() if "| OmniSage | int8 |" in l).strip("|").split("|")]
-        self.assertTrue(om[0].startswith("25%"), om)
-        self.assertEqual(om[3], "3.0 MiB")       # the store's weight bytes
-        self.assertEqual(om[4], "0.2 MiB")        # the cgroup's peak, from its stderr
-        self.assertEqual(om[6], "8.00 (7.00–9.00)")
-        self.assertEqual(om[7], "4.00×")          # 8 / llama.cpp Q8_0's 2 in the same limit
-        self.assertEqual(om[8], "20.0")
-        self.assertEqual(om[9], "70.0%")
-        failed = next(l for l in out.splitlines() if "| llama.cpp | Q4_K_M |" in l)
-        self.assertIn("did not run: error: llama_model_load: out of memory", failed)
-        # OmniSage's rows first, then llama.cpp's
-        self.assertLess(out.index("| OmniSage |"), out.index("| llama.cpp | Q4_K_M |"))
-        self.assertEqual(report.limits(tempfile.mkdtemp()), "")

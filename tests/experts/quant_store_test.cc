@@ -51,32 +51,30 @@ class QuantStoreTest : public ::testing::Test {
     struct Kind {
       const char* name;
       WeightFormat experts;
-      bool dense;
+      bool dense = false;
+      Int4Rounding rounding = Int4Rounding::kSearch;
     };
-    for (auto [name, format, dense] : {Kind{"bf16", WeightFormat::kBf16, false},
-                                       {"int8", WeightFormat::kInt8, false},
-                                       {"int4", WeightFormat::kInt4, false},
-                                       {"dense8", WeightFormat::kBf16, true},
-                                       {"int4-dense8", WeightFormat::kInt4, true}}) {
-      ExtractOptions e;
-      e.model = o.out_dir;
-      e.out = *dir_ + "/" + name;
-      e.quant = format;
-      e.group = 32;
-      e.quant_dense = dense;
-      e.progress = false;
-      auto r = ExtractStore(e);
+    for (const Kind& k : {Kind{"bf16", WeightFormat::kBf16}, Kind{"int8", WeightFormat::kInt8},
+                          Kind{"int4", WeightFormat::kInt4},
+                          Kind{"int4-minmax", WeightFormat::kInt4, false, Int4Rounding::kMinMax},
+                          Kind{"dense8", WeightFormat::kBf16, true},
+                          Kind{"int4-dense8", WeightFormat::kInt4, true}}) {
+      auto r = ExtractStore(Options(k.name, k.experts, k.rounding, k.dense));
       ASSERT_TRUE(r.ok()) << r.status().ToString();
     }
+  }
+  // Extraction of the tiny model into store `name` (int4 in groups of 32).
+  static ExtractOptions Options(const std::string& name, WeightFormat experts,
+                                Int4Rounding rounding = Int4Rounding::kSearch, bool dense = false) {
     ExtractOptions e;
-    e.model = o.out_dir;
-    e.out = *dir_ + "/int4-minmax";
-    e.quant = WeightFormat::kInt4;
+    e.model = *dir_ + "/model";
+    e.out = *dir_ + "/" + name;
+    e.quant = experts;
     e.group = 32;
-    e.int4_rounding = Int4Rounding::kMinMax;
+    e.int4_rounding = rounding;
+    e.quant_dense = dense;
     e.progress = false;
-    auto r = ExtractStore(e);
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    return e;
   }
   static void TearDownTestSuite() {
     fs::remove_all(*dir_);
@@ -202,12 +200,8 @@ TEST_F(QuantStoreTest, BudgetedRunEqualsUnlimitedRun) {
 }
 
 TEST_F(QuantStoreTest, GroupSizeErrorsNameTheFlagOrTheTensor) {
-  ExtractOptions e;
-  e.model = *dir_ + "/model";
-  e.out = *dir_ + "/bad";
-  e.quant = WeightFormat::kInt4;
+  ExtractOptions e = Options("bad", WeightFormat::kInt4);
   e.group = 48;
-  e.progress = false;
   auto r = ExtractStore(e);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("--group"), std::string::npos) << r.status().message();
@@ -221,13 +215,7 @@ TEST_F(QuantStoreTest, GroupSizeErrorsNameTheFlagOrTheTensor) {
 // The rounding is in each int4 expert file's header, so resuming into a store with the other
 // rounding rewrites every expert file instead of keeping the old ones under the new manifest.
 TEST_F(QuantStoreTest, AnotherRoundingRewritesTheExpertFiles) {
-  ExtractOptions e;
-  e.model = *dir_ + "/model";
-  e.out = *dir_ + "/reround";
-  e.quant = WeightFormat::kInt4;
-  e.group = 32;
-  e.int4_rounding = Int4Rounding::kMinMax;
-  e.progress = false;
+  ExtractOptions e = Options("reround", WeightFormat::kInt4, Int4Rounding::kMinMax);
   auto first = ExtractStore(e);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   auto same = ExtractStore(e);

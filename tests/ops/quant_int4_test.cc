@@ -24,6 +24,15 @@ struct GroupResult {
   double err = 0;  // Σ (w − scale (q − zero))², the values as Dequantize gives them
 };
 
+// A bf16 [out, in] matrix of N(0, 0.05²) values.
+std::vector<uint16_t> RandomBf16(int64_t out, int64_t in, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 0.05f);
+  std::vector<uint16_t> w(out * in);
+  for (uint16_t& h : w) h = FloatToBf16(normal(rng));
+  return w;
+}
+
 GroupResult Quantize(const std::vector<float>& w, Int4Rounding rounding) {
   GroupResult r;
   r.q.resize(w.size());
@@ -109,11 +118,8 @@ TEST(Int4RoundingTest, SearchIsNeverWorseThanMinMaxAndBetterOverall) {
 
 // The whole-matrix path: QuantizeBf16 with each rounding, Dequantize, every group compared.
 TEST(Int4RoundingTest, QuantizeBf16GroupsAreNeverWorse) {
-  std::mt19937 rng(11);
-  std::normal_distribution<float> normal(0.0f, 0.05f);
   const int64_t out = 6, in = 256;
-  std::vector<uint16_t> w(out * in);
-  for (uint16_t& h : w) h = FloatToBf16(normal(rng));
+  std::vector<uint16_t> w = RandomBf16(out, in, 11);
   w[3] = FloatToBf16(0.9f);  // an outlier
   for (int64_t group : kInt4Groups) {
     std::vector<float> back[2];
@@ -178,11 +184,8 @@ TEST(Int4RoundingTest, ConstantGroupIsExactUnderSearch) {
 }
 
 TEST(Int4RoundingTest, Deterministic) {
-  std::mt19937 rng(9);
-  std::normal_distribution<float> normal(0.0f, 0.05f);
   const int64_t out = 4, in = 128;
-  std::vector<uint16_t> w(out * in);
-  for (uint16_t& h : w) h = FloatToBf16(normal(rng));
+  std::vector<uint16_t> w = RandomBf16(out, in, 9);
   const uint64_t bytes = LayoutOf(WeightFormat::kInt4, out, in, 32).total();
   std::vector<uint8_t> a(bytes), b(bytes);
   QuantizeBf16(WeightFormat::kInt4, w.data(), out, in, 32, a.data(), Int4Rounding::kSearch);
@@ -192,11 +195,8 @@ TEST(Int4RoundingTest, Deterministic) {
 
 // Rows split over a pool give the same bytes as one thread, for every format and split.
 TEST(Int4RoundingTest, TheSameBytesWhateverTheThreads) {
-  std::mt19937 rng(11);
-  std::normal_distribution<float> normal(0.0f, 0.05f);
   const int64_t out = 37, in = 256;
-  std::vector<uint16_t> w(out * in);
-  for (uint16_t& h : w) h = FloatToBf16(normal(rng));
+  std::vector<uint16_t> w = RandomBf16(out, in, 11);
   for (WeightFormat f : {WeightFormat::kInt8, WeightFormat::kInt4}) {
     const int64_t group = f == WeightFormat::kInt4 ? 64 : 0;
     const uint64_t bytes = LayoutOf(f, out, in, group).total();
