@@ -12,6 +12,7 @@
 
 #include "experts/extract.h"
 #include "experts/store.h"
+#include "generated_model.h"
 #include "io/fault_injection.h"
 #include "model/decoder.h"
 #include "model/synth.h"
@@ -27,18 +28,10 @@ namespace fs = std::filesystem;
 class CachedExpertsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(
-        (fs::path(::testing::TempDir()) / ("omnisage_cached_experts_" + std::to_string(getpid())))
-            .string());
-    fs::remove_all(*dir_);
-    SynthOptions o;
-    o.preset = Preset::kTiny;
-    o.out_dir = *dir_ + "/model";
-    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
-    o.progress = false;
-    ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
+    dir_ = new std::string(::omnisage::test_paths::FreshTestDir("omnisage_cached_experts_"));
+    ASSERT_TRUE(::omnisage::test_paths::SynthesizeTestModel(*dir_ + "/model").ok());
     ExtractOptions e;
-    e.model = o.out_dir;
+    e.model = *dir_ + "/model";
     e.out = *dir_ + "/store";
     e.progress = false;
     ASSERT_TRUE(ExtractStore(e).ok());

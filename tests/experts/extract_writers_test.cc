@@ -13,6 +13,7 @@
 #include "experts/extract.h"
 #include "experts/manifest.h"
 #include "experts/verify.h"
+#include "generated_model.h"
 #include "io/fault_injection.h"
 #include "io/file_lock.h"
 #include "model/synth.h"
@@ -26,16 +27,8 @@ namespace fs = std::filesystem;
 class ExtractWritersTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    model_ = new std::string(
-        (fs::path(::testing::TempDir()) / ("omnisage_writers_model_" + std::to_string(getpid())))
-            .string());
-    fs::remove_all(*model_);
-    SynthOptions o;
-    o.preset = Preset::kTiny;
-    o.out_dir = *model_;
-    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
-    o.progress = false;
-    ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
+    model_ = new std::string(::omnisage::test_paths::FreshTestDir("omnisage_writers_model_"));
+    ASSERT_TRUE(::omnisage::test_paths::SynthesizeTestModel(*model_).ok());
   }
   static void TearDownTestSuite() {
     fs::remove_all(*model_);

@@ -19,6 +19,7 @@
 #include "experts/repack.h"
 #include "experts/store.h"
 #include "experts/verify.h"
+#include "generated_model.h"
 #include "io/safetensors_writer.h"
 #include "io/weight_source.h"
 #include "model/expert_provider.h"
@@ -38,16 +39,9 @@ class QuantStoreTest : public ::testing::Test {
  protected:
   // The tiny qwen3_moe preset: hidden 64, expert width 32, so int4 groups of 32 divide every row.
   static void SetUpTestSuite() {
-    dir_ = new std::string(
-        (fs::path(::testing::TempDir()) / ("omnisage_quant_" + std::to_string(getpid()))).string());
-    fs::remove_all(*dir_);
-    SynthOptions o;
-    o.preset = Preset::kTiny;
-    o.arch = Arch::kQwen3Moe;
-    o.out_dir = *dir_ + "/model";
-    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
-    o.progress = false;
-    ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
+    dir_ = new std::string(::omnisage::test_paths::FreshTestDir("omnisage_quant_"));
+    ASSERT_TRUE(
+        ::omnisage::test_paths::SynthesizeTestModel(*dir_ + "/model", Arch::kQwen3Moe).ok());
     struct Kind {
       const char* name;
       WeightFormat experts;

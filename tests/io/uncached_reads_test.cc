@@ -18,6 +18,7 @@
 #include "experts/cached_experts.h"
 #include "experts/extract.h"
 #include "experts/store.h"
+#include "generated_model.h"
 #include "io/fault_injection.h"
 #include "io/file.h"
 #include "model/synth.h"
@@ -159,14 +160,9 @@ class UncachedModelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new std::string(TestDir("model"));
-    SynthOptions o;
-    o.preset = Preset::kTiny;
-    o.out_dir = *dir_ + "/model";
-    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
-    o.progress = false;
-    ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
+    ASSERT_TRUE(::omnisage::test_paths::SynthesizeTestModel(*dir_ + "/model").ok());
     ExtractOptions e;
-    e.model = o.out_dir;
+    e.model = *dir_ + "/model";
     e.out = *dir_ + "/store";
     e.progress = false;
     ASSERT_TRUE(ExtractStore(e).ok());

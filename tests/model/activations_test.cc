@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "generated_model.h"
 #include "io/weight_source.h"
 #include "model/synth.h"
 #include "model/text_model.h"
@@ -41,16 +42,8 @@ namespace fs = std::filesystem;
 class ActivationsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(
-        (fs::path(::testing::TempDir()) / ("omnisage_activations_" + std::to_string(getpid())))
-            .string());
-    fs::remove_all(*dir_);
-    SynthOptions o;
-    o.preset = Preset::kTiny;
-    o.out_dir = *dir_;
-    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
-    o.progress = false;
-    ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
+    dir_ = new std::string(::omnisage::test_paths::FreshTestDir("omnisage_activations_"));
+    ASSERT_TRUE(::omnisage::test_paths::SynthesizeTestModel(*dir_).ok());
   }
   static void TearDownTestSuite() {
     fs::remove_all(*dir_);

@@ -19,6 +19,7 @@
 #include <regex>
 
 #include "../integration/cli_runner.h"
+#include "generated_model.h"
 #include "io/safetensors_writer.h"
 #include "io/weight_source.h"
 #include "model/synth.h"
@@ -99,13 +100,7 @@ class PublishedCheckpointTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
   void Synth(Arch arch) {
-    SynthOptions o;
-    o.preset = Preset::kTiny;
-    o.arch = arch;
-    o.out_dir = (dir_ / "bf16").string();
-    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
-    o.progress = false;
-    ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
+    ASSERT_TRUE(::omnisage::test_paths::SynthesizeTestModel((dir_ / "bf16").string(), arch).ok());
   }
   void TearDown() override { fs::remove_all(dir_); }
 

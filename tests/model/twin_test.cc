@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "generated_model.h"
 #include "io/checkpoint.h"
 #include "io/weight_source.h"
 #include "model/presets.h"
@@ -31,9 +32,7 @@ std::string TokenizerDir() { return ::omnisage::test_paths::SourceDir() + "/data
 class TwinTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = new std::string(
-        (fs::path(::testing::TempDir()) / ("omnisage_twin_" + std::to_string(getpid()))).string());
-    fs::remove_all(*root_);
+    root_ = new std::string(::omnisage::test_paths::FreshTestDir("omnisage_twin_"));
     SynthOptions o;
     o.preset = Preset::kTiny;
     o.arch = Arch::kQwen3Moe;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "generated_model.h"
 #include "model/synth.h"
 #include "runtime/engine.h"
 #include "source_paths.h"
@@ -89,15 +90,8 @@ void ExpectBatchEqualsAlone(const std::string& model, const std::string& budget)
 }
 
 TEST(BatchTest, EverySessionGetsTheTokensItGetsAlone) {
-  const std::string dir =
-      (fs::path(::testing::TempDir()) / ("omnisage_batch_" + std::to_string(getpid()))).string();
-  fs::remove_all(dir);
-  SynthOptions o;
-  o.preset = Preset::kTiny;
-  o.out_dir = dir;
-  o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
-  o.progress = false;
-  ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
+  const std::string dir = ::omnisage::test_paths::FreshTestDir("omnisage_batch_");
+  ASSERT_TRUE(::omnisage::test_paths::SynthesizeTestModel(dir).ok());
   ExpectBatchEqualsAlone(dir, "");     // every expert resident
   ExpectBatchEqualsAlone(dir, "25%");  // the batch's experts through one small cache
   fs::remove_all(dir);
@@ -105,15 +99,8 @@ TEST(BatchTest, EverySessionGetsTheTokensItGetsAlone) {
 
 // Bit for bit: a batch's logits row is the logits Forward gives the sequence alone.
 TEST(BatchTest, BatchLogitsAreBitIdenticalToAlone) {
-  const std::string dir =
-      (fs::path(::testing::TempDir()) / ("omnisage_batch3_" + std::to_string(getpid()))).string();
-  fs::remove_all(dir);
-  SynthOptions o;
-  o.preset = Preset::kTiny;
-  o.out_dir = dir;
-  o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
-  o.progress = false;
-  ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
+  const std::string dir = ::omnisage::test_paths::FreshTestDir("omnisage_batch3_");
+  ASSERT_TRUE(::omnisage::test_paths::SynthesizeTestModel(dir).ok());
   auto engine = Engine::Load({.model = dir, .threads = 2, .context = 32});
   ASSERT_TRUE(engine.ok());
   TextModel& model = (*engine)->model();
@@ -148,15 +135,8 @@ TEST(BatchTest, BatchLogitsAreBitIdenticalToAlone) {
 }
 
 TEST(BatchTest, ASessionTwiceOrNotStartedIsRefused) {
-  const std::string dir =
-      (fs::path(::testing::TempDir()) / ("omnisage_batch2_" + std::to_string(getpid()))).string();
-  fs::remove_all(dir);
-  SynthOptions o;
-  o.preset = Preset::kTiny;
-  o.out_dir = dir;
-  o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
-  o.progress = false;
-  ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
+  const std::string dir = ::omnisage::test_paths::FreshTestDir("omnisage_batch2_");
+  ASSERT_TRUE(::omnisage::test_paths::SynthesizeTestModel(dir).ok());
   auto engine = Engine::Load({.model = dir, .threads = 1, .context = 16});
   ASSERT_TRUE(engine.ok());
   Session a(engine->get()), b(engine->get());

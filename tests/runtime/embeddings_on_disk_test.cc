@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "experts/store.h"
+#include "generated_model.h"
 #include "io/weight_source.h"
 #include "model/embedding_table.h"
 #include "model/synth.h"
@@ -28,16 +29,8 @@ namespace fs = std::filesystem;
 class EmbeddingsOnDiskTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(
-        (fs::path(::testing::TempDir()) / ("omnisage_embeddings_" + std::to_string(getpid())))
-            .string());
-    fs::remove_all(*dir_);
-    SynthOptions o;
-    o.preset = Preset::kTiny;
-    o.out_dir = *dir_;
-    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
-    o.progress = false;
-    ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
+    dir_ = new std::string(::omnisage::test_paths::FreshTestDir("omnisage_embeddings_"));
+    ASSERT_TRUE(::omnisage::test_paths::SynthesizeTestModel(*dir_).ok());
   }
   static void TearDownTestSuite() {
     fs::remove_all(*dir_);

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "generated_model.h"
 #include "model/synth.h"
 #include "runtime/engine.h"
 #include "source_paths.h"
@@ -14,16 +15,8 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(EngineSageTest, RestShrinksTheCacheAndTheNextAnswerWakesIt) {
-  const std::string dir =
-      (fs::path(::testing::TempDir()) / ("omnisage_engine_sage_" + std::to_string(getpid())))
-          .string();
-  fs::remove_all(dir);
-  SynthOptions o;
-  o.preset = Preset::kTiny;
-  o.out_dir = dir;
-  o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
-  o.progress = false;
-  ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
+  const std::string dir = ::omnisage::test_paths::FreshTestDir("omnisage_engine_sage_");
+  ASSERT_TRUE(::omnisage::test_paths::SynthesizeTestModel(dir).ok());
   auto engine = Engine::Load({.model = dir,
                               .threads = 2,
                               .context = 128,

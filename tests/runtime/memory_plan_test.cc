@@ -18,6 +18,7 @@
 
 #include "experts/cached_experts.h"
 #include "experts/extract.h"
+#include "generated_model.h"
 #include "model/activations.h"
 #include "model/presets.h"
 #include "model/synth.h"
@@ -51,16 +52,8 @@ uint64_t ComponentDense(const ModelConfig& c, Component component) {
 class MemoryPlanTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(
-        (fs::path(::testing::TempDir()) / ("omnisage_memory_plan_" + std::to_string(getpid())))
-            .string());
-    fs::remove_all(*dir_);
-    SynthOptions o;
-    o.preset = Preset::kTiny;
-    o.out_dir = *dir_;
-    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
-    o.progress = false;
-    ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
+    dir_ = new std::string(::omnisage::test_paths::FreshTestDir("omnisage_memory_plan_"));
+    ASSERT_TRUE(::omnisage::test_paths::SynthesizeTestModel(*dir_).ok());
   }
   static void TearDownTestSuite() {
     fs::remove_all(*dir_);

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../audio/test_clips.h"
+#include "generated_model.h"
 #include "io/weight_source.h"
 #include "model/synth.h"
 #include "runtime/engine.h"
@@ -190,12 +191,7 @@ TEST_F(SpeakerTest, UnknownVoiceListsTheSpeakers) {
 
 TEST(SpeakerLoadTest, Qwen3MoeHasNoTalker) {
   const std::string dir = TinyCheckpointDir() + "_qwen3_moe";
-  SynthOptions o;
-  o.arch = Arch::kQwen3Moe;
-  o.out_dir = dir;
-  o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
-  o.progress = false;
-  ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
+  ASSERT_TRUE(::omnisage::test_paths::SynthesizeTestModel(dir, Arch::kQwen3Moe).ok());
   auto engine = Engine::Load({.model = dir, .threads = 1, .context = 64});
   ASSERT_TRUE(engine.ok());
   auto speaker = Speaker::Load(engine->get());

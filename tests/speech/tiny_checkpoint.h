@@ -12,25 +12,16 @@
 #include <string>
 #include <vector>
 
-#include "model/synth.h"
+#include "generated_model.h"
 #include "source_paths.h"
 
 namespace omnisage {
 
 inline const std::string& TinyCheckpointDir() {
   static const std::string* dir = [] {
-    auto* d = new std::string(
-        (std::filesystem::path(::testing::TempDir()) / fmt::format("omnisage_speech_{}", getpid()))
-            .string());
-    std::filesystem::remove_all(*d);
-    SynthOptions o;
-    o.preset = Preset::kTiny;
-    o.seed = 0;
-    o.out_dir = *d;
-    o.tokenizer_dir = ::omnisage::test_paths::SourceDir() + "/data/qwen3-tokenizer";
-    o.progress = false;
-    const auto report = SynthesizeCheckpoint(o);
-    EXPECT_TRUE(report.ok()) << report.status().ToString();
+    auto* d = new std::string(::omnisage::test_paths::FreshTestDir("omnisage_speech_"));
+    const Status s = ::omnisage::test_paths::SynthesizeTestModel(*d);  // seed 0
+    EXPECT_TRUE(s.ok()) << s.ToString();
     std::atexit([] { std::filesystem::remove_all(TinyCheckpointDir()); });
     return d;
   }();
