@@ -9,34 +9,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_runner.h"
+#include "tone_wav.h"
 
 namespace omnisage {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A 16-bit PCM mono WAV of `seconds` of a 440 Hz tone, written by hand (RIFF header + samples).
-void WriteWav(const std::string& path, double seconds, int rate = 16000) {
-  const uint32_t n = static_cast<uint32_t>(seconds * rate), bytes = 2 * n;
-  std::ofstream f(path, std::ios::binary);
-  auto u32 = [&](uint32_t v) { f.write(reinterpret_cast<const char*>(&v), 4); };
-  auto u16 = [&](uint16_t v) { f.write(reinterpret_cast<const char*>(&v), 2); };
-  f << "RIFF";
-  u32(36 + bytes);
-  f << "WAVEfmt ";
-  u32(16);
-  u16(1);  // PCM
-  u16(1);  // mono
-  u32(rate);
-  u32(2 * rate);
-  u16(2);
-  u16(16);
-  f << "data";
-  u32(bytes);
-  for (uint32_t i = 0; i < n; ++i) {
-    u16(static_cast<uint16_t>(static_cast<int16_t>(8000 * std::sin(2 * M_PI * 440.0 * i / rate))));
-  }
-}
 
 class AudioCliTest : public CliTestDir {
  protected:
@@ -44,7 +22,7 @@ class AudioCliTest : public CliTestDir {
   void SetUp() override {
     CliTestDir::SetUp();
     ASSERT_EQ(RunCli("synth --preset tiny --out " + Path("tiny")).exit_code, 0);
-    WriteWav(Path("clip.wav"), 0.7);  // 70 mel frames, 9 audio tokens
+    WriteTone(Path("clip.wav"), 0.7);  // 70 mel frames, 9 audio tokens
   }
   std::string Model() const { return " --model " + Path("tiny"); }
 };
@@ -97,7 +75,7 @@ TEST_F(AudioCliTest, EvalMessagesWritesLogitsOfEveryPosition) {
 TEST_F(AudioCliTest, BadSoundFilesAreErrorsNamingTheFile) {
   std::ofstream(Path("garbage.wav")) << std::string(1000, 'x');
   std::ofstream(Path("empty.wav")) << "";
-  WriteWav(Path("silent.wav"), 0.0);
+  WriteTone(Path("silent.wav"), 0.0);
   for (const char* name : {"missing.wav", "garbage.wav", "empty.wav", "silent.wav"}) {
     CliResult r =
         RunCli("run --model " + Path("no-such-model") + " --prompt hi --audio " + Path(name));
@@ -123,7 +101,7 @@ TEST_F(AudioCliTest, AVideoPartNamesItsFile) {
 }
 
 TEST_F(AudioCliTest, AudioLongerThanTheContextIsRefused) {
-  WriteWav(Path("long.wav"), 12.0);  // 156 tokens
+  WriteTone(Path("long.wav"), 12.0);  // 156 tokens
   CliResult r = RunCli("run" + Model() + " --context 64 --prompt hi --audio " + Path("long.wav"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("long.wav (12.0 s, 156 tokens)"), std::string::npos) << r.out;
@@ -136,11 +114,7 @@ TEST_F(AudioCliTest, ChatTakesAudioBetweenTurns) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("clip.wav: 0.7 s, goes with your next message"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("missing.wav"), std::string::npos) << r.out;
-  size_t turns = 0;
-  for (size_t p = r.out.find("decode 4 tok"); p != std::string::npos;
-       p = r.out.find("decode 4 tok", p + 1)) {
-    ++turns;
-  }
+  const size_t turns = CountOf(r.out, "decode 4 tok");
   EXPECT_EQ(turns, 2u) << r.out;
 }
 

@@ -24,11 +24,6 @@ class ChatCliTest : public CliTestDir {
     std::ofstream(file) << turns;
     return RunCli("chat --model " + Path("tiny") + " " + flags + " < " + file, with_stderr);
   }
-  static size_t Count(const std::string& text, const std::string& what) {
-    size_t n = 0;
-    for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
-    return n;
-  }
 
  private:
   int files_ = 0;
@@ -43,12 +38,12 @@ TEST_F(ChatCliTest, AMessageThatDoesNotFitIsRefusedAndTheConversationGoesOn) {
   EXPECT_NE(refused.out.find("this message does not fit in the"), std::string::npos) << refused.out;
   EXPECT_NE(refused.out.find("the message is dropped and the conversation goes on"),
             std::string::npos);
-  EXPECT_EQ(Count(refused.out, "[prompt "), 2u) << refused.out;  // first and third answered
+  EXPECT_EQ(CountOf(refused.out, "[prompt "), 2u) << refused.out;  // first and third answered
   // The third answer is the one it gets when the refused message was never sent.
   CliResult with = Chat(flags, "first\n" + long_message + "\nthird\n", false);
   CliResult without = Chat(flags, "first\nthird\n", false);
   ASSERT_EQ(without.exit_code, 0);
-  EXPECT_EQ(Count(without.out, "\n"), 2u) << "two answers, one line each";
+  EXPECT_EQ(CountOf(without.out, "\n"), 2u) << "two answers, one line each";
   EXPECT_EQ(with.out, without.out);
 }
 
@@ -58,7 +53,7 @@ TEST_F(ChatCliTest, AnAnswerThatRunsOutOfContextIsRefusedAndTheSessionContinues)
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("the answer ran out of context after"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("(--context 40)"), std::string::npos) << r.out;
-  EXPECT_EQ(Count(r.out, "[prompt "), 2u) << r.out;
+  EXPECT_EQ(CountOf(r.out, "[prompt "), 2u) << r.out;
 }
 
 TEST_F(ChatCliTest, BadRewardIsAMessageNotAChange) {
@@ -71,7 +66,7 @@ TEST_F(ChatCliTest, BadRewardIsAMessageNotAChange) {
         << bad << ": " << r.out;
   }
   EXPECT_NE(r.out.find("reward 0.50"), std::string::npos) << r.out;
-  EXPECT_EQ(Count(r.out, "[prompt "), 1u) << r.out;
+  EXPECT_EQ(CountOf(r.out, "[prompt "), 1u) << r.out;
 }
 
 }  // namespace

@@ -35,6 +35,13 @@ inline CliResult RunCli(const std::string& args, bool with_stderr = true) {
   return r;
 }
 
+// How many times `what` occurs in `text` (overlapping occurrences counted).
+inline size_t CountOf(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
+  return n;
+}
+
 // A fixture whose tests each get an empty directory `<tmp>/<prefix><test name>`.
 class CliTestDir : public ::testing::Test {
  protected:

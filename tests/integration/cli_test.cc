@@ -325,11 +325,7 @@ TEST_F(CliTest, ChatTakesSeveralTurns) {
   std::ofstream(Path("turns.txt")) << "first\nsecond\n/reset\nthird\n";
   CliResult t = RunCli("chat --model " + Path("tiny") + " --max-tokens 4 < " + Path("turns.txt"));
   ASSERT_EQ(t.exit_code, 0) << t.out;
-  size_t turns = 0;
-  for (size_t p = t.out.find("decode 4 tok"); p != std::string::npos;
-       p = t.out.find("decode 4 tok", p + 1)) {
-    ++turns;
-  }
+  const size_t turns = CountOf(t.out, "decode 4 tok");
   EXPECT_EQ(turns, 3u) << t.out;
 }
 

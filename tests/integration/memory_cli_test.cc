@@ -11,34 +11,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_runner.h"
+#include "tone_wav.h"
 
 namespace omnisage {
 namespace {
 
 const std::string kPng = ::omnisage::test_paths::SourceDir() + "/tests/golden/vision/exact.png";
-
-// A 16-bit PCM mono WAV of `seconds` of a 440 Hz tone.
-void WriteTone(const std::string& path, double seconds, int rate = 16000) {
-  const uint32_t n = static_cast<uint32_t>(seconds * rate), bytes = 2 * n;
-  std::ofstream f(path, std::ios::binary);
-  auto u32 = [&](uint32_t v) { f.write(reinterpret_cast<const char*>(&v), 4); };
-  auto u16 = [&](uint16_t v) { f.write(reinterpret_cast<const char*>(&v), 2); };
-  f << "RIFF";
-  u32(36 + bytes);
-  f << "WAVEfmt ";
-  u32(16);
-  u16(1);
-  u16(1);
-  u32(rate);
-  u32(2 * rate);
-  u16(2);
-  u16(16);
-  f << "data";
-  u32(bytes);
-  for (uint32_t i = 0; i < n; ++i) {
-    u16(static_cast<uint16_t>(static_cast<int16_t>(8000 * std::sin(2 * M_PI * 440.0 * i / rate))));
-  }
-}
 
 std::string Slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -162,11 +140,7 @@ TEST_F(MemoryCliTest, BenchAndChatUnderALimit) {
                          "2>&1 <<'EOF'\nHello\n/image {}\nWhat is it?\nEOF\n",
                          Path("tiny"), kPng));
   ASSERT_EQ(r.exit_code, 0) << r.out;
-  size_t lines = 0;
-  for (size_t at = r.out.find("memory limit: 200.00 MiB"); at != std::string::npos;
-       at = r.out.find("memory limit: 200.00 MiB", at + 1)) {
-    ++lines;
-  }
+  const size_t lines = CountOf(r.out, "memory limit: 200.00 MiB");
   EXPECT_EQ(lines, 2u) << r.out;
   EXPECT_NE(r.out.find("vision encoder:"), std::string::npos) << r.out;
 }
