@@ -45,10 +45,8 @@ StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const WeightSource& source,
 
 QuantMatrix TextModel::Head() const {
   if (!tied_) return head_.matrix();
-  QuantMatrix m;
-  m.format = WeightFormat::kBf16;
-  m.q = embed_.tensor().ptr();
-  return m;
+  return QuantMatrix::Of(WeightFormat::kBf16, vocab_size(), config().hidden_size, 0,
+                         reinterpret_cast<const uint8_t*>(embed_.tensor().ptr()));
 }
 
 Status TextModel::Forward(const int32_t* tokens, int64_t n, KvCache* cache, bool all_positions,

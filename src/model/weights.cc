@@ -6,6 +6,19 @@
 
 namespace omnisage {
 
+namespace {
+
+// Tensor `t` has exactly `shape`; the error names its file and what the config implies.
+Status CheckShape(const WeightSource& source, const WeightEntry& t,
+                  const std::vector<int64_t>& shape) {
+  if (t.shape == shape) return Status::Ok();
+  return InvalidArgument(fmt::format("{}: tensor '{}': shape {}, but config.json implies {}",
+                                     source.files()[t.file], t.name, nlohmann::json(t.shape).dump(),
+                                     nlohmann::json(shape).dump()));
+}
+
+}  // namespace
+
 StatusOr<const WeightEntry*> FindBf16(const WeightSource& source, const std::string& name,
                                       const std::vector<int64_t>& shape) {
   const WeightEntry* t = source.Find(name);
@@ -18,11 +31,7 @@ StatusOr<const WeightEntry*> FindBf16(const WeightSource& source, const std::str
                     "weights only)",
                     source.files()[t->file], name, DTypeName(t->dtype)));
   }
-  if (t->shape != shape) {
-    return InvalidArgument(fmt::format(
-        "{}: tensor '{}': shape {}, but config.json implies {}", source.files()[t->file], name,
-        nlohmann::json(t->shape).dump(), nlohmann::json(shape).dump()));
-  }
+  OMNI_RETURN_IF_ERROR(CheckShape(source, *t, shape));
   return t;
 }
 
@@ -56,10 +65,7 @@ StatusOr<LinearWeight> LoadLinear(const WeightSource& source, const std::string&
     return out;
   }
   const std::string& file = source.files()[t->file];
-  if (t->shape != shape) {
-    return InvalidArgument(fmt::format("{}: tensor '{}': shape {}, but config.json implies {}",
-                                       file, name, ShapeString(t->shape), ShapeString(shape)));
-  }
+  OMNI_RETURN_IF_ERROR(CheckShape(source, *t, shape));
   const std::string scale_name = QuantScaleName(name);
   const WeightEntry* s = source.Find(scale_name);
   const std::vector<int64_t> scale_shape = {shape[0]};
